@@ -1,0 +1,326 @@
+/// Reads CloudEvents JSON (structured mode, or binary mode's `data`) straight from the
+/// record bytes: no Foundation, no intermediate objects, no allocation in the steady state.
+/// Handles any key order, whitespace, escapes and unknown extension attributes.
+///
+/// Not thread-safe: one decoder per consuming thread. Views in the returned event are valid
+/// until the next call.
+public final class EventDecoder {
+    public static let maxRecordBytes = 1 << 20
+    public static let maxQuantity: Int64 = 1_000_000_000
+    public static let maxTokens: Int64 = 1_000_000_000_000
+    public static let maxToolCalls: Int64 = 1_000_000_000
+    /// 10⁹ USD in nano-dollars.
+    public static let maxCostNanoUSD: Int64 = 1_000_000_000 * 1_000_000_000
+
+    private var scratch: UnsafeMutablePointer<UInt8>
+    private var scratchCapacity: Int
+
+    public init() {
+        scratchCapacity = 4096
+        scratch = .allocate(capacity: scratchCapacity)
+    }
+
+    deinit { scratch.deallocate() }
+
+    private func ensureScratch(_ n: Int) {
+        if n > scratchCapacity {
+            scratch.deallocate()
+            scratchCapacity = max(n, scratchCapacity * 2)
+            scratch = .allocate(capacity: scratchCapacity)
+        }
+    }
+
+    // Top-level attribute bits, to refuse duplicate keys.
+    private struct Seen: OptionSet {
+        let rawValue: UInt16
+        static let specversion = Seen(rawValue: 1)
+        static let id = Seen(rawValue: 2)
+        static let source = Seen(rawValue: 4)
+        static let type = Seen(rawValue: 8)
+        static let subject = Seen(rawValue: 16)
+        static let time = Seen(rawValue: 32)
+        static let data = Seen(rawValue: 64)
+    }
+
+    /// Decodes a structured-mode CloudEvent.
+    public func decode(_ value: UnsafeRawBufferPointer) throws(DecodeFailure) -> DecodedEvent {
+        guard value.count <= Self.maxRecordBytes else { throw .tooLarge(bytes: value.count) }
+        guard value.count > 0, let _ = value.baseAddress else { throw .notAnObject }
+        ensureScratch(value.count + 16)
+        var s = JSONScanner(value, scratch: scratch)
+        var e = DecodedEvent()
+        var seen: Seen = []
+        var typeBytes: UnsafeRawBufferPointer?
+        var dataStart = -1
+        var dataEnd = -1
+        var timeBytes: UnsafeRawBufferPointer?
+
+        guard s.peek() == UInt8(ascii: "{") else { throw .notAnObject }
+        s.pos += 1
+        if s.peek() != UInt8(ascii: "}") {
+            repeat {
+                let key = try s.readString()
+                try s.expect(UInt8(ascii: ":"), "expected ':'")
+                @inline(__always) func mark(_ bit: Seen, _ name: StaticString) throws(DecodeFailure) {
+                    if seen.contains(bit) { throw .duplicateKey(name) }
+                    seen.insert(bit)
+                }
+                switch key.count {
+                case 2 where key.equals("id"):
+                    try mark(.id, "id")
+                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("id", expected: "a string") }
+                    e.id = try s.readString()
+                case 4 where key.equals("type"):
+                    try mark(.type, "type")
+                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("type", expected: "a string") }
+                    typeBytes = try s.readString()
+                case 4 where key.equals("time"):
+                    try mark(.time, "time")
+                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("time", expected: "an RFC 3339 string") }
+                    timeBytes = try s.readString()
+                case 4 where key.equals("data"):
+                    try mark(.data, "data")
+                    guard s.peek() == UInt8(ascii: "{") else { throw .wrongType("data", expected: "an object") }
+                    dataStart = s.pos
+                    try s.skipValue()
+                    dataEnd = s.pos
+                case 6 where key.equals("source"):
+                    try mark(.source, "source")
+                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("source", expected: "a string") }
+                    e.source = try s.readString()
+                case 7 where key.equals("subject"):
+                    try mark(.subject, "subject")
+                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("subject", expected: "a string") }
+                    e.subject = try s.readString()
+                case 11 where key.equals("specversion"):
+                    try mark(.specversion, "specversion")
+                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("specversion", expected: "the string \"1.0\"") }
+                    guard try s.readString().equals("1.0") else { throw .invalid("specversion", "must be \"1.0\"") }
+                default:
+                    try s.skipValue()  // extension attributes, datacontenttype, dataschema …
+                }
+            } while try s.nextMember()
+        } else {
+            s.pos += 1
+        }
+        s.skipWhitespace()
+        guard s.pos == s.end else { throw s.fail("unexpected bytes after the event object") }
+
+        guard seen.contains(.specversion) else { throw .missing("specversion") }
+        guard seen.contains(.id) else { throw .missing("id") }
+        guard seen.contains(.source) else { throw .missing("source") }
+        guard let typeBytes else { throw .missing("type") }
+        guard seen.contains(.subject) else { throw .missing("subject") }
+        guard let timeBytes else { throw .missing("time") }
+        guard dataStart >= 0 else { throw .missing("data") }
+        try checkEnvelope(&e, type: typeBytes, time: timeBytes)
+        var d = JSONScanner(value, start: dataStart, end: dataEnd, scratch: scratch, scratchUsed: s.scratchUsed)
+        try decodeData(&d, into: &e)
+        return e
+    }
+
+    /// Decodes a binary-mode CloudEvent: attributes from `ce_*` headers, `value` is `data`.
+    public func decode(_ value: UnsafeRawBufferPointer, binary attributes: BinaryModeAttributes) throws(DecodeFailure) -> DecodedEvent {
+        guard value.count <= Self.maxRecordBytes else { throw .tooLarge(bytes: value.count) }
+        ensureScratch(value.count + 16)
+        guard let spec = attributes.specversion else { throw .missing("ce_specversion") }
+        guard spec.equals("1.0") else { throw .invalid("ce_specversion", "must be \"1.0\"") }
+        guard let id = attributes.id else { throw .missing("ce_id") }
+        guard let source = attributes.source else { throw .missing("ce_source") }
+        guard let type = attributes.type else { throw .missing("ce_type") }
+        guard let subject = attributes.subject else { throw .missing("ce_subject") }
+        guard let time = attributes.time else { throw .missing("ce_time") }
+        for header in [id, source, type, subject, time] where !UTF8Check.isValid(header) {
+            throw .invalid("ce_*", "header is not valid UTF-8")
+        }
+        var e = DecodedEvent()
+        e.id = id
+        e.source = source
+        e.subject = subject
+        try checkEnvelope(&e, type: type, time: time)
+        guard value.count > 0, value.baseAddress != nil else { throw .missing("data") }
+        var d = JSONScanner(value, scratch: scratch)
+        guard d.peek() == UInt8(ascii: "{") else { throw .wrongType("data", expected: "an object") }
+        try decodeData(&d, into: &e)
+        d.skipWhitespace()
+        guard d.pos == d.end else { throw d.fail("unexpected bytes after data") }
+        return e
+    }
+
+    @inline(__always)
+    private func checkEnvelope(_ e: inout DecodedEvent, type: UnsafeRawBufferPointer, time: UnsafeRawBufferPointer) throws(DecodeFailure) {
+        guard let t = EventType.from(type) else { throw .unknownType }
+        e.type = t
+        guard e.id.count > 0 else { throw .invalid("id", "must not be empty") }
+        guard e.id.count <= 1024 else { throw .invalid("id", "is longer than 1024 bytes") }
+        guard e.source.count > 0 else { throw .invalid("source", "must not be empty") }
+        guard e.source.count <= 1024 else { throw .invalid("source", "is longer than 1024 bytes") }
+        guard e.subject.count > 0 else { throw .invalid("subject", "must not be empty") }
+        guard e.subject.count <= 512, UTF8Check.scalarCount(e.subject) <= 128 else {
+            throw .invalid("subject", "is longer than 128 characters")
+        }
+        guard let nanos = EventTime.parse(time) else { throw .invalid("time", "is not an RFC 3339 time") }
+        e.time = nanos
+    }
+
+    // MARK: data
+
+    private func decodeData(_ s: inout JSONScanner, into e: inout DecodedEvent) throws(DecodeFailure) {
+        try s.expect(UInt8(ascii: "{"), "expected '{'")
+        var seen: UInt32 = 0
+        @inline(__always) func mark(_ bit: UInt32, _ name: StaticString) throws(DecodeFailure) {
+            if seen & bit != 0 { throw .duplicateKey(name) }
+            seen |= bit
+        }
+        var sawVersion = false
+        if s.peek() == UInt8(ascii: "}") {
+            s.pos += 1
+        } else {
+            repeat {
+                let key = try s.readString()
+                try s.expect(UInt8(ascii: ":"), "expected ':'")
+                switch e.type {
+                case .usage:
+                    try usageField(key, &s, &e, mark)
+                case .planAssigned:
+                    if key.equals("plan") { try mark(1, "data.plan"); e.plan = try optionalString(&s, "data.plan") }
+                    else if key.equals("monthly_credits") { try mark(2, "data.monthly_credits"); e.monthlyCredits = try optionalCredits(&s, "data.monthly_credits", allowNegative: false) }
+                    else if key.equals("cycle_anchor") { try mark(4, "data.cycle_anchor"); e.cycleAnchor = try optionalTime(&s, "data.cycle_anchor") }
+                    else { try s.skipValue() }
+                case .topupPurchased:
+                    if key.equals("pack") { try mark(1, "data.pack"); e.pack = try optionalString(&s, "data.pack") }
+                    else if key.equals("credits") { try mark(2, "data.credits"); e.credits = try optionalCredits(&s, "data.credits", allowNegative: false) }
+                    else { try s.skipValue() }
+                case .grantIssued:
+                    if key.equals("credits") { try mark(1, "data.credits"); e.credits = try optionalCredits(&s, "data.credits", allowNegative: false) }
+                    else if key.equals("expires_at") { try mark(2, "data.expires_at"); e.expiresAt = try optionalTime(&s, "data.expires_at") }
+                    else if key.equals("reason") { try mark(4, "data.reason"); e.reason = try optionalString(&s, "data.reason") }
+                    else { try s.skipValue() }
+                case .adjusted:
+                    if key.equals("credits") { try mark(1, "data.credits"); e.credits = try optionalCredits(&s, "data.credits", allowNegative: true) }
+                    else if key.equals("reason") { try mark(2, "data.reason"); e.reason = try optionalString(&s, "data.reason") }
+                    else if key.equals("ref") { try mark(4, "data.ref"); e.ref = try optionalString(&s, "data.ref") }
+                    else { try s.skipValue() }
+                case .rateCardPinned:
+                    if key.equals("version") { try mark(1, "data.version"); sawVersion = true; e.version = try optionalString(&s, "data.version") }
+                    else if key.equals("until") { try mark(2, "data.until"); e.until = try optionalTime(&s, "data.until") }
+                    else { try s.skipValue() }
+                }
+            } while try s.nextMember()
+        }
+        // Required fields and cross-field rules per type.
+        switch e.type {
+        case .usage:
+            guard e.action != nil else { throw .missing("data.action") }
+        case .planAssigned:
+            guard e.plan != nil || e.monthlyCredits != nil else { throw .missing("data.plan") }
+        case .topupPurchased:
+            guard e.pack != nil || e.credits != nil else { throw .missing("data.pack") }
+            if let c = e.credits, c <= 0 { throw .invalid("data.credits", "must be greater than 0") }
+        case .grantIssued:
+            guard let c = e.credits else { throw .missing("data.credits") }
+            guard c > 0 else { throw .invalid("data.credits", "must be greater than 0") }
+            if let x = e.expiresAt, x <= e.time { throw .invalid("data.expires_at", "must be after the event's time") }
+        case .adjusted:
+            guard e.credits != nil else { throw .missing("data.credits") }
+        case .rateCardPinned:
+            guard sawVersion else { throw .missing("data.version") }
+        }
+    }
+
+    @inline(__always)
+    private func usageField(_ key: UnsafeRawBufferPointer, _ s: inout JSONScanner, _ e: inout DecodedEvent,
+                            _ mark: (UInt32, StaticString) throws(DecodeFailure) -> Void) throws(DecodeFailure) {
+        switch key.count {
+        case 5 where key.equals("model"):
+            try mark(1, "data.model"); e.model = try optionalString(&s, "data.model")
+        case 6 where key.equals("action"):
+            try mark(2, "data.action")
+            guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("data.action", expected: "a string") }
+            e.action = try s.readString()
+        case 6 where key.equals("member"):
+            try mark(4, "data.member"); e.member = try optionalString(&s, "data.member")
+        case 8 where key.equals("quantity"):
+            try mark(8, "data.quantity")
+            if !s.readNull() {
+                guard let q = try integer(&s, "data.quantity", expected: "an integer ≥ 1"), q >= 1 else {
+                    throw .wrongType("data.quantity", expected: "an integer ≥ 1")
+                }
+                guard q <= Self.maxQuantity else { throw .invalid("data.quantity", "is absurdly large (limit 1000000000)") }
+                e.quantity = q
+            }
+        case 8 where key.equals("cost_usd"):
+            try mark(16, "data.cost_usd")
+            if !s.readNull() {
+                guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("data.cost_usd", expected: "a decimal string") }
+                let text = try s.readString()
+                guard let d = ExactDecimal.parse(text), !d.negative else {
+                    throw .wrongType("data.cost_usd", expected: "a non-negative decimal string")
+                }
+                guard let nanos = d.scaled(by: 9) else { throw .invalid("data.cost_usd", "has more than 9 fraction digits or is too large") }
+                guard nanos <= Self.maxCostNanoUSD else { throw .invalid("data.cost_usd", "is absurdly large") }
+                e.costNanoUSD = nanos
+            }
+        case 10 where key.equals("capability"):
+            try mark(32, "data.capability"); e.capability = try optionalString(&s, "data.capability")
+        case 10 where key.equals("tool_calls"):
+            try mark(64, "data.tool_calls")
+            e.toolCalls = try count(&s, "data.tool_calls", limit: Self.maxToolCalls)
+        case 12 where key.equals("input_tokens"):
+            try mark(128, "data.input_tokens")
+            e.inputTokens = try count(&s, "data.input_tokens", limit: Self.maxTokens)
+        case 13 where key.equals("output_tokens"):
+            try mark(256, "data.output_tokens")
+            e.outputTokens = try count(&s, "data.output_tokens", limit: Self.maxTokens)
+        default:
+            try s.skipValue()
+        }
+    }
+
+    @inline(__always)
+    private func integer(_ s: inout JSONScanner, _ field: StaticString, expected: StaticString) throws(DecodeFailure) -> Int64? {
+        guard let c = s.peek(), c == UInt8(ascii: "-") || (c >= 48 && c <= 57) else { throw .wrongType(field, expected: expected) }
+        return try s.readInteger()
+    }
+
+    @inline(__always)
+    private func count(_ s: inout JSONScanner, _ field: StaticString, limit: Int64) throws(DecodeFailure) -> Int64 {
+        if s.readNull() { return 0 }
+        guard let v = try integer(&s, field, expected: "an integer ≥ 0"), v >= 0 else {
+            throw .wrongType(field, expected: "an integer ≥ 0")
+        }
+        guard v <= limit else { throw .invalid(field, "is absurdly large") }
+        return v
+    }
+
+    @inline(__always)
+    private func optionalString(_ s: inout JSONScanner, _ field: StaticString) throws(DecodeFailure) -> UnsafeRawBufferPointer? {
+        if s.readNull() { return nil }
+        guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType(field, expected: "a string") }
+        let v = try s.readString()
+        guard v.count <= 1024 else { throw .invalid(field, "is longer than 1024 bytes") }
+        return v
+    }
+
+    @inline(__always)
+    private func optionalTime(_ s: inout JSONScanner, _ field: StaticString) throws(DecodeFailure) -> Int64? {
+        if s.readNull() { return nil }
+        guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType(field, expected: "an RFC 3339 string") }
+        guard let t = EventTime.parse(try s.readString()) else { throw .invalid(field, "is not an RFC 3339 time") }
+        return t
+    }
+
+    /// Credits on the wire: a JSON number with at most 3 fraction digits → millicredits.
+    private func optionalCredits(_ s: inout JSONScanner, _ field: StaticString, allowNegative: Bool) throws(DecodeFailure) -> Int64? {
+        if s.readNull() { return nil }
+        guard let c = s.peek(), c == UInt8(ascii: "-") || (c >= 48 && c <= 57) else {
+            throw .wrongType(field, expected: "a number")
+        }
+        let text = try s.readNumberText()
+        guard let d = ExactDecimal.parse(text) else { throw .wrongType(field, expected: "a number") }
+        if d.negative && !allowNegative { throw .invalid(field, "must not be negative") }
+        guard let mc = d.scaled(by: Credits.scale) else { throw .invalid(field, "has more than 3 fraction digits or is too large") }
+        guard mc.magnitude <= UInt64(Credits.maxAbsolute) else { throw .invalid(field, "is absurdly large (limit 10^12 credits)") }
+        return mc
+    }
+}

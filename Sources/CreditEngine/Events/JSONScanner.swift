@@ -1,0 +1,341 @@
+/// Why a record could not be read. Every case names the field; `description` is the
+/// human-readable reason put in the dead-letter record's `error` header.
+public enum DecodeFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    case malformedJSON(offset: Int, StaticString)
+    case notAnObject
+    case duplicateKey(StaticString)
+    case missing(StaticString)
+    case wrongType(StaticString, expected: StaticString)
+    case invalid(StaticString, StaticString)
+    case unknownType
+    case tooLarge(bytes: Int)
+
+    public var description: String {
+        switch self {
+        case .malformedJSON(let offset, let what): return "malformed JSON at byte \(offset): \(what)"
+        case .notAnObject: return "malformed event: the record value is not a JSON object"
+        case .duplicateKey(let key): return "malformed event: duplicate key \"\(key)\""
+        case .missing(let field): return "missing required field \"\(field)\""
+        case .wrongType(let field, let expected): return "field \"\(field)\" must be \(expected)"
+        case .invalid(let field, let why): return "field \"\(field)\" \(why)"
+        case .unknownType: return "unknown event type"
+        case .tooLarge(let bytes): return "record too large: \(bytes) bytes (limit 1048576)"
+        }
+    }
+
+    public static func == (a: DecodeFailure, b: DecodeFailure) -> Bool { a.description == b.description }
+}
+
+/// A zero-copy JSON tokenizer over a record's bytes. Strings come back as views into the
+/// record; only strings with escapes are decoded, into a scratch buffer the caller sized to
+/// at least the record's length (so views never move while an event is being read).
+@usableFromInline
+struct JSONScanner {
+    @usableFromInline let base: UnsafePointer<UInt8>
+    @usableFromInline let end: Int
+    @usableFromInline var pos: Int
+    @usableFromInline let scratch: UnsafeMutablePointer<UInt8>
+    @usableFromInline var scratchUsed: Int
+
+    @usableFromInline
+    init(_ bytes: UnsafeRawBufferPointer, start: Int = 0, end: Int? = nil, scratch: UnsafeMutablePointer<UInt8>, scratchUsed: Int = 0) {
+        self.base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        self.end = end ?? bytes.count
+        self.pos = start
+        self.scratch = scratch
+        self.scratchUsed = scratchUsed
+    }
+
+    @inline(__always) @usableFromInline
+    func fail(_ what: StaticString) -> DecodeFailure { .malformedJSON(offset: pos, what) }
+
+    @inline(__always) @usableFromInline
+    mutating func skipWhitespace() {
+        while pos < end {
+            let b = base[pos]
+            if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { pos += 1 } else { return }
+        }
+    }
+
+    @inline(__always) @usableFromInline
+    mutating func peek() -> UInt8? {
+        skipWhitespace()
+        return pos < end ? base[pos] : nil
+    }
+
+    @inline(__always) @usableFromInline
+    mutating func expect(_ byte: UInt8, _ what: StaticString) throws(DecodeFailure) {
+        skipWhitespace()
+        guard pos < end, base[pos] == byte else { throw fail(what) }
+        pos += 1
+    }
+
+    /// Reads a string (the opening quote must be next) and returns its decoded bytes.
+    @inline(__always) @usableFromInline
+    mutating func readString() throws(DecodeFailure) -> UnsafeRawBufferPointer {
+        skipWhitespace()
+        guard pos < end, base[pos] == UInt8(ascii: "\"") else { throw fail("expected a string") }
+        pos += 1
+        let start = pos
+        var highBit = false
+        while pos < end {
+            let b = base[pos]
+            if b == UInt8(ascii: "\"") {
+                let view = UnsafeRawBufferPointer(start: base + start, count: pos - start)
+                pos += 1
+                if highBit && !UTF8Check.isValid(view) { throw fail("invalid UTF-8 in string") }
+                return view
+            }
+            if b == UInt8(ascii: "\\") { return try readEscapedString(from: start) }
+            if b < 0x20 { throw fail("control character in string") }
+            if b >= 0x80 { highBit = true }
+            pos += 1
+        }
+        throw fail("unterminated string")
+    }
+
+    @usableFromInline
+    mutating func readEscapedString(from start: Int) throws(DecodeFailure) -> UnsafeRawBufferPointer {
+        let outStart = scratchUsed
+        var out = outStart
+        // copy the plain prefix
+        for i in start..<pos { scratch[out] = base[i]; out += 1 }
+        while pos < end {
+            let b = base[pos]
+            if b == UInt8(ascii: "\"") {
+                pos += 1
+                scratchUsed = out
+                let view = UnsafeRawBufferPointer(start: scratch + outStart, count: out - outStart)
+                if !UTF8Check.isValid(view) { throw fail("invalid UTF-8 in string") }
+                return view
+            }
+            if b < 0x20 { throw fail("control character in string") }
+            if b != UInt8(ascii: "\\") { scratch[out] = b; out += 1; pos += 1; continue }
+            pos += 1
+            guard pos < end else { break }
+            let e = base[pos]
+            pos += 1
+            switch e {
+            case UInt8(ascii: "\""): scratch[out] = 0x22; out += 1
+            case UInt8(ascii: "\\"): scratch[out] = 0x5C; out += 1
+            case UInt8(ascii: "/"): scratch[out] = 0x2F; out += 1
+            case UInt8(ascii: "b"): scratch[out] = 0x08; out += 1
+            case UInt8(ascii: "f"): scratch[out] = 0x0C; out += 1
+            case UInt8(ascii: "n"): scratch[out] = 0x0A; out += 1
+            case UInt8(ascii: "r"): scratch[out] = 0x0D; out += 1
+            case UInt8(ascii: "t"): scratch[out] = 0x09; out += 1
+            case UInt8(ascii: "u"):
+                var scalar = try readHex4()
+                if scalar >= 0xD800 && scalar < 0xDC00 {
+                    // a high surrogate must be followed by \u low surrogate
+                    guard pos + 1 < end, base[pos] == UInt8(ascii: "\\"), base[pos + 1] == UInt8(ascii: "u") else {
+                        throw fail("unpaired surrogate in \\u escape")
+                    }
+                    pos += 2
+                    let low = try readHex4()
+                    guard low >= 0xDC00 && low < 0xE000 else { throw fail("unpaired surrogate in \\u escape") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if scalar >= 0xDC00 && scalar < 0xE000 {
+                    throw fail("unpaired surrogate in \\u escape")
+                }
+                // UTF-8 encode (never longer than the 6+ bytes of its escape)
+                if scalar < 0x80 {
+                    scratch[out] = UInt8(scalar); out += 1
+                } else if scalar < 0x800 {
+                    scratch[out] = UInt8(0xC0 | (scalar >> 6)); scratch[out + 1] = UInt8(0x80 | (scalar & 0x3F)); out += 2
+                } else if scalar < 0x10000 {
+                    scratch[out] = UInt8(0xE0 | (scalar >> 12)); scratch[out + 1] = UInt8(0x80 | ((scalar >> 6) & 0x3F))
+                    scratch[out + 2] = UInt8(0x80 | (scalar & 0x3F)); out += 3
+                } else {
+                    scratch[out] = UInt8(0xF0 | (scalar >> 18)); scratch[out + 1] = UInt8(0x80 | ((scalar >> 12) & 0x3F))
+                    scratch[out + 2] = UInt8(0x80 | ((scalar >> 6) & 0x3F)); scratch[out + 3] = UInt8(0x80 | (scalar & 0x3F)); out += 4
+                }
+            default:
+                throw fail("invalid escape in string")
+            }
+        }
+        throw fail("unterminated string")
+    }
+
+    @usableFromInline
+    mutating func readHex4() throws(DecodeFailure) -> UInt32 {
+        guard pos + 4 <= end else { throw fail("truncated \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = base[pos]
+            let d: UInt32
+            switch c {
+            case 48...57: d = UInt32(c - 48)
+            case 65...70: d = UInt32(c - 55)
+            case 97...102: d = UInt32(c - 87)
+            default: throw fail("invalid \\u escape")
+            }
+            v = v << 4 | d
+            pos += 1
+        }
+        return v
+    }
+
+    /// Reads a number token and returns its raw text (validated later by `ExactDecimal`).
+    @inline(__always) @usableFromInline
+    mutating func readNumberText() throws(DecodeFailure) -> UnsafeRawBufferPointer {
+        skipWhitespace()
+        let start = pos
+        while pos < end {
+            let b = base[pos]
+            if (b >= 48 && b <= 57) || b == UInt8(ascii: "-") || b == UInt8(ascii: "+") || b == UInt8(ascii: ".")
+                || b == UInt8(ascii: "e") || b == UInt8(ascii: "E") { pos += 1 } else { break }
+        }
+        guard pos > start else { throw fail("expected a number") }
+        return UnsafeRawBufferPointer(start: base + start, count: pos - start)
+    }
+
+    /// Reads a non-negative integer quickly (the common case for quantity and tokens);
+    /// falls back to exact decimal parsing for forms like `1.0` or `1e3`.
+    @inline(__always) @usableFromInline
+    mutating func readInteger() throws(DecodeFailure) -> Int64? {
+        let text = try readNumberText()
+        var value: Int64 = 0
+        var simple = text.count <= 18 && text[0] != UInt8(ascii: "0") || text.count == 1
+        if simple {
+            for b in text {
+                let d = b &- 48
+                if d >= 10 { simple = false; break }
+                value = value &* 10 &+ Int64(d)
+            }
+        }
+        if simple { return value }
+        guard let exact = ExactDecimal.parse(text) else { throw fail("invalid number") }
+        return exact.scaled(by: 0)
+    }
+
+    @inline(__always) @usableFromInline
+    mutating func readLiteral(_ word: StaticString) -> Bool {
+        skipWhitespace()
+        let n = word.utf8CodeUnitCount
+        guard pos + n <= end else { return false }
+        if memcmpBytes(base + pos, UnsafeRawPointer(word.utf8Start), n) {
+            pos += n
+            return true
+        }
+        return false
+    }
+
+    /// True (and consumed) when the next value is `null`.
+    @inline(__always) @usableFromInline
+    mutating func readNull() -> Bool {
+        peek() == UInt8(ascii: "n") && readLiteral("null")
+    }
+
+    /// Skips any JSON value, validating it.
+    @usableFromInline
+    mutating func skipValue(depth: Int = 0) throws(DecodeFailure) {
+        guard depth < 64 else { throw fail("nesting too deep") }
+        guard let b = peek() else { throw fail("expected a value") }
+        switch b {
+        case UInt8(ascii: "\""):
+            let saved = scratchUsed
+            _ = try readString()
+            scratchUsed = saved
+        case UInt8(ascii: "{"):
+            pos += 1
+            if peek() == UInt8(ascii: "}") { pos += 1; return }
+            while true {
+                let saved = scratchUsed
+                _ = try readString()
+                scratchUsed = saved
+                try expect(UInt8(ascii: ":"), "expected ':'")
+                try skipValue(depth: depth + 1)
+                guard let c = peek() else { throw fail("unterminated object") }
+                pos += 1
+                if c == UInt8(ascii: ",") { continue }
+                if c == UInt8(ascii: "}") { return }
+                throw fail("expected ',' or '}'")
+            }
+        case UInt8(ascii: "["):
+            pos += 1
+            if peek() == UInt8(ascii: "]") { pos += 1; return }
+            while true {
+                try skipValue(depth: depth + 1)
+                guard let c = peek() else { throw fail("unterminated array") }
+                pos += 1
+                if c == UInt8(ascii: ",") { continue }
+                if c == UInt8(ascii: "]") { return }
+                throw fail("expected ',' or ']'")
+            }
+        case UInt8(ascii: "t"):
+            guard readLiteral("true") else { throw fail("invalid literal") }
+        case UInt8(ascii: "f"):
+            guard readLiteral("false") else { throw fail("invalid literal") }
+        case UInt8(ascii: "n"):
+            guard readLiteral("null") else { throw fail("invalid literal") }
+        default:
+            let text = try readNumberText()
+            guard ExactDecimal.parse(text) != nil || JSONScanner.isValidNumberGrammar(text) else { throw fail("invalid number") }
+        }
+    }
+
+    /// JSON number grammar check for numbers too long for ExactDecimal (skipped values only).
+    static func isValidNumberGrammar(_ t: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = t.count
+        @inline(__always) func digits() -> Int { let s = i; while i < n, t[i] &- 48 < 10 { i += 1 }; return i - s }
+        if i < n && t[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < n else { return false }
+        if t[i] == UInt8(ascii: "0") { i += 1 } else if digits() == 0 { return false }
+        if i < n && t[i] == UInt8(ascii: ".") { i += 1; if digits() == 0 { return false } }
+        if i < n && (t[i] == UInt8(ascii: "e") || t[i] == UInt8(ascii: "E")) {
+            i += 1
+            if i < n && (t[i] == UInt8(ascii: "+") || t[i] == UInt8(ascii: "-")) { i += 1 }
+            if digits() == 0 { return false }
+        }
+        return i == n
+    }
+
+    /// After a member value: true if another member follows, false at the closing brace.
+    @inline(__always) @usableFromInline
+    mutating func nextMember() throws(DecodeFailure) -> Bool {
+        guard let c = peek() else { throw fail("unterminated object") }
+        pos += 1
+        if c == UInt8(ascii: ",") { return true }
+        if c == UInt8(ascii: "}") { return false }
+        throw fail("expected ',' or '}'")
+    }
+}
+
+enum UTF8Check {
+    static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b0 = bytes[i]
+            if b0 < 0x80 { i += 1; continue }
+            let length: Int
+            var minScalar: UInt32
+            var scalar: UInt32
+            switch b0 {
+            case 0xC2...0xDF: length = 2; scalar = UInt32(b0 & 0x1F); minScalar = 0x80
+            case 0xE0...0xEF: length = 3; scalar = UInt32(b0 & 0x0F); minScalar = 0x800
+            case 0xF0...0xF4: length = 4; scalar = UInt32(b0 & 0x07); minScalar = 0x10000
+            default: return false
+            }
+            guard i + length <= n else { return false }
+            for k in 1..<length {
+                let b = bytes[i + k]
+                guard b & 0xC0 == 0x80 else { return false }
+                scalar = scalar << 6 | UInt32(b & 0x3F)
+            }
+            guard scalar >= minScalar, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else { return false }
+            minScalar = 0
+            i += length
+        }
+        return true
+    }
+
+    /// Unicode scalars in valid UTF-8.
+    static func scalarCount(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var c = 0
+        for b in bytes where b & 0xC0 != 0x80 { c += 1 }
+        return c
+    }
+}

@@ -1,0 +1,187 @@
+/// The idempotency window of one partition: 64-bit fingerprints of (account, source, id),
+/// each remembered for `window` hours of the partition's event-time clock after it was seen.
+///
+/// Memory: an open-addressing table of 8-byte fingerprints plus a 2-byte hour stamp per
+/// slot, kept between 70 % and 85 % full (expired entries are swept when it fills), so
+/// 10 / 0.85 … 10 / 0.70 ≈ 11.8–14.3 bytes per remembered id. The stamp 0xFFFF means
+/// "forever" (ids of `credit.adjusted` events). A false duplicate needs two different ids of
+/// one partition to share all 64 bits while both are remembered: about n / 2⁶⁴ per event
+/// for n remembered ids (≈ 5 × 10⁻¹⁴ at a million).
+public struct DedupeTable: Sendable {
+    public static let forever: UInt16 = 0xFFFF
+    static let minCapacity = 64
+
+    private(set) var fingerprints: [UInt64]
+    private(set) var stamps: [UInt16]
+    private(set) var used = 0
+    /// Hour (since epoch) that stamp 0 stands for.
+    private(set) var baseHour: Int64
+    public let windowHours: Int64
+
+    public init(windowHours: Int64, baseHour: Int64 = 0) {
+        self.windowHours = windowHours
+        self.baseHour = baseHour
+        fingerprints = [UInt64](repeating: 0, count: Self.minCapacity)
+        stamps = [UInt16](repeating: 0, count: Self.minCapacity)
+    }
+
+    public var count: Int { used }
+    public var capacity: Int { fingerprints.count }
+    /// Bytes held by the table.
+    public var byteSize: Int { fingerprints.capacity * 8 + stamps.capacity * 2 }
+
+    @inline(__always)
+    private func home(_ fp: UInt64) -> Int {
+        Int(truncatingIfNeeded: fp.multipliedFullWidth(by: UInt64(fingerprints.count)).high)
+    }
+
+    @inline(__always)
+    private func isLive(_ stamp: UInt16, nowHour: Int64) -> Bool {
+        stamp == Self.forever || baseHour + Int64(stamp) >= nowHour - windowHours
+    }
+
+    /// True if `fp` was seen within the window ending at `nowHour`.
+    @inline(__always)
+    public func contains(_ fp: UInt64, nowHour: Int64) -> Bool {
+        let fp = fp == 0 ? 1 : fp
+        let n = fingerprints.count
+        var i = home(fp)
+        return fingerprints.withUnsafeBufferPointer { f in
+            while true {
+                let v = f[i]
+                if v == 0 { return false }
+                if v == fp { return isLive(stamps[i], nowHour: nowHour) }
+                i += 1
+                if i == n { i = 0 }
+            }
+        }
+    }
+
+    /// Remembers `fp`, seen at `seenHour` (or forever), given the clock `nowHour`.
+    public mutating func insert(_ fp: UInt64, seenHour: Int64, forever: Bool, nowHour: Int64) {
+        let fp = fp == 0 ? 1 : fp
+        if used == 0 { baseHour = nowHour - windowHours }
+        if (used + 1) * 100 > fingerprints.count * 85 || seenHour - baseHour > 0xFFF0 {
+            sweep(nowHour: nowHour, extra: 1)  // also re-bases the hour stamps
+        }
+        let stamp: UInt16 = forever ? Self.forever : UInt16(clamping: max(0, min(seenHour - baseHour, 0xFFFE)))
+        let n = fingerprints.count
+        var i = home(fp)
+        while true {
+            let v = fingerprints[i]
+            if v == 0 {
+                fingerprints[i] = fp
+                stamps[i] = stamp
+                used += 1
+                return
+            }
+            if v == fp {
+                if stamps[i] != Self.forever { stamps[i] = stamp }
+                return
+            }
+            i += 1
+            if i == n { i = 0 }
+        }
+    }
+
+    /// Drops expired ids and resizes so that live ids fill ~70 % of the table.
+    public mutating func sweep(nowHour: Int64, extra: Int = 0) {
+        var live: [(UInt64, Int64)] = []  // (fp, absolute hour or -1 for forever)
+        live.reserveCapacity(used)
+        for i in 0..<fingerprints.count where fingerprints[i] != 0 && isLive(stamps[i], nowHour: nowHour) {
+            live.append((fingerprints[i], stamps[i] == Self.forever ? -1 : baseHour + Int64(stamps[i])))
+        }
+        rebuild(live, nowHour: nowHour, extra: extra)
+    }
+
+    private mutating func rebuild(_ live: [(UInt64, Int64)], nowHour: Int64, extra: Int) {
+        let capacity = max(Self.minCapacity, (live.count + extra) * 10 / 7 + 1)
+        fingerprints = [UInt64](repeating: 0, count: capacity)
+        stamps = [UInt16](repeating: 0, count: capacity)
+        used = 0
+        // Re-base so stamps stay small: nothing live is older than nowHour − window.
+        let oldest = live.lazy.filter { $0.1 >= 0 }.map(\.1).min() ?? nowHour
+        baseHour = min(oldest, nowHour - windowHours)
+        for (fp, hour) in live {
+            var i = home(fp)
+            while fingerprints[i] != 0 { i += 1; if i == capacity { i = 0 } }
+            fingerprints[i] = fp
+            stamps[i] = hour < 0 ? Self.forever : UInt16(clamping: min(hour - baseHour, 0xFFFE))
+            used += 1
+        }
+    }
+
+    /// Live entries in canonical order (sorted by fingerprint): (fingerprint, hour seen or nil = forever).
+    public func liveEntries(nowHour: Int64) -> [(fingerprint: UInt64, hour: Int64?)] {
+        var out: [(fingerprint: UInt64, hour: Int64?)] = []
+        out.reserveCapacity(used)
+        for i in 0..<fingerprints.count where fingerprints[i] != 0 && isLive(stamps[i], nowHour: nowHour) {
+            out.append((fingerprints[i], stamps[i] == Self.forever ? nil : baseHour + Int64(stamps[i])))
+        }
+        out.sort { $0.fingerprint < $1.fingerprint }
+        return out
+    }
+
+    /// Restores from canonical entries (snapshot).
+    public init(windowHours: Int64, entries: [(fingerprint: UInt64, hour: Int64?)], nowHour: Int64) {
+        self.init(windowHours: windowHours, baseHour: nowHour - windowHours)
+        rebuild(entries.map { ($0.fingerprint, $0.hour ?? -1) }, nowHour: nowHour, extra: 0)
+    }
+}
+
+/// Variable-length byte strings that are overwritten often (each account's last event id),
+/// in one arena with slot reuse: rewriting a value that fits its slot allocates nothing.
+/// A reference packs offset (32 bits) | length (16) | capacity (16); 0 = empty.
+public struct SlotArena: Sendable {
+    private(set) var bytes: [UInt8] = []
+    private(set) var waste = 0
+
+    public init() {}
+
+    public var byteSize: Int { bytes.capacity }
+
+    @inline(__always)
+    public mutating func store(_ value: UnsafeRawBufferPointer, in ref: inout UInt64) {
+        let length = min(value.count, 0xFFFF)
+        let capacity = Int(ref & 0xFFFF)
+        if ref != 0 && length <= capacity {
+            let offset = Int(ref >> 32)
+            bytes.withUnsafeMutableBytes { raw in
+                if length > 0 { (raw.baseAddress! + offset).copyMemory(from: value.baseAddress!, byteCount: length) }
+            }
+            ref = UInt64(offset) << 32 | UInt64(length) << 16 | UInt64(capacity)
+            return
+        }
+        waste += capacity
+        let newCapacity = min((length + 15) & ~15, 0xFFFF)
+        let offset = bytes.count
+        if length > 0 { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: value[0..<length])) }
+        bytes.append(contentsOf: repeatElement(0, count: newCapacity - length))
+        ref = UInt64(offset) << 32 | UInt64(length) << 16 | UInt64(newCapacity)
+    }
+
+    public func string(_ ref: UInt64) -> String? {
+        guard ref != 0 else { return nil }
+        let offset = Int(ref >> 32)
+        let length = Int((ref >> 16) & 0xFFFF)
+        return String(decoding: bytes[offset..<(offset + length)], as: UTF8.self)
+    }
+
+    /// True when more than half the arena is dead slots.
+    public var needsCompaction: Bool { waste > 4096 && waste * 2 > bytes.count }
+
+    /// Rewrites every live slot into a fresh arena.
+    public mutating func compact(_ refs: inout [UInt64]) {
+        var fresh = SlotArena()
+        for i in refs.indices where refs[i] != 0 {
+            let offset = Int(refs[i] >> 32)
+            let length = Int((refs[i] >> 16) & 0xFFFF)
+            var newRef: UInt64 = 0
+            bytes.withUnsafeBytes { raw in
+                fresh.store(UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + length)]), in: &newRef)
+            }
+            refs[i] = newRef
+        }
+        self = fresh
+    }
+}

@@ -1,0 +1,208 @@
+/// Event time: nanoseconds since 1970-01-01T00:00:00Z, UTC. Pure integer calendar
+/// arithmetic (proleptic Gregorian), no clock and no Foundation.
+public enum EventTime {
+    public static let nanosPerSecond: Int64 = 1_000_000_000
+    public static let nanosPerHour: Int64 = 3_600 * nanosPerSecond
+    public static let nanosPerDay: Int64 = 86_400 * nanosPerSecond
+    /// Years accepted in timestamps: 1678–2261 fit in Int64 nanoseconds; keep well inside.
+    static let yearRange: ClosedRange<Int64> = 1700...2200
+
+    // MARK: Civil calendar (H. Hinnant's days-from-civil algorithms)
+
+    public static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = month > 2 ? month - 3 : month + 9
+        let doy = (153 * mp + 2) / 5 + day - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    public static func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+
+    public static func isLeap(_ year: Int64) -> Bool {
+        (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+    }
+
+    public static func daysInMonth(year: Int64, month: Int64) -> Int64 {
+        switch month {
+        case 2: return isLeap(year) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    @inline(__always)
+    public static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+    }
+
+    /// The day number (days since epoch) containing `nanos`.
+    @inline(__always)
+    public static func day(of nanos: Int64) -> Int64 { floorDiv(nanos, nanosPerDay) }
+
+    /// `anchor` + `months` calendar months: same day of month clamped to the month's
+    /// last day, same time of day (Jan 31 + 1 month = Feb 28/29).
+    public static func addingMonths(_ months: Int64, to anchor: Int64) -> Int64 {
+        let days = day(of: anchor)
+        let timeOfDay = anchor - days * nanosPerDay
+        let (y, m, d) = civilFromDays(days)
+        let total = y * 12 + (m - 1) + months
+        let ny = floorDiv(total, 12)
+        let nm = total - ny * 12 + 1
+        let nd = min(d, daysInMonth(year: ny, month: nm))
+        return daysFromCivil(year: ny, month: nm, day: nd) * nanosPerDay + timeOfDay
+    }
+
+    /// Whole calendar months between the months of `a` and `b` (b's month − a's month).
+    public static func monthDifference(from a: Int64, to b: Int64) -> Int64 {
+        let ca = civilFromDays(day(of: a))
+        let cb = civilFromDays(day(of: b))
+        return (cb.year * 12 + cb.month) - (ca.year * 12 + ca.month)
+    }
+
+    // MARK: RFC 3339
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`; returns UTC nanoseconds.
+    /// Up to 9 fraction digits; a numeric offset is converted to UTC.
+    public static func parse(_ b: UnsafeRawBufferPointer) -> Int64? {
+        let n = b.count
+        guard n >= 20, n <= 40 else { return nil }
+        @inline(__always) func digit(_ i: Int) -> Int64? {
+            let v = b[i] &- 48
+            return v < 10 ? Int64(v) : nil
+        }
+        @inline(__always) func number(_ i: Int, _ len: Int) -> Int64? {
+            var r: Int64 = 0
+            for k in i..<(i + len) { guard let d = digit(k) else { return nil }; r = r * 10 + d }
+            return r
+        }
+        guard let year = number(0, 4), b[4] == UInt8(ascii: "-"),
+              let month = number(5, 2), b[7] == UInt8(ascii: "-"),
+              let dayOfMonth = number(8, 2),
+              b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
+              let hour = number(11, 2), b[13] == UInt8(ascii: ":"),
+              let minute = number(14, 2), b[16] == UInt8(ascii: ":"),
+              let second = number(17, 2)
+        else { return nil }
+        guard yearRange.contains(year), (1...12).contains(month),
+              dayOfMonth >= 1, dayOfMonth <= daysInMonth(year: year, month: month),
+              hour < 24, minute < 60, second < 60  // leap seconds are not accepted
+        else { return nil }
+        var i = 19
+        var fraction: Int64 = 0
+        if i < n && b[i] == UInt8(ascii: ".") {
+            i += 1
+            var digits = 0
+            while i < n, let d = digit(i) {
+                guard digits < 9 else { return nil }
+                fraction = fraction * 10 + d
+                digits += 1
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            for _ in digits..<9 { fraction *= 10 }
+        }
+        guard i < n else { return nil }
+        var offsetSeconds: Int64 = 0
+        switch b[i] {
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+            i += 1
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            let sign: Int64 = b[i] == UInt8(ascii: "-") ? -1 : 1
+            guard i + 6 == n, let oh = number(i + 1, 2), b[i + 3] == UInt8(ascii: ":"),
+                  let om = number(i + 4, 2), oh < 24, om < 60 else { return nil }
+            offsetSeconds = sign * (oh * 3600 + om * 60)
+            i += 6
+        default:
+            return nil
+        }
+        guard i == n else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: dayOfMonth)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        return seconds * nanosPerSecond + fraction
+    }
+
+    public static func parse(_ text: String) -> Int64? {
+        var copy = text
+        return copy.withUTF8 { parse(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Canonical RFC 3339 UTC text: `2026-11-21T10:00:00Z`, with `.mmm`, `.uuuuuu` or
+    /// `.nnnnnnnnn` only when the time has a fraction of a second.
+    public static func append(_ nanos: Int64, to out: inout [UInt8]) {
+        let days = day(of: nanos)
+        var rest = nanos - days * nanosPerDay
+        let (y, m, d) = civilFromDays(days)
+        let secondsOfDay = rest / nanosPerSecond
+        rest -= secondsOfDay * nanosPerSecond
+        @inline(__always) func put(_ v: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var v = v
+            while divisor > 0 { out.append(UInt8(48 + (v / divisor) % 10)); v %= divisor; divisor /= 10 }
+        }
+        put(y, 4); out.append(UInt8(ascii: "-")); put(m, 2); out.append(UInt8(ascii: "-")); put(d, 2)
+        out.append(UInt8(ascii: "T"))
+        put(secondsOfDay / 3600, 2); out.append(UInt8(ascii: ":"))
+        put((secondsOfDay / 60) % 60, 2); out.append(UInt8(ascii: ":"))
+        put(secondsOfDay % 60, 2)
+        if rest != 0 {
+            out.append(UInt8(ascii: "."))
+            if rest % 1_000_000 == 0 { put(rest / 1_000_000, 3) }
+            else if rest % 1_000 == 0 { put(rest / 1_000, 6) }
+            else { put(rest, 9) }
+        }
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    public static func format(_ nanos: Int64) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(30)
+        append(nanos, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `YYYY-MM-DD` of a day number.
+    public static func formatDay(_ dayNumber: Int64) -> String {
+        let text = format(dayNumber * nanosPerDay)
+        return String(text.prefix(10))
+    }
+}
+
+/// Monthly billing cycles from an anchor: cycle k starts at anchor + k months (clamped to
+/// the month's last day), always computed from the anchor, never from the previous cycle.
+public struct BillingCycle: Sendable, Equatable {
+    public var anchor: Int64
+    public var index: Int64
+    public var start: Int64
+    public var end: Int64
+
+    public static func containing(_ time: Int64, anchor: Int64) -> BillingCycle {
+        var k = EventTime.monthDifference(from: anchor, to: time)
+        while EventTime.addingMonths(k, to: anchor) > time { k -= 1 }
+        while EventTime.addingMonths(k + 1, to: anchor) <= time { k += 1 }
+        return at(index: k, anchor: anchor)
+    }
+
+    public static func at(index k: Int64, anchor: Int64) -> BillingCycle {
+        BillingCycle(anchor: anchor, index: k,
+                     start: EventTime.addingMonths(k, to: anchor),
+                     end: EventTime.addingMonths(k + 1, to: anchor))
+    }
+
+    public func next() -> BillingCycle { .at(index: index + 1, anchor: anchor) }
+}
