@@ -68,33 +68,33 @@ public final class EventDecoder {
                 switch key.count {
                 case 2 where key.equals("id"):
                     try mark(.id, "id")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("id", expected: "a string") }
+                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("id", expected: "a string") }
                     e.id = try s.readString()
                 case 4 where key.equals("type"):
                     try mark(.type, "type")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("type", expected: "a string") }
+                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("type", expected: "a string") }
                     typeBytes = try s.readString()
                 case 4 where key.equals("time"):
                     try mark(.time, "time")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("time", expected: "an RFC 3339 string") }
+                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("time", expected: "an RFC 3339 string") }
                     timeBytes = try s.readString()
                 case 4 where key.equals("data"):
                     try mark(.data, "data")
-                    guard s.peek() == UInt8(ascii: "{") else { throw .wrongType("data", expected: "an object") }
+                    guard s.peek() == UInt8(ascii: "{") else { throw s.typeError("data", expected: "an object") }
                     dataStart = s.pos
                     try s.skipValue()
                     dataEnd = s.pos
                 case 6 where key.equals("source"):
                     try mark(.source, "source")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("source", expected: "a string") }
+                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("source", expected: "a string") }
                     e.source = try s.readString()
                 case 7 where key.equals("subject"):
                     try mark(.subject, "subject")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("subject", expected: "a string") }
+                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("subject", expected: "a string") }
                     e.subject = try s.readString()
                 case 11 where key.equals("specversion"):
                     try mark(.specversion, "specversion")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("specversion", expected: "the string \"1.0\"") }
+                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("specversion", expected: "the string \"1.0\"") }
                     guard try s.readString().equals("1.0") else { throw .invalid("specversion", "must be \"1.0\"") }
                 default:
                     try s.skipValue()  // extension attributes, datacontenttype, dataschema …
@@ -140,7 +140,7 @@ public final class EventDecoder {
         try checkEnvelope(&e, type: type, time: time)
         guard value.count > 0, value.baseAddress != nil else { throw .missing("data") }
         var d = JSONScanner(value, scratch: scratch)
-        guard d.peek() == UInt8(ascii: "{") else { throw .wrongType("data", expected: "an object") }
+        guard d.peek() == UInt8(ascii: "{") else { throw d.typeError("data", expected: "an object") }
         try decodeData(&d, into: &e)
         d.skipWhitespace()
         guard d.pos == d.end else { throw d.fail("unexpected bytes after data") }
@@ -236,7 +236,7 @@ public final class EventDecoder {
             try mark(1, "data.model"); e.model = try optionalString(&s, "data.model")
         case 6 where key.equals("action"):
             try mark(2, "data.action")
-            guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("data.action", expected: "a string") }
+            guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("data.action", expected: "a string") }
             e.action = try s.readString()
         case 6 where key.equals("member"):
             try mark(4, "data.member"); e.member = try optionalString(&s, "data.member")
@@ -252,7 +252,7 @@ public final class EventDecoder {
         case 8 where key.equals("cost_usd"):
             try mark(16, "data.cost_usd")
             if !s.readNull() {
-                guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType("data.cost_usd", expected: "a decimal string") }
+                guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("data.cost_usd", expected: "a decimal string") }
                 let text = try s.readString()
                 guard let d = ExactDecimal.parse(text), !d.negative else {
                     throw .wrongType("data.cost_usd", expected: "a non-negative decimal string")
@@ -279,7 +279,7 @@ public final class EventDecoder {
 
     @inline(__always)
     private func integer(_ s: inout JSONScanner, _ field: StaticString, expected: StaticString) throws(DecodeFailure) -> Int64? {
-        guard let c = s.peek(), c == UInt8(ascii: "-") || (c >= 48 && c <= 57) else { throw .wrongType(field, expected: expected) }
+        guard let c = s.peek(), c == UInt8(ascii: "-") || (c >= 48 && c <= 57) else { throw s.typeError(field, expected: expected) }
         return try s.readInteger()
     }
 
@@ -296,7 +296,7 @@ public final class EventDecoder {
     @inline(__always)
     private func optionalString(_ s: inout JSONScanner, _ field: StaticString) throws(DecodeFailure) -> UnsafeRawBufferPointer? {
         if s.readNull() { return nil }
-        guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType(field, expected: "a string") }
+        guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError(field, expected: "a string") }
         let v = try s.readString()
         guard v.count <= 1024 else { throw .invalid(field, "is longer than 1024 bytes") }
         return v
@@ -305,7 +305,7 @@ public final class EventDecoder {
     @inline(__always)
     private func optionalTime(_ s: inout JSONScanner, _ field: StaticString) throws(DecodeFailure) -> Int64? {
         if s.readNull() { return nil }
-        guard s.peek() == UInt8(ascii: "\"") else { throw .wrongType(field, expected: "an RFC 3339 string") }
+        guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError(field, expected: "an RFC 3339 string") }
         guard let t = EventTime.parse(try s.readString()) else { throw .invalid(field, "is not an RFC 3339 time") }
         return t
     }
@@ -314,7 +314,7 @@ public final class EventDecoder {
     private func optionalCredits(_ s: inout JSONScanner, _ field: StaticString, allowNegative: Bool) throws(DecodeFailure) -> Int64? {
         if s.readNull() { return nil }
         guard let c = s.peek(), c == UInt8(ascii: "-") || (c >= 48 && c <= 57) else {
-            throw .wrongType(field, expected: "a number")
+            throw s.typeError(field, expected: "a number")
         }
         let text = try s.readNumberText()
         guard let d = ExactDecimal.parse(text) else { throw .wrongType(field, expected: "a number") }

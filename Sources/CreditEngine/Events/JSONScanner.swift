@@ -49,6 +49,13 @@ struct JSONScanner {
     @inline(__always) @usableFromInline
     func fail(_ what: StaticString) -> DecodeFailure { .malformedJSON(offset: pos, what) }
 
+    /// A value of the wrong type — or, at the end of the input, a truncated record.
+    @usableFromInline
+    mutating func typeError(_ field: StaticString, expected: StaticString) -> DecodeFailure {
+        skipWhitespace()
+        return pos >= end ? .malformedJSON(offset: pos, "unexpected end of input") : .wrongType(field, expected: expected)
+    }
+
     @inline(__always) @usableFromInline
     mutating func skipWhitespace() {
         while pos < end {

@@ -61,18 +61,18 @@ public struct ApplyResult {
 public final class PartitionLedger {
     public let config: EngineConfiguration
     /// Account ids; an account's index is its id's index here.
-    public private(set) var ids = InternTable()
-    public private(set) var accounts: [Account] = []
+    public internal(set) var ids = InternTable()
+    public internal(set) var accounts: [Account] = []
     /// Each account's last event id, in a reusable arena.
-    private var lastIdRefs: [UInt64] = []
-    private var lastIds = SlotArena()
-    public private(set) var capabilities = InternTable()
-    public private(set) var members = InternTable()
-    public private(set) var dedupe: DedupeTable
+    var lastIdRefs: [UInt64] = []
+    var lastIds = SlotArena()
+    public internal(set) var capabilities = InternTable()
+    public internal(set) var members = InternTable()
+    public internal(set) var dedupe: DedupeTable
     /// Event-time high-water mark: max over applied records of min(event time, record time).
-    public private(set) var watermark: Int64 = .min
+    public internal(set) var watermark: Int64 = .min
 
-    public private(set) var counters = Counters()
+    public internal(set) var counters = Counters()
 
     public struct Counters: Sendable, Equatable {
         public var applied: Int64 = 0
@@ -391,6 +391,8 @@ public struct AuditReport: Sendable, Equatable {
     public var adjusted: Int128 = 0
     public var balance: Int128 = 0
     public var failures: [String] = []
+
+    public init() {}
 
     public var totalConserved: Bool { granted - charged - expired + adjusted == balance }
     public var isClean: Bool { failures.isEmpty && totalConserved }

@@ -1,0 +1,209 @@
+public import CreditConfig
+import CreditEngine
+import Foundation
+import Kafka
+public import Logging
+
+/// `credit-meter demo`: the real service on librdkafka's in-process mock cluster, fed a
+/// synthetic workload; alerts are read back by a separate consumer as they arrive.
+public struct DemoOptions: Sendable {
+    public var workload = WorkloadSpec()
+    public var partitions: Int32 = 64
+    public var printAlerts = 25
+    public init() {}
+}
+
+public struct DemoReport: Sendable {
+    public var produced = 0
+    public var status = ServiceStatus()
+    public var alertsReadBack = 0
+    public var distinctAlertIDs = 0
+    public var deadLettersReadBack = 0
+    public var auditClean = false
+    public var seconds = 0.0
+}
+
+public enum Demo {
+    public static func run(config base: ServiceConfiguration, options: DemoOptions, logger: Logger,
+                           print say: @escaping @Sendable (String) -> Void) async throws -> DemoReport {
+        let started = Date()
+        var config = base
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("credit-meter-demo-\(getpid())").path
+        config.snapshots.dir = scratch + "/snapshots"
+        config.kafka.groupID = "credit-meter-demo"
+        if config.kafka.balancesTopic == nil { config.kafka.balancesTopic = "credit.balances" }
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+
+        say("CreditMeter demo — librdkafka \(librdkafkaVersion) in-process mock cluster, real Kafka wire protocol")
+        let cluster = try MockCluster(brokers: 1, logger: logger)
+        for t in config.kafka.inputTopics { try cluster.createTopic(t, partitions: options.partitions) }
+        for t in [config.kafka.alertsTopic, config.kafka.deadLetterTopic, config.kafka.balancesTopic!] {
+            try cluster.createTopic(t, partitions: 4)
+        }
+        say("  brokers \(cluster.bootstrapServers); topics \(config.kafka.inputTopics.joined(separator: ",")) (\(options.partitions) partitions), "
+            + "\(config.kafka.alertsTopic), \(config.kafka.deadLetterTopic), \(config.kafka.balancesTopic!)")
+
+        // 1. The workload.
+        let records = Workload.generate(options.workload)
+        let usage = records.filter { $0.kind == .usage }.count
+        let duplicates = records.filter { $0.kind == .duplicate }.count
+        let malformed = records.filter { $0.kind == .malformed }.count
+        say("  workload: \(options.workload.accounts) accounts on trial/basic/pro/plus, \(fmt(usage)) usage events, "
+            + "\(fmt(records.count - usage - duplicates - malformed)) plan/top-up/grant events, \(fmt(duplicates)) duplicates, \(malformed) malformed")
+        try produce(records, to: config.kafka.inputTopics[0], bootstrap: cluster.bootstrapServers, logger: logger, say: say)
+
+        // 2. A separate consumer prints alerts as they arrive.
+        let reader = TopicReader(topic: config.kafka.alertsTopic, bootstrap: cluster.bootstrapServers, logger: logger)
+        let printLimit = options.printAlerts
+        let printed = Locked(0)
+        reader.start { value in
+            guard let line = describeAlert(value) else { return }
+            let n = printed.withLock { n -> Int in n += 1; return n }
+            if n <= printLimit { say("  alert  " + line) } else if n == printLimit + 1 { say("  alert  … (further alerts counted, not printed)") }
+        }
+
+        // 3. The real service.
+        let service = MeterService(config: config, logger: logger, bootstrap: cluster.bootstrapServers)
+        let serviceTask = Task { try await service.run() }
+        let total = Int64(records.count)
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        var lastLine = clock.now
+        while true {
+            try await Task.sleep(for: .milliseconds(100))
+            let s = service.status
+            if !s.running && s.consumed > 0 { break }
+            if clock.now - lastLine >= .seconds(1) {
+                lastLine = clock.now
+                let secs = Double((clock.now - t0).milliseconds) / 1000
+                say("  progress  \(fmt(Int(s.processed)))/\(fmt(Int(total))) records (\(Int(100 * Double(s.processed) / Double(total)))%), "
+                    + "\(fmt(Int(Double(s.processed) / max(secs, 0.001)))) rec/s, \(s.alertsPublished) alerts, \(s.deadLettered) dead-lettered")
+            }
+            if s.processed >= total && reader.count >= Int(s.alertsPublished) { break }
+            if clock.now - t0 > .seconds(120) { throw ServiceError("demo did not finish in 120 s (processed \(s.processed) of \(total))") }
+        }
+        service.requestStop()
+        try await serviceTask.value
+        reader.stop()
+
+        // 4. Read back the dead letters, then the final state.
+        let dlq = TopicReader.readAll(topic: config.kafka.deadLetterTopic, bootstrap: cluster.bootstrapServers, logger: logger)
+        var report = DemoReport()
+        report.produced = records.count
+        report.status = service.status
+        report.alertsReadBack = reader.count
+        report.distinctAlertIDs = reader.distinctIDs
+        report.deadLettersReadBack = dlq.count
+        let ledgers = service.finalLedgers()
+        report.auditClean = ledgers.values.allSatisfy { $0.audit().isClean }
+        say("")
+        say(balancesTable(ledgers, top: 12))
+        var reasons: [String: Int] = [:]
+        for r in dlq { reasons[r.headers["error"] ?? "?", default: 0] += 1 }
+        say("  dead letters by reason:")
+        for (reason, n) in reasons.sorted(by: { $0.value > $1.value }) { say("    \(n) × \(reason)") }
+        let s = report.status
+        report.seconds = Date().timeIntervalSince(started)
+        say("")
+        say("  consumed \(fmt(Int(s.consumed)))   priced \(fmt(Int(s.priced)))   duplicates \(fmt(Int(s.duplicates)))   "
+            + "dead-lettered \(s.deadLettered)   alerts \(s.alertsPublished) (read back \(report.alertsReadBack), \(report.distinctAlertIDs) distinct ids)   "
+            + "balances records \(fmt(Int(s.balancesPublished)))")
+        say("  credits charged \(Credits.format(s.creditsChargedMillicredits))   audit \(report.auditClean ? "conserved to the millicredit" : "FAILED")   "
+            + "\(String(format: "%.1f", report.seconds)) s")
+        return report
+    }
+
+    static func produce(_ records: [WorkloadRecord], to topic: String, bootstrap: String, logger: Logger,
+                        say: (String) -> Void) throws {
+        let failures = Locked(0)
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "5"),
+                                                      ("batch.num.messages", "10000"), ("queue.buffering.max.messages", "500000")],
+                                         logger: logger) { report in if report.error != nil { failures.withLock { $0 += 1 } } }
+        let t = producer.topic(topic)
+        for (i, r) in records.enumerated() {
+            try r.value.withUnsafeBytes { v in
+                if let key = r.key {
+                    try key.withUnsafeBytes { k in try producer.produce(t, key: k, value: v, timestampMs: r.timestampMs) }
+                } else {
+                    try producer.produce(t, key: nil, value: v, timestampMs: r.timestampMs)
+                }
+            }
+            if i % 50_000 == 49_999 { say("  producing \(fmt(i + 1))/\(fmt(records.count))") }
+            if i % 1000 == 0 { producer.poll() }
+        }
+        try producer.flush(timeoutMs: 60_000)
+        guard failures.value == 0 else { throw ServiceError("\(failures.value) workload records were not delivered") }
+        // The mock cluster keeps only ~5 MiB per partition: make sure nothing was dropped.
+        let partitions = try producer.partitionCounts([topic])[topic] ?? 0
+        let checker = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger)
+        var held: Int64 = 0
+        for p in 0..<partitions {
+            let w = try checker.watermarks(TopicPartition(topic, p))
+            held += w.high - w.low
+        }
+        guard held == Int64(records.count) else {
+            throw ServiceError("the broker holds \(held) of \(records.count) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
+        }
+        say("  produced \(fmt(records.count)) records (all \(fmt(Int(held))) held by the broker)")
+    }
+
+    static func describeAlert(_ value: [UInt8]) -> String? {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
+              let type = obj["type"] as? String, let data = obj["data"] as? [String: Any] else { return nil }
+        let kind = type.replacingOccurrences(of: "credit.balance.", with: "")
+        let account = data["account"] as? String ?? "?"
+        let threshold = data["threshold_percent"].map { "\($0)" } ?? "?"
+        let percent = data["remaining_percent"].map { "\($0)" } ?? "?"
+        // Amount fields are printed from the record's text, not through floating point.
+        let text = String(decoding: value, as: UTF8.self)
+        let remaining = field(text, "remaining_credits") ?? "?"
+        let entitlement = field(text, "entitlement_credits") ?? "?"
+        let label = kind == "low" ? "low \(threshold)%" : kind == "recovered" ? "recovered (from \(threshold)%)" : kind
+        return "\(account)  \(label.padding(toLength: 24, withPad: " ", startingAt: 0)) remaining \(remaining) of \(entitlement) credits (\(percent)%)  at \(obj["time"] ?? "?")"
+    }
+
+    /// The raw text of a numeric JSON field (exact, as written).
+    static func field(_ json: String, _ name: String) -> String? {
+        guard let r = json.range(of: "\"\(name)\":") else { return nil }
+        return String(json[r.upperBound...].prefix { $0 != "," && $0 != "}" })
+    }
+
+    static func balancesTable(_ ledgers: [TopicPartition: PartitionLedger], top: Int) -> String {
+        struct Row { let account: String; let plan: String; let used: Int64; let balance: Int64; let overage: Int64; let blocks: String; let entitlement: Int64 }
+        var rows: [Row] = []
+        for ledger in ledgers.values {
+            let book = ledger.config.priceBook
+            for i in 0..<ledger.accountCount {
+                let a = ledger.accounts[i]
+                let plan = a.plan >= 0 ? book.plans[Int(a.plan)].id : a.plan == Account.customPlan ? "custom" : "-"
+                var blocks = ["allowance \(Credits.format(a.allowance))"]
+                let grants = a.blocks.filter { $0.kind == .grant }.reduce(Int64(0)) { $0 + $1.remaining }
+                let topups = a.blocks.filter { $0.kind == .topup }.reduce(Int64(0)) { $0 + $1.remaining }
+                if grants > 0 { blocks.append("grants \(Credits.format(grants))") }
+                if topups > 0 { blocks.append("top-ups \(Credits.format(topups))") }
+                rows.append(Row(account: ledger.accountID(i), plan: plan, used: a.usedThisCycle, balance: a.balance, overage: a.overage,
+                                blocks: blocks.joined(separator: ", "), entitlement: a.entitlement))
+            }
+        }
+        rows.sort { ($0.used, $0.account) > ($1.used, $1.account) }
+        func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
+            s.count >= n ? s : right ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count)
+        }
+        var lines = ["  top \(top) of \(rows.count) accounts by credits used this cycle",
+                     "  " + pad("account", 12) + pad("plan", 7) + pad("used", 11, right: true) + pad("entitled", 11, right: true)
+                        + pad("balance", 11, right: true) + pad("overage", 10, right: true) + "  blocks"]
+        for r in rows.prefix(top) {
+            lines.append("  " + pad(r.account, 12) + pad(r.plan, 7) + pad(Credits.format(r.used), 11, right: true)
+                         + pad(Credits.format(r.entitlement), 11, right: true) + pad(Credits.format(r.balance), 11, right: true)
+                         + pad(Credits.format(r.overage), 10, right: true) + "  " + r.blocks)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func fmt(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, c) in s.reversed().enumerated() { if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }; out.append(c) }
+    return String(out.reversed())
+}

@@ -1,0 +1,46 @@
+import CreditConfig
+import Kafka
+
+/// How configuration becomes librdkafka properties. CreditMeter's defaults first, then the
+/// user's `kafka.properties` as given (they win).
+enum KafkaSettings {
+    static func common(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+        [("bootstrap.servers", bootstrap), ("client.id", "credit-meter")]
+    }
+
+    static func user(_ k: ServiceConfiguration.Kafka) -> [(String, String)] {
+        k.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// The service's group consumer. A 6 s session timeout (instead of 45 s) lets a
+    /// restarted instance get its partitions back within seconds after a crash.
+    static func consumer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+        common(k, bootstrap: bootstrap) + [
+            ("group.id", k.groupID),
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1500"),
+            ("max.poll.interval.ms", "300000"),
+            ("fetch.wait.max.ms", "100"),
+        ] + user(k)
+    }
+
+    static func producer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+        common(k, bootstrap: bootstrap) + [
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "2"),
+            ("partitioner", "murmur2_random"),
+        ] + user(k).filter { !consumerOnly.contains($0.0) }
+    }
+
+    /// A consumer outside the group (replay, benchmarks, tests).
+    static func reader(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+        common(k, bootstrap: bootstrap) + [("fetch.wait.max.ms", "100")] + user(k).filter { !$0.0.hasPrefix("group.") }
+    }
+
+    static let consumerOnly: Set<String> = [
+        "group.id", "group.instance.id", "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
+        "auto.offset.reset", "enable.auto.commit", "partition.assignment.strategy", "fetch.wait.max.ms",
+        "fetch.min.bytes", "isolation.level",
+    ]
+}

@@ -1,0 +1,94 @@
+import CreditConfig
+import CreditEngine
+import Foundation
+import Kafka
+import Logging
+
+/// Produces what the engine decides — alerts, dead letters, account documents — and keeps
+/// count of what the broker acknowledged. Delivery reports arrive on the consuming thread
+/// (inside `poll`/`flush`), so no locking is needed.
+final class OutputPublisher {
+    final class Deliveries {
+        var acknowledged: Int64 = 0
+        var failed: Int64 = 0
+        var firstFailure: KafkaError?
+    }
+
+    let producer: KafkaProducer
+    let deliveries: Deliveries
+    let alerts: ProducerTopic
+    let deadLetters: ProducerTopic
+    let balances: ProducerTopic?
+
+    init(kafka: ServiceConfiguration.Kafka, bootstrap: String, logger: Logger) throws(KafkaError) {
+        let deliveries = Deliveries()
+        self.deliveries = deliveries
+        let producer = try KafkaProducer(properties: KafkaSettings.producer(kafka, bootstrap: bootstrap), logger: logger) { report in
+            if let error = report.error {
+                deliveries.failed += 1
+                if deliveries.firstFailure == nil { deliveries.firstFailure = error }
+            } else {
+                deliveries.acknowledged += 1
+            }
+        }
+        self.producer = producer
+        alerts = producer.topic(kafka.alertsTopic)
+        deadLetters = producer.topic(kafka.deadLetterTopic)
+        balances = kafka.balancesTopic.map { producer.topic($0) }
+    }
+
+    func publish(_ alert: Alert) throws {
+        var key = Array(alert.account.utf8)
+        let value = alert.json()
+        try key.withUnsafeMutableBytes { k in
+            try value.withUnsafeBytes { v in
+                try producer.produce(alerts, key: UnsafeRawBufferPointer(k), value: v, timestampMs: nil)
+            }
+        }
+    }
+
+    /// The original record, unchanged, plus `error`, `source-topic`, `source-partition`, `source-offset`.
+    func deadLetter(_ m: KafkaMessage, reason: String) throws {
+        var original = m.headers
+        original.removeAll { ["error", "source-topic", "source-partition", "source-offset"].contains($0.0) }
+        let extra: [(String, [UInt8]?)] = [("error", Array(reason.utf8)), ("source-topic", Array(m.topic.utf8)),
+                                           ("source-partition", Array(String(m.partition).utf8)),
+                                           ("source-offset", Array(String(m.offset).utf8))]
+        let all = original + extra
+        try Self.withBuffers(all) { headers in
+            try producer.produce(deadLetters, key: m.key, value: m.value, headers: headers, timestampMs: m.timestampMs)
+        }
+    }
+
+    func publishDocument(account: String, document: [UInt8]) throws {
+        guard let balances else { return }
+        var key = Array(account.utf8)
+        try key.withUnsafeMutableBytes { k in
+            try document.withUnsafeBytes { v in
+                try producer.produce(balances, key: UnsafeRawBufferPointer(k), value: v)
+            }
+        }
+    }
+
+    private static func withBuffers(_ headers: [(String, [UInt8]?)],
+                                    _ body: ([(String, UnsafeRawBufferPointer?)]) throws -> Void) throws {
+        // One contiguous buffer for every value (plus a sentinel byte so that an empty value
+        // still has an address and stays empty rather than null). librdkafka copies them.
+        var flat: [UInt8] = []
+        var ranges: [(String, Range<Int>?)] = []
+        for (name, value) in headers {
+            if let value {
+                let start = flat.count
+                flat.append(contentsOf: value)
+                ranges.append((name, start..<flat.count))
+            } else {
+                ranges.append((name, nil))
+            }
+        }
+        flat.append(0)
+        try flat.withUnsafeBytes { raw in
+            let views = ranges.map { ($0.0, $0.1.map { UnsafeRawBufferPointer(rebasing: raw[$0]) }) }
+            try body(views)
+        }
+    }
+}

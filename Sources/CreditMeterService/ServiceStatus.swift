@@ -1,0 +1,60 @@
+public import Kafka
+import CoreMetrics
+import Synchronization
+
+/// What the service has done, for progress lines, the demo's summary and tests. Updated by
+/// the consuming thread once per batch; read from anywhere.
+public struct ServiceStatus: Sendable, Equatable {
+    public var consumed: Int64 = 0
+    public var applied: Int64 = 0
+    public var priced: Int64 = 0
+    public var duplicates: Int64 = 0
+    public var deadLettered: Int64 = 0
+    public var alertsPublished: Int64 = 0
+    public var balancesPublished: Int64 = 0
+    public var creditsChargedMillicredits: Int64 = 0
+    public var deliveryFailures: Int64 = 0
+    public var snapshotsWritten: Int64 = 0
+    public var lastSnapshotMillis: Int64 = 0
+    /// Next offset to process, per input partition owned now.
+    public var positions: [TopicPartition: Int64] = [:]
+    public var running = false
+    public var ready = false
+
+    /// Records consumed (= applied + duplicates + dead-lettered).
+    public var processed: Int64 { applied + duplicates + deadLettered }
+}
+
+final class StatusBoard: Sendable {
+    private let state = Mutex(ServiceStatus())
+    func update(_ body: (inout ServiceStatus) -> Void) { state.withLock { body(&$0) } }
+    var current: ServiceStatus { state.withLock { $0 } }
+}
+
+/// swift-metrics instruments (a Prometheus registry is bootstrapped by the command line).
+struct ServiceMetrics {
+    let consumed = Counter(label: "credit_meter_records_consumed_total")
+    let priced = Counter(label: "credit_meter_events_priced_total")
+    let duplicates = Counter(label: "credit_meter_duplicates_total")
+    let deadLettered = Counter(label: "credit_meter_dead_lettered_total")
+    let charged = Counter(label: "credit_meter_millicredits_charged_total")
+    let alerts = Counter(label: "credit_meter_alerts_published_total")
+    let snapshotDuration = Timer(label: "credit_meter_snapshot_duration_seconds")
+    let snapshotAge = Gauge(label: "credit_meter_snapshot_age_seconds")
+    let lag = Gauge(label: "credit_meter_consumer_lag_records")
+}
+
+/// A value behind a lock, shareable across threads.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    var value: Value { mutex.withLock { $0 } }
+}
+
+/// The stop request, set by signal handling or tests, read by the consuming thread.
+final class StopSignal: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func request() { flag.store(true, ordering: .relaxed) }
+    var isRequested: Bool { flag.load(ordering: .relaxed) }
+}

@@ -1,0 +1,110 @@
+public import CreditEngine
+import Foundation
+public import Kafka
+public import Logging
+
+/// Snapshot files on disk: `<dir>/<topic>/<partition>/<next offset>.snap`, written atomically
+/// (temp file, fsync, rename, fsync of the folder), `keep` newest kept per partition.
+public struct SnapshotStore: Sendable {
+    public let dir: String
+    public let keep: Int
+
+    public init(dir: String, keep: Int) {
+        self.dir = dir
+        self.keep = keep
+    }
+
+    func folder(_ tp: TopicPartition) -> String { "\(dir)/\(tp.topic)/\(tp.partition)" }
+
+    static func fileName(nextOffset: Int64) -> String {
+        let digits = String(nextOffset)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ".snap"
+    }
+
+    /// Writes one snapshot durably and prunes old ones. Returns the path.
+    @discardableResult
+    public func write(_ bytes: [UInt8], for tp: TopicPartition, nextOffset: Int64) throws -> String {
+        let folder = folder(tp)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let path = "\(folder)/\(Self.fileName(nextOffset: nextOffset))"
+        let temp = "\(path).tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw POSIXFailure("open \(temp)") }
+        var written = 0
+        let ok: Bool = bytes.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                written += n
+            }
+            return fsync(fd) == 0
+        }
+        close(fd)
+        guard ok else { unlink(temp); throw POSIXFailure("write \(temp)") }
+        guard rename(temp, path) == 0 else { unlink(temp); throw POSIXFailure("rename \(temp)") }
+        let dfd = open(folder, O_RDONLY | O_DIRECTORY)
+        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+        prune(folder)
+        return path
+    }
+
+    /// Snapshot files of a partition, newest first.
+    public func files(_ tp: TopicPartition) -> [String] {
+        Self.snapshotFiles(in: folder(tp))
+    }
+
+    static func snapshotFiles(in folder: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return names.filter { $0.hasSuffix(".snap") }.sorted(by: >).map { "\(folder)/\($0)" }
+    }
+
+    private func prune(_ folder: String) {
+        let all = Self.snapshotFiles(in: folder)
+        for old in all.dropFirst(keep) { unlink(old) }
+        // Temp files left by a crash mid-write.
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        for n in names where n.contains(".snap.tmp-") && !n.hasSuffix("-\(getpid())") { unlink("\(folder)/\(n)") }
+    }
+
+    /// The newest snapshot of `tp` that reads back cleanly under `config`. Corrupt or
+    /// truncated files are reported and skipped; a snapshot refused for a configuration reason
+    /// (a changed rate card) is an error, not a fallback.
+    public func restore(_ tp: TopicPartition, config: EngineConfiguration, logger: Logger) throws -> (PartitionLedger, SnapshotCodec.Header, String)? {
+        for path in files(tp) {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                logger.error("snapshot unreadable, trying the previous one", metadata: ["path": "\(path)"])
+                continue
+            }
+            let bytes = [UInt8](data)
+            do {
+                let header = try SnapshotCodec.header(bytes)
+                guard header.topic == tp.topic, header.partition == tp.partition else {
+                    logger.error("snapshot belongs to another partition, skipped", metadata: ["path": "\(path)"])
+                    continue
+                }
+                let (ledger, full) = try SnapshotCodec.decode(bytes, config: config)
+                return (ledger, full, path)
+            } catch {
+                // Damaged files fall back to the previous snapshot; a refusal for a
+                // configuration reason (a changed rate card) stops the service instead.
+                guard error.isDamage else { throw error }
+                logger.error("snapshot is corrupt, falling back to the previous one", metadata: ["path": "\(path)", "reason": "\(error)"])
+                continue
+            }
+        }
+        return nil
+    }
+}
+
+struct POSIXFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ what: String) { description = "\(what): \(String(cString: strerror(errno)))" }
+}
+
+extension SnapshotError {
+    /// True when the bytes themselves are bad (as opposed to a configuration mismatch).
+    var isDamage: Bool {
+        ["checksum", "truncated", "not a CreditMeter", "unsupported snapshot format", "bad varint", "count out of range"]
+            .contains { message.contains($0) }
+    }
+}

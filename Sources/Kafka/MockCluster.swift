@@ -1,0 +1,75 @@
+import Crdkafka
+public import Logging
+
+/// librdkafka's in-process mock cluster (`rdkafka_mock.h`): a real Kafka wire protocol served
+/// from threads of this process. Any client — in this process or another (kcat, Python) —
+/// connects through `bootstrapServers` while this object lives.
+///
+/// Limits (librdkafka 2.0.2): no CreateTopics (use `createTopic`), no compaction, no real
+/// transactions, offsets-for-times answers -1, and each partition keeps only ~5 MiB.
+public final class MockCluster: @unchecked Sendable {
+    private let owner: RDKafkaClient
+    private let cluster: OpaquePointer
+    public let bootstrapServers: String
+    public let brokerCount: Int32
+
+    public init(brokers: Int32 = 1, logger: Logger = Logger(label: "kafka.mock")) throws(KafkaError) {
+        // A producer handle owns the cluster; it is never used to produce.
+        owner = try RDKafkaClient(type: RD_KAFKA_PRODUCER, properties: [("log_level", "3")], context: ClientContext(logger: logger))
+        guard let mc = rd_kafka_mock_cluster_new(owner.handle, Int32(brokers)) else {
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__FAIL.rawValue, message: "could not start the mock cluster")
+        }
+        cluster = mc
+        brokerCount = brokers
+        bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mc))
+    }
+
+    deinit {
+        rd_kafka_mock_cluster_destroy(cluster)
+    }
+
+    /// Creates a topic (the mock's own API: the wire CreateTopics is not served).
+    public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {
+        let err = rd_kafka_mock_topic_create(cluster, name, partitions, replicationFactor)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "create topic \(name)") }
+    }
+
+    public func setBrokerDown(_ id: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_broker_set_down(cluster, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "broker \(id) down") }
+    }
+
+    public func setBrokerUp(_ id: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_broker_set_up(cluster, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "broker \(id) up") }
+    }
+
+    public func setRoundTripTime(broker id: Int32, milliseconds: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_broker_set_rtt(cluster, id, milliseconds)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "broker \(id) rtt") }
+    }
+
+    /// Kafka API keys used with error injection.
+    public enum APIKey: Int16 {
+        case produce = 0, fetch = 1, listOffsets = 2, metadata = 3, offsetCommit = 8, offsetFetch = 9,
+             findCoordinator = 10, joinGroup = 11, heartbeat = 12, syncGroup = 14, initProducerId = 22
+    }
+
+    /// The next `errors.count` requests of `api` fail with these error codes, in order.
+    public func pushRequestErrors(_ api: APIKey, _ errors: [Int32]) {
+        var codes = errors.map { rd_kafka_resp_err_t(rawValue: $0) }
+        rd_kafka_mock_push_request_errors_array(cluster, api.rawValue, codes.count, &codes)
+    }
+
+    public func clearRequestErrors(_ api: APIKey) {
+        rd_kafka_mock_clear_request_errors(cluster, api.rawValue)
+    }
+}
+
+/// Common broker error codes, for error injection.
+public enum KafkaErrorCode {
+    public static let notLeaderForPartition = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION.rawValue
+    public static let requestTimedOut = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT.rawValue
+    public static let notEnoughReplicas = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue
+    public static let coordinatorNotAvailable = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE.rawValue
+}

@@ -1,0 +1,128 @@
+import CreditConfig
+import CreditEngine
+import CreditMeterService
+import Foundation
+import Kafka
+import Testing
+
+/// The service over the Kafka wire protocol (librdkafka's mock cluster): produce CloudEvents,
+/// run the real service, read alerts, dead letters and balances back from the broker.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct EndToEndTests {
+    @Test func alertsDeadLettersAndBalancesAreReadBackExactly() async throws {
+        let h = try ServiceHarness()
+        try h.produce(event("credit.plan.assigned", "acme", id: "p1", time: "2026-11-01T00:00:00Z", data: #"{"plan":"basic"}"#), key: "acme")
+        for i in 0..<40 {  // 40 × 10 = 400 of 500 → 100 left = 20 % exactly
+            try h.produce(event("ai.usage", "acme", id: "u\(i)", time: "2026-11-02T00:00:\(String(format: "%02d", i))Z",
+                                data: #"{"action":"web_research","member":"ana"}"#), key: "acme")
+        }
+        try h.produce(event("ai.usage", "acme", id: "u39", time: "2026-11-02T00:00:39Z", data: #"{"action":"web_research"}"#), key: "acme")  // duplicate
+        try h.produce(event("ai.usage", "acme", id: "bad-1", time: "2026-11-02T00:01:00Z", data: #"{"action":"teleport"}"#), key: "acme",
+                      headers: [("traceparent", "00-abc-01")])
+        try h.produce(#"{"specversion":"1.0","id":"#, key: "acme")
+        try h.produce(event("ai.usage", "acme", id: "spoof", time: "2026-11-02T00:01:00Z", data: #"{"action":"chat"}"#), key: "mallory")
+        try h.produce(event("ai.usage", "acme", id: "u40", time: "2026-11-02T00:02:00Z", data: #"{"action":"knowledge_sync","quantity":4}"#), key: "acme")  // → −0? 100 − 100 = 0
+        try h.produce(event("credit.topup.purchased", "acme", id: "t1", time: "2026-11-03T00:00:00Z", data: #"{"pack":"pack-1000"}"#), key: "acme")
+        let service = try await h.runService(until: 47)
+        let status = service.status
+        #expect(status.consumed == 47)
+        #expect(status.applied == 43)
+        #expect(status.duplicates == 1)
+        #expect(status.deadLettered == 3)
+        #expect(status.alertsPublished == 3)
+
+        let alerts = try h.readAll("credit.alerts", expect: 3)
+        #expect(alerts.map { $0.json["id"] as? String } == [
+            "acme/2026-11-01T00:00:00Z/credit.balance.low/20/1",
+            "acme/2026-11-01T00:00:00Z/credit.balance.exhausted/0/1",
+            "acme/2026-11-01T00:00:00Z/credit.balance.recovered/0/1",
+        ])
+        #expect(alerts.allSatisfy { $0.key == "acme" })
+        let low = alerts[0]
+        #expect(low.value.contains(#""data":{"account":"acme","threshold_percent":20,"remaining_credits":100,"entitlement_credits":500,"remaining_percent":20.0,"cycle_start":"2026-11-01T00:00:00Z","cycle_end":"2026-12-01T00:00:00Z","triggered_by":"u39","rate_card_version":"2026-11-01"}"#))
+        #expect(low.json["time"] as? String == "2026-11-02T00:00:39Z")
+        #expect(low.json["source"] as? String == "credit-meter")
+        #expect(alerts[1].value.contains(#""remaining_credits":0,"entitlement_credits":500,"remaining_percent":0.0"#))
+        #expect(alerts[1].json["subject"] as? String == "acme")
+        #expect(alerts[2].value.contains(#""threshold_percent":0,"remaining_credits":1000,"entitlement_credits":1500,"remaining_percent":66.6"#))
+
+        let dead = try h.readAll("ai.usage.dlq", expect: 3)
+        #expect(dead.count == 3)
+        let byReason = Dictionary(uniqueKeysWithValues: dead.map { ($0.headers["error"] ?? "", $0) })
+        let unknown = try #require(byReason["unknown action for rate card 2026-11-01"])
+        #expect(unknown.key == "acme")
+        #expect(unknown.value.contains(#""id":"bad-1""#))
+        #expect(unknown.headers["traceparent"] == "00-abc-01")
+        #expect(unknown.headers["source-topic"] == "ai.usage")
+        #expect(unknown.headers["source-partition"] != nil)
+        let malformed = try #require(dead.first { $0.headers["error"]?.hasPrefix("malformed JSON") == true })
+        #expect(malformed.value == #"{"specversion":"1.0","id":"#)
+        let spoof = try #require(byReason["record key differs from the event's subject"])
+        #expect(spoof.key == "mallory")
+        // source-offset points at the original record.
+        let originals = try h.readAll("ai.usage")
+        let original = originals.first { String($0.offset) == spoof.headers["source-offset"] && String($0.partition) == spoof.headers["source-partition"] }
+        #expect(original?.value == spoof.value)
+
+        let balances = try h.readAll("credit.balances")
+        let last = try #require(balances.last { $0.key == "acme" })
+        #expect(last.value.hasPrefix(#"{"account":"acme","balance_credits":1000,"overage_credits":0,"entitlement_credits":1500,"used_this_cycle_credits":500,"plan":"basic","monthly_credits":500,"cycle_start":"2026-11-01T00:00:00Z","cycle_end":"2026-12-01T00:00:00Z","blocks":[{"kind":"allowance","credits":0,"expires_at":"2026-12-01T00:00:00Z"},{"kind":"topup","credits":1000,"expires_at":null}],"rate_card_version":"2026-11-01","pinned_rate_card_version":null,"last_event_id":"t1""#))
+        #expect(last.value.contains(#""used_by_member":{"ana":400}"#))
+    }
+
+    @Test func binaryModeEventsAreAccepted() async throws {
+        let h = try ServiceHarness()
+        try h.produce(#"{"action":"web_research","quantity":2}"#, key: "bin",
+                      headers: [("ce_specversion", "1.0"), ("ce_id", "b1"), ("ce_source", "svc"), ("ce_type", "ai.usage"),
+                                ("ce_subject", "bin"), ("ce_time", "2026-11-05T00:00:00Z"), ("content-type", "application/json")])
+        let service = try await h.runService(until: 1)
+        #expect(service.status.priced == 1)
+        #expect(service.status.creditsChargedMillicredits == 20_000)
+        let ledger = try #require(service.finalLedgers().values.first { $0.accountIndex("bin") != nil })
+        #expect(ledger.account("bin")?.charged == 20_000)
+    }
+
+    @Test func restartResumesFromTheSnapshotWithoutRepeatingOutputs() async throws {
+        let h = try ServiceHarness()
+        try h.produce(event("credit.plan.assigned", "r", id: "p", time: "2026-11-01T00:00:00Z", data: #"{"plan":"trial"}"#), key: "r")
+        for i in 0..<9 { try h.produce(event("ai.usage", "r", id: "a\(i)", time: "2026-11-02T00:00:0\(i)Z", data: #"{"action":"web_research"}"#), key: "r") }
+        try await h.runService(until: 10)  // 90 used: low 20 then low 10 (10 left)
+        // Offsets were committed up to the snapshot.
+        let snapshotFiles = try FileManager.default.subpathsOfDirectory(atPath: h.dir + "/snapshots").filter { $0.hasSuffix(".snap") }
+        #expect(!snapshotFiles.isEmpty)
+        let committed = try KafkaConsumer(properties: [("bootstrap.servers", h.cluster.bootstrapServers), ("group.id", "test-group")], logger: h.logger)
+            .committed((0..<h.inputPartitions).map { TopicPartition("ai.usage", $0) }, timeoutMs: 5_000)
+        #expect(committed.values.max() == 10)
+        try h.produce(event("ai.usage", "r", id: "a9", time: "2026-11-02T00:00:09Z", data: #"{"action":"web_research"}"#), key: "r")
+        try h.produce(event("ai.usage", "r", id: "a8", time: "2026-11-02T00:00:08Z", data: #"{"action":"web_research"}"#), key: "r")  // duplicate across restart
+        let second = try await h.runService(until: 2)
+        #expect(second.status.consumed == 2)  // resumed at the snapshot's offset, not from the beginning
+        #expect(second.status.duplicates == 1)
+        let alerts = try h.readAll("credit.alerts")
+        #expect(alerts.map { $0.json["id"] as? String } == [
+            "r/2026-11-01T00:00:00Z/credit.balance.low/20/1",
+            "r/2026-11-01T00:00:00Z/credit.balance.low/10/1",
+            "r/2026-11-01T00:00:00Z/credit.balance.exhausted/0/1",
+        ])
+        let ledger = try #require(second.finalLedgers().values.first { $0.accountIndex("r") != nil })
+        #expect(ledger.account("r")?.balance == 0)
+    }
+
+    @Test func aChangedRateCardVersionIsRefusedAtStart() async throws {
+        let cards = FileManager.default.temporaryDirectory.appendingPathComponent("cm-cards-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: cards, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: cards) }
+        let original = ServiceHarness.repoRoot.appendingPathComponent("configs/rate-cards/2026-11-01.yaml").path
+        try FileManager.default.copyItem(atPath: original, toPath: cards + "/2026-11-01.yaml")
+        let h = try ServiceHarness(rateCardsDir: cards)
+        try h.produce(event("ai.usage", "x", id: "1", time: "2026-11-02T00:00:00Z", data: #"{"action":"chat"}"#), key: "x")
+        try await h.runService(until: 1)
+        // Someone edits the used version in place.
+        let text = try String(contentsOfFile: cards + "/2026-11-01.yaml", encoding: .utf8)
+        try text.replacingOccurrences(of: "chat:             { credits: 1 }", with: "chat:             { credits: 2 }")
+            .write(toFile: cards + "/2026-11-01.yaml", atomically: true, encoding: .utf8)
+        let service = MeterService(config: try h.config(), logger: h.logger)
+        let error = await #expect(throws: (any Error).self) { try await service.run() }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("rate-card version 2026-11-01 changed content since it was used"))
+    }
+}
