@@ -70,13 +70,16 @@ enum Fixtures {
 
 /// A ledger fed with JSON text, recording everything it produced.
 final class TestLedger {
-    let ledger: PartitionLedger
+    private(set) var ledger: PartitionLedger
     let decoder = EventDecoder()
     private(set) var alerts: [Alert] = []
     private(set) var rejections: [String] = []
     private var counter = 0
 
     init(_ config: EngineConfiguration) { ledger = PartitionLedger(config: config) }
+
+    /// Continues from a restored ledger.
+    func adopt(_ restored: PartitionLedger) { ledger = restored }
     convenience init(thresholds: [Int] = [20, 10], window: Int = 24, cards: [RateCard]? = nil) throws {
         self.init(try Fixtures.engine(cards: cards, thresholds: thresholds, window: window))
     }

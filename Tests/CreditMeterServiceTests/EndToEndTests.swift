@@ -90,9 +90,7 @@ struct EndToEndTests {
         // Offsets were committed up to the snapshot.
         let snapshotFiles = try FileManager.default.subpathsOfDirectory(atPath: h.dir + "/snapshots").filter { $0.hasSuffix(".snap") }
         #expect(!snapshotFiles.isEmpty)
-        let committed = try KafkaConsumer(properties: [("bootstrap.servers", h.cluster.bootstrapServers), ("group.id", "test-group")], logger: h.logger)
-            .committed((0..<h.inputPartitions).map { TopicPartition("ai.usage", $0) }, timeoutMs: 5_000)
-        #expect(committed.values.max() == 10)
+        #expect(try h.committedAndEnds().committed.values.max() == 10)
         try h.produce(event("ai.usage", "r", id: "a9", time: "2026-11-02T00:00:09Z", data: #"{"action":"web_research"}"#), key: "r")
         try h.produce(event("ai.usage", "r", id: "a8", time: "2026-11-02T00:00:08Z", data: #"{"action":"web_research"}"#), key: "r")  // duplicate across restart
         let second = try await h.runService(until: 2)
@@ -124,5 +122,30 @@ struct EndToEndTests {
         let service = MeterService(config: try h.config(), logger: h.logger)
         let error = await #expect(throws: (any Error).self) { try await service.run() }
         #expect("\(error.map { "\($0)" } ?? "")".contains("rate-card version 2026-11-01 changed content since it was used"))
+    }
+
+    @Test func everyRecordDeliveredTwiceGivesTheSameBalances() async throws {
+        let h = try ServiceHarness(partitions: 16)
+        var spec = WorkloadSpec()
+        spec.seed = 5
+        spec.accounts = 500
+        spec.usageEvents = 20_000
+        spec.duplicateEvery = 0
+        spec.malformed = 10
+        let records = Workload.generate(spec)
+        let reference = Reference(records: records, config: try h.config().engine)
+        try h.produce(records.flatMap { [$0, $0] })  // a producer that retried every record
+        let service = try await h.runService(until: Int64(records.count * 2))
+        #expect(service.status.duplicates == reference.applied)
+        var documents: [String: String] = [:]
+        for ledger in service.finalLedgers().values {
+            for i in 0..<ledger.accountCount { documents[ledger.accountID(i)] = String(decoding: ledger.accountDocument(i), as: UTF8.self) }
+        }
+        #expect(documents == reference.documents)
+        let alerts = try h.readAll("credit.alerts")
+        #expect(Set(alerts.compactMap { $0.json["id"] as? String }) == Set(reference.alerts.keys))
+        #expect(alerts.count == reference.alerts.count)  // duplicates trigger nothing
+        // Malformed records are dead-lettered each time they arrive.
+        #expect(try h.held("ai.usage.dlq") == 20)
     }
 }

@@ -9,7 +9,9 @@ import Testing
 /// A mock cluster, a configuration in a temp folder, and helpers to produce CloudEvents and
 /// read topics back — the service is always run for real over the Kafka wire protocol.
 final class ServiceHarness: @unchecked Sendable {
-    let cluster: MockCluster
+    /// The in-process mock cluster, unless the harness uses an external broker.
+    let cluster: MockCluster?
+    let bootstrap: String
     let dir: String
     let configPath: String
     let logger: Logger
@@ -25,21 +27,29 @@ final class ServiceHarness: @unchecked Sendable {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     }()
 
-    init(partitions: Int32 = 4, extraConfig: String = "", rateCardsDir: String? = nil) throws {
+    init(partitions: Int32 = 4, extraConfig: String = "", rateCardsDir: String? = nil, externalBootstrap: String? = nil,
+         snapshotInterval: Int = 1) throws {
         var logger = Logger(label: "test.service")
         logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         self.logger = logger
         inputPartitions = partitions
-        cluster = try MockCluster(brokers: 1, logger: logger)
-        try cluster.createTopic("ai.usage", partitions: partitions)
-        for t in ["credit.alerts", "ai.usage.dlq", "credit.balances"] { try cluster.createTopic(t, partitions: 2) }
+        if let externalBootstrap {
+            cluster = nil
+            bootstrap = externalBootstrap
+        } else {
+            let cluster = try MockCluster(brokers: 1, logger: logger)
+            try cluster.createTopic("ai.usage", partitions: partitions)
+            for t in ["credit.alerts", "ai.usage.dlq", "credit.balances"] { try cluster.createTopic(t, partitions: 2) }
+            self.cluster = cluster
+            bootstrap = cluster.bootstrapServers
+        }
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("cm-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         configPath = dir + "/credit-meter.yaml"
         let configs = Self.repoRoot.appendingPathComponent("configs").path
         try """
         kafka:
-          bootstrap_servers: \(cluster.bootstrapServers)
+          bootstrap_servers: \(bootstrap)
           group_id: test-group
           input_topics: [ai.usage]
           alerts_topic: credit.alerts
@@ -47,10 +57,11 @@ final class ServiceHarness: @unchecked Sendable {
           balances_topic: credit.balances
         rate_cards_dir: \(rateCardsDir ?? configs + "/rate-cards")
         price_book: \(configs)/price-book.yaml
-        snapshots: { dir: \(dir)/snapshots, interval_seconds: 1, keep: 3 }
+        snapshots: { dir: \(dir)/snapshots, interval_seconds: \(snapshotInterval), keep: 3 }
         \(extraConfig)
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers)], logger: logger) { _ in }
+        producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "5"),
+                                                  ("queue.buffering.max.messages", "1000000")], logger: logger) { _ in }
     }
 
     deinit { try? FileManager.default.removeItem(atPath: dir) }
@@ -87,6 +98,29 @@ final class ServiceHarness: @unchecked Sendable {
         try producer.flush(timeoutMs: 60_000)
     }
 
+    /// Sum over partitions of (high − low) watermarks: what the broker holds.
+    func held(_ topic: String) throws -> Int64 {
+        let consumer = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger)
+        let n = try consumer.partitionCounts([topic])[topic] ?? 0
+        var total: Int64 = 0
+        for p in 0..<n { let w = try consumer.watermarks(TopicPartition(topic, p)); total += w.high - w.low }
+        return total
+    }
+
+    /// The group's committed offsets and the high watermarks of the input topic.
+    func committedAndEnds(group: String = "test-group") throws -> (committed: [Int32: Int64], ends: [Int32: Int64]) {
+        let consumer = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap), ("group.id", group)], logger: logger)
+        let tps = (0..<inputPartitions).map { TopicPartition("ai.usage", $0) }
+        let committed = try consumer.committed(tps, timeoutMs: 5_000)
+        var c: [Int32: Int64] = [:]
+        var e: [Int32: Int64] = [:]
+        for tp in tps {
+            c[tp.partition] = committed[tp] ?? -1
+            e[tp.partition] = try consumer.watermarks(tp).high
+        }
+        return (c, e)
+    }
+
     private func withHeaders(_ headers: [(String, [UInt8])], _ body: ([(String, UnsafeRawBufferPointer?)]) throws -> Void) throws {
         var flat: [UInt8] = []
         var ranges: [(String, Range<Int>)] = []
@@ -106,7 +140,7 @@ final class ServiceHarness: @unchecked Sendable {
 
     /// Every record now in `topic`, in (partition, offset) order.
     func readAll(_ topic: String, expect count: Int? = nil, timeout: Duration = .seconds(20)) throws -> [Record] {
-        let consumer = try KafkaConsumer(properties: [("bootstrap.servers", cluster.bootstrapServers)], logger: logger)
+        let consumer = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger)
         let n = try consumer.partitionCounts([topic])[topic] ?? 1
         var ends: [Int32: Int64] = [:]
         var offsets: [TopicPartition: Int64] = [:]

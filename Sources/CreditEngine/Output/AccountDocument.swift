@@ -38,15 +38,12 @@ extension PartitionLedger {
         w.key("last_event_id"); if let id = lastEventID(index) { w.string(id) } else { w.null() }
         w.key("events"); w.integer(a.events)
         // Breakdowns (this cycle) and daily usage.
+        // Breakdowns by name (intern ids are partition-local: the document must not depend on them).
         w.key("used_by_capability"); w.beginObject()
-        for cell in a.usage.filter({ $0.key & 0xC000_0000 == UsageCell.capabilityTag }).sorted(by: { $0.key < $1.key }) {
-            w.key(capabilities.string(Int(cell.key & 0x3FFF_FFFF))); w.credits(cell.amount)
-        }
+        for (name, amount) in breakdown(a, tag: UsageCell.capabilityTag, names: capabilities) { w.key(name); w.credits(amount) }
         w.endObject()
         w.key("used_by_member"); w.beginObject()
-        for cell in a.usage.filter({ $0.key & 0xC000_0000 == UsageCell.memberTag }).sorted(by: { $0.key < $1.key }) {
-            w.key(members.string(Int(cell.key & 0x3FFF_FFFF))); w.credits(cell.amount)
-        }
+        for (name, amount) in breakdown(a, tag: UsageCell.memberTag, names: members) { w.key(name); w.credits(amount) }
         w.endObject()
         w.key("daily_usage"); w.beginArray()
         for (day, amount) in a.dailyUsage {
@@ -82,5 +79,12 @@ extension PartitionLedger {
         w.key("adjusted_credits"); w.credits(a.adjusted)
         w.endObject()
         w.endObject()
+    }
+
+    /// This cycle's usage cells of one kind, by name.
+    func breakdown(_ a: Account, tag: UInt32, names: InternTable) -> [(String, Int64)] {
+        a.usage.filter { $0.key & 0xC000_0000 == tag }
+            .map { (names.string(Int($0.key & 0x3FFF_FFFF)), $0.amount) }
+            .sorted { $0.0 < $1.0 }
     }
 }
