@@ -69,16 +69,20 @@ final class ServiceHarness: @unchecked Sendable {
     func config() throws -> ServiceConfiguration { try ServiceConfiguration.load(path: configPath) }
 
     /// Produces one record (key defaults to the event's subject) and waits for the ack.
+    /// The record timestamp is the event's time (plus a second), so tests never depend on the wall clock.
     func produce(_ json: String, key: String?, headers: [(String, String)] = [], partition: Int32? = nil) throws {
         let value = Array(json.utf8)
+        let time = (json.range(of: #""time":""#).map { json[$0.upperBound...].prefix { $0 != "\"" } }).flatMap { EventTime.parse(String($0)) }
+            ?? headers.first { $0.0 == "ce_time" }.flatMap { EventTime.parse($0.1) }
+        let timestampMs = time.map { $0 / 1_000_000 + 1000 }
         let keyBytes = key.map { Array($0.utf8) }
         let headerBytes = headers.map { ($0.0, Array($0.1.utf8)) }
         try value.withUnsafeBytes { v in
             try withHeaders(headerBytes) { hs in
                 if let keyBytes {
-                    try keyBytes.withUnsafeBytes { k in try producer.produce(producer.topic("ai.usage"), partition: partition, key: k, value: v, headers: hs) }
+                    try keyBytes.withUnsafeBytes { k in try producer.produce(producer.topic("ai.usage"), partition: partition, key: k, value: v, headers: hs, timestampMs: timestampMs) }
                 } else {
-                    try producer.produce(producer.topic("ai.usage"), partition: partition, key: nil, value: v, headers: hs)
+                    try producer.produce(producer.topic("ai.usage"), partition: partition, key: nil, value: v, headers: hs, timestampMs: timestampMs)
                 }
             }
         }
@@ -135,6 +139,7 @@ final class ServiceHarness: @unchecked Sendable {
         var key: String?
         var value: String
         var headers: [String: String]
+        var timestampMs: Int64? = nil
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(value.utf8)) as? [String: Any]) ?? [:] }
     }
 
@@ -159,7 +164,7 @@ final class ServiceHarness: @unchecked Sendable {
                 var headers: [String: String] = [:]
                 for (k, v) in m.headers { headers[k] = v.map { String(decoding: $0, as: UTF8.self) } ?? "<null>" }
                 out.append(Record(partition: m.partition, offset: m.offset, key: m.key.map { String(decoding: $0, as: UTF8.self) },
-                                  value: String(decoding: m.value, as: UTF8.self), headers: headers))
+                                  value: String(decoding: m.value, as: UTF8.self), headers: headers, timestampMs: m.timestampMs))
                 if let end = ends[m.partition], m.offset + 1 >= end { ends[m.partition] = nil }
             }
         }
