@@ -74,10 +74,11 @@ final class MeterLoop {
                 output.producer.poll(timeoutMs: 0)
                 try checkHealth()
                 let now = clock.now
-                if now - lastBalances >= .milliseconds(200) {
-                    try publishBalances(states.values)
+                if now - lastBalances >= Self.balancesInterval {
+                    for st in states.values { st.tick() }
                     lastBalances = now
                 }
+                try publishDueBalances(budget: 1_000)
                 if now - lastSnapshot >= snapshotEvery {
                     try snapshot(Array(states.values), synchronous: false)
                     lastSnapshot = now
@@ -107,6 +108,9 @@ final class MeterLoop {
     }
 
     private var abandon = false
+    /// Balances records are coalesced per account over this interval (and flushed before
+    /// every snapshot and at shutdown, so the last record per key is always current).
+    static let balancesInterval = Duration.seconds(1)
 
     private func checkHealth() throws {
         if let failure { throw failure }
@@ -162,8 +166,10 @@ final class MeterLoop {
             batch.applied += 1
             if result.version >= 0 { batch.priced += 1; batch.creditsChargedMillicredits &+= result.charged }
             st.markDirty(result.account)
-            if let a = result.alerts.0 { try output.publish(a); batch.alertsPublished += 1 }
-            if let a = result.alerts.1 { try output.publish(a); batch.alertsPublished += 1 }
+            if result.alertCount > 0 {
+                for a in result.alerts { try output.publish(a) }
+                batch.alertsPublished += Int64(result.alertCount)
+            }
         case .duplicate:
             batch.duplicates += 1
         case .rejected(let reason):
@@ -200,11 +206,29 @@ final class MeterLoop {
 
     // MARK: Balances, snapshots, rebalances
 
-    private func publishBalances<S: Sequence>(_ parts: S) throws where S.Element == PartitionState {
+    /// Republishes due balances documents, at most `budget` per pass, so that a burst of them
+    /// never holds up incoming records for long.
+    private func publishDueBalances(budget: Int) throws {
         guard output.balances != nil else { return }
-        for st in parts where !st.dirty.isEmpty {
-            for i in st.takeDirty() {
-                try output.publishDocument(account: st.ledger.accountID(i), document: st.ledger.accountDocument(i))
+        var left = budget
+        for st in states.values where st.hasDue {
+            for i in st.takeDue(limit: left) {
+                try output.publishBalance(st.ledger, i)
+                batch.balancesPublished += 1
+                left -= 1
+            }
+            if left == 0 { return }
+        }
+    }
+
+    /// Every pending balances document of these partitions, now (before a snapshot or a
+    /// revocation, so that the last record per key is current).
+    private func publishAllBalances(_ parts: [PartitionState]) throws {
+        guard output.balances != nil else { return }
+        for st in parts {
+            st.tick()
+            for i in st.takeDue(limit: nil) {
+                try output.publishBalance(st.ledger, i)
                 batch.balancesPublished += 1
             }
         }
@@ -215,7 +239,7 @@ final class MeterLoop {
     private func snapshot(_ parts: [PartitionState], synchronous: Bool) throws {
         let changed = parts.filter { $0.nextOffset != $0.snapshotOffset }
         guard !changed.isEmpty, let store else { return }
-        try publishBalances(changed)
+        try publishAllBalances(changed)
         let started = ContinuousClock.now
         try output.producer.flush(timeoutMs: 60_000)
         try checkHealth()

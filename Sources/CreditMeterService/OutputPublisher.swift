@@ -60,13 +60,15 @@ final class OutputPublisher {
         }
     }
 
-    func publishDocument(account: String, document: [UInt8]) throws {
+    /// Reused for every balances document (no allocation per record).
+    private var documentBuffer: [UInt8] = []
+
+    /// Publishes the balances document of `index`; the key is the account id.
+    func publishBalance(_ ledger: PartitionLedger, _ index: Int) throws {
         guard let balances else { return }
-        var key = Array(account.utf8)
-        try key.withUnsafeMutableBytes { k in
-            try document.withUnsafeBytes { v in
-                try producer.produce(balances, key: UnsafeRawBufferPointer(k), value: v)
-            }
+        ledger.writeBalanceDocument(index, into: &documentBuffer)
+        try ledger.ids.withBytes(of: index) { key in
+            try documentBuffer.withUnsafeBytes { v in try producer.produce(balances, key: key, value: v) }
         }
     }
 

@@ -9,8 +9,12 @@ final class PartitionState {
     var nextOffset: Int64
     /// The next offset covered by the last snapshot handed to the writer.
     var snapshotOffset: Int64
+    /// Accounts whose balances document must be republished, each at most once in the list.
+    /// `[head, due)` is due now; what was dirtied after the last tick waits for the next one.
     private var dirtyFlags: [Bool] = []
-    private(set) var dirty: [Int] = []
+    private var dirty: [Int] = []
+    private var head = 0
+    private var due = 0
 
     init(tp: TopicPartition, ledger: PartitionLedger, nextOffset: Int64) {
         self.tp = tp
@@ -28,10 +32,26 @@ final class PartitionState {
         }
     }
 
-    func takeDirty() -> [Int] {
-        let out = dirty
+    var hasDue: Bool { head < due }
+
+    /// Everything dirty so far becomes due.
+    func tick() { due = dirty.count }
+
+    /// Takes up to `limit` due accounts (all due ones when nil).
+    func takeDue(limit: Int?) -> ArraySlice<Int> {
+        let end = limit.map { min(due, head + $0) } ?? due
+        let out = dirty[head..<end]
         for i in out { dirtyFlags[i] = false }
-        dirty.removeAll(keepingCapacity: true)
+        head = end
+        if head == dirty.count {
+            dirty.removeAll(keepingCapacity: true)
+            head = 0
+            due = 0
+        } else if head > 4096 && head * 2 > dirty.count {
+            dirty.removeFirst(head)
+            due -= head
+            head = 0
+        }
         return out
     }
 }

@@ -90,6 +90,7 @@ public final class KafkaConsumer: @unchecked Sendable {
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
+            ("socket.nagle.disable", "true"),  // small requests on loopback must not wait for ACKs
         ]
         // librdkafka's consumer queue (and assign) need a group id even when the caller only
         // assigns partitions; such consumers get a private one and never commit.
@@ -165,13 +166,18 @@ public final class KafkaConsumer: @unchecked Sendable {
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "assign") }
     }
 
-    /// Polls up to `max` records (waiting at most `timeoutMs` for the first) and calls
-    /// `body` for each, in partition order. Rebalance callbacks run inside this call.
-    /// Returns the number of records and error events delivered.
+    /// Polls up to `max` records and calls `body` for each, in partition order: everything
+    /// already fetched, at once; if nothing is, it waits at most `timeoutMs` for the first
+    /// record only. (librdkafka's batch call would otherwise hold records back until the batch
+    /// is full or the timeout expires — tens of milliseconds of latency at moderate rates.)
+    /// Rebalance callbacks run inside this call. Returns the number of records and error
+    /// events delivered.
     @discardableResult
     public func poll(timeoutMs: Int32, max: Int = 1024, _ body: (KafkaMessage) throws -> Void) rethrows -> Int {
         let n = buffer.withUnsafeMutableBufferPointer { b in
-            rd_kafka_consume_batch_queue(queue, timeoutMs, b.baseAddress, Swift.min(max, b.count))
+            let ready = rd_kafka_consume_batch_queue(queue, 0, b.baseAddress, Swift.min(max, b.count))
+            if ready != 0 || timeoutMs == 0 { return ready }
+            return rd_kafka_consume_batch_queue(queue, timeoutMs, b.baseAddress, 1)
         }
         guard n > 0 else { return 0 }
         var i = 0

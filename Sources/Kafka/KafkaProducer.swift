@@ -31,6 +31,7 @@ public final class KafkaProducer: @unchecked Sendable {
             ("enable.idempotence", "true"),
             ("partitioner", "murmur2_random"),
             ("linger.ms", "2"),
+            ("socket.nagle.disable", "true"),
         ]
         let context = ClientContext(logger: logger)
         context.delivery = onDelivery

@@ -101,8 +101,7 @@ final class TestLedger {
                 ledger.apply(decoded, key: UnsafeRawBufferPointer(k), recordTime: rt)
             }
             if case .rejected(let r) = result.outcome { rejections.append(r.description) }
-            if let a = result.alerts.0 { alerts.append(a) }
-            if let a = result.alerts.1 { alerts.append(a) }
+            alerts.append(contentsOf: result.alerts)
             return result
         }
     }

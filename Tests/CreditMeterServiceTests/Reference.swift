@@ -24,7 +24,7 @@ struct Reference {
                 } else {
                     result = ledger.apply(e, key: nil, recordTime: r.timestampMs * 1_000_000)
                 }
-                for a in [result.alerts.0, result.alerts.1].compactMap({ $0 }) {
+                for a in result.alerts {
                     alerts[a.id] = String(decoding: a.json(), as: UTF8.self)
                 }
             }

@@ -12,23 +12,15 @@ public final class EventDecoder {
     /// 10⁹ USD in nano-dollars.
     public static let maxCostNanoUSD: Int64 = 1_000_000_000 * 1_000_000_000
 
-    private var scratch: UnsafeMutablePointer<UInt8>
-    private var scratchCapacity: Int
+    /// Room for every decoded (unescaped) string of one record: never longer than the record,
+    /// which is at most `maxRecordBytes`. Allocated once; pages are touched only as used.
+    private let scratch: UnsafeMutablePointer<UInt8>
 
     public init() {
-        scratchCapacity = 4096
-        scratch = .allocate(capacity: scratchCapacity)
+        scratch = .allocate(capacity: Self.maxRecordBytes + 64)
     }
 
     deinit { scratch.deallocate() }
-
-    private func ensureScratch(_ n: Int) {
-        if n > scratchCapacity {
-            scratch.deallocate()
-            scratchCapacity = max(n, scratchCapacity * 2)
-            scratch = .allocate(capacity: scratchCapacity)
-        }
-    }
 
     // Top-level attribute bits, to refuse duplicate keys.
     private struct Seen: OptionSet {
@@ -46,7 +38,6 @@ public final class EventDecoder {
     public func decode(_ value: UnsafeRawBufferPointer) throws(DecodeFailure) -> DecodedEvent {
         guard value.count <= Self.maxRecordBytes else { throw .tooLarge(bytes: value.count) }
         guard value.count > 0, let _ = value.baseAddress else { throw .notAnObject }
-        ensureScratch(value.count + 16)
         var s = JSONScanner(value, scratch: scratch)
         var e = DecodedEvent()
         var seen: Seen = []
@@ -54,6 +45,7 @@ public final class EventDecoder {
         var dataStart = -1
         var dataEnd = -1
         var timeBytes: UnsafeRawBufferPointer?
+        var dataParsed = false
 
         guard s.peek() == UInt8(ascii: "{") else { throw .notAnObject }
         s.pos += 1
@@ -81,9 +73,16 @@ public final class EventDecoder {
                 case 4 where key.equals("data"):
                     try mark(.data, "data")
                     guard s.peek() == UInt8(ascii: "{") else { throw s.typeError("data", expected: "an object") }
-                    dataStart = s.pos
-                    try s.skipValue()
-                    dataEnd = s.pos
+                    if let typeBytes, let t = EventType.from(typeBytes) {
+                        // The usual order (type before data): read it in place, once.
+                        e.type = t
+                        try decodeData(&s, into: &e)
+                        dataParsed = true
+                    } else {
+                        dataStart = s.pos
+                        try s.skipValue()
+                        dataEnd = s.pos
+                    }
                 case 6 where key.equals("source"):
                     try mark(.source, "source")
                     guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("source", expected: "a string") }
@@ -112,17 +111,19 @@ public final class EventDecoder {
         guard let typeBytes else { throw .missing("type") }
         guard seen.contains(.subject) else { throw .missing("subject") }
         guard let timeBytes else { throw .missing("time") }
-        guard dataStart >= 0 else { throw .missing("data") }
+        guard dataParsed || dataStart >= 0 else { throw .missing("data") }
         try checkEnvelope(&e, type: typeBytes, time: timeBytes)
-        var d = JSONScanner(value, start: dataStart, end: dataEnd, scratch: scratch, scratchUsed: s.scratchUsed)
-        try decodeData(&d, into: &e)
+        if !dataParsed {
+            var d = JSONScanner(value, start: dataStart, end: dataEnd, scratch: scratch, scratchUsed: s.scratchUsed)
+            try decodeData(&d, into: &e)
+        }
+        try checkTimes(e)
         return e
     }
 
     /// Decodes a binary-mode CloudEvent: attributes from `ce_*` headers, `value` is `data`.
     public func decode(_ value: UnsafeRawBufferPointer, binary attributes: BinaryModeAttributes) throws(DecodeFailure) -> DecodedEvent {
         guard value.count <= Self.maxRecordBytes else { throw .tooLarge(bytes: value.count) }
-        ensureScratch(value.count + 16)
         guard let spec = attributes.specversion else { throw .missing("ce_specversion") }
         guard spec.equals("1.0") else { throw .invalid("ce_specversion", "must be \"1.0\"") }
         guard let id = attributes.id else { throw .missing("ce_id") }
@@ -144,6 +145,7 @@ public final class EventDecoder {
         try decodeData(&d, into: &e)
         d.skipWhitespace()
         guard d.pos == d.end else { throw d.fail("unexpected bytes after data") }
+        try checkTimes(e)
         return e
     }
 
@@ -161,6 +163,14 @@ public final class EventDecoder {
         }
         guard let nanos = EventTime.parse(time) else { throw .invalid("time", "is not an RFC 3339 time") }
         e.time = nanos
+    }
+
+    /// Rules that relate data fields to the event's time (known only once both are read).
+    @inline(__always)
+    private func checkTimes(_ e: DecodedEvent) throws(DecodeFailure) {
+        if e.type == .grantIssued, let x = e.expiresAt, x <= e.time {
+            throw .invalid("data.expires_at", "must be after the event's time")
+        }
     }
 
     // MARK: data
@@ -181,7 +191,7 @@ public final class EventDecoder {
                 try s.expect(UInt8(ascii: ":"), "expected ':'")
                 switch e.type {
                 case .usage:
-                    try usageField(key, &s, &e, mark)
+                    try usageField(key, &s, &e, &seen)
                 case .planAssigned:
                     if key.equals("plan") { try mark(1, "data.plan"); e.plan = try optionalString(&s, "data.plan") }
                     else if key.equals("monthly_credits") { try mark(2, "data.monthly_credits"); e.monthlyCredits = try optionalCredits(&s, "data.monthly_credits", allowNegative: false) }
@@ -220,7 +230,6 @@ public final class EventDecoder {
         case .grantIssued:
             guard let c = e.credits else { throw .missing("data.credits") }
             guard c > 0 else { throw .invalid("data.credits", "must be greater than 0") }
-            if let x = e.expiresAt, x <= e.time { throw .invalid("data.expires_at", "must be after the event's time") }
         case .adjusted:
             guard e.credits != nil else { throw .missing("data.credits") }
         case .rateCardPinned:
@@ -230,7 +239,11 @@ public final class EventDecoder {
 
     @inline(__always)
     private func usageField(_ key: UnsafeRawBufferPointer, _ s: inout JSONScanner, _ e: inout DecodedEvent,
-                            _ mark: (UInt32, StaticString) throws(DecodeFailure) -> Void) throws(DecodeFailure) {
+                            _ seen: inout UInt32) throws(DecodeFailure) {
+        @inline(__always) func mark(_ bit: UInt32, _ name: StaticString) throws(DecodeFailure) {
+            if seen & bit != 0 { throw .duplicateKey(name) }
+            seen |= bit
+        }
         switch key.count {
         case 5 where key.equals("model"):
             try mark(1, "data.model"); e.model = try optionalString(&s, "data.model")

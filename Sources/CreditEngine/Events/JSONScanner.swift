@@ -85,6 +85,12 @@ struct JSONScanner {
         pos += 1
         let start = pos
         var highBit = false
+        // Eight bytes at a time while none is a quote, a backslash, a control or non-ASCII byte.
+        while pos + 8 <= end {
+            let w = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
+            if Self.needsAttention(w) != 0 { break }
+            pos += 8
+        }
         while pos < end {
             let b = base[pos]
             if b == UInt8(ascii: "\"") {
@@ -99,6 +105,19 @@ struct JSONScanner {
             pos += 1
         }
         throw fail("unterminated string")
+    }
+
+    /// Non-zero when any byte of `w` is '"', '\\', < 0x20 or ≥ 0x80 (SWAR).
+    @inline(__always) @usableFromInline
+    static func needsAttention(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let quote = w ^ (ones &* 0x22)
+        let backslash = w ^ (ones &* 0x5C)
+        let hasQuote = (quote &- ones) & ~quote & highs
+        let hasBackslash = (backslash &- ones) & ~backslash & highs
+        let hasControl = (w &- ones &* 0x20) & ~w & highs
+        return hasQuote | hasBackslash | hasControl | (w & highs)
     }
 
     @usableFromInline

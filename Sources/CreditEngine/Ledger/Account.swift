@@ -168,6 +168,66 @@ public struct Account: Sendable, Equatable {
         usage.removeAll { $0.key & UsageCell.memberTag != 0 || $0.key & UsageCell.capabilityTag != 0 }
     }
 
+    /// Moves the clock to `time`: starts every cycle that began by then (each one forfeits the
+    /// old allowance, grants the monthly one, pays overage) and expires grants. Returns the
+    /// alert episode left open by the previous cycle, if a cycle started.
+    mutating func advance(to time: Int64, planPriceMicros: Int64) -> UInt8 {
+        var open = AlertState.noEpisode
+        if time <= clock { return open }  // late or same time: nothing moves
+        if hasPlan {
+            while time >= cycleEnd {
+                expireBlocks(upTo: cycleEnd)
+                beginCycle(BillingCycle.at(index: cycleIndex + 1, anchor: anchor), planPriceMicros: planPriceMicros)
+                let o = alerts.startCycle()
+                if open == AlertState.noEpisode { open = o }
+            }
+        }
+        expireBlocks(upTo: time)
+        clock = time
+        return open
+    }
+
+    /// A plan assignment (contract §5): the first plan starts a cycle; a change mid-cycle
+    /// re-sizes the allowance to the new monthly credits minus what was used (not below 0);
+    /// a `cycle_anchor` that moves the current cycle starts a fresh one on the new plan.
+    mutating func assignPlan(_ newPlan: Int32, monthly newMonthly: Int64, priceMicros: Int64, previousPriceMicros: Int64,
+                             anchor newAnchor: Int64?, at time: Int64, eventTime: Int64) {
+        if !hasPlan {
+            plan = newPlan
+            monthly = newMonthly
+            beginCycle(BillingCycle.containing(time, anchor: newAnchor ?? eventTime), planPriceMicros: priceMicros)
+            _ = alerts.startCycle()
+            return
+        }
+        let cycle = BillingCycle.containing(time, anchor: newAnchor ?? anchor)
+        if cycle.start != cycleStart {
+            plan = newPlan
+            monthly = newMonthly
+            beginCycle(cycle, planPriceMicros: priceMicros)
+            _ = alerts.startCycle()
+            return
+        }
+        anchor = cycle.anchor
+        cycleIndex = cycle.index
+        cycleEnd = cycle.end
+        let newRemaining = max(0, newMonthly - allowanceUsed)
+        let delta = newRemaining - allowance
+        if delta > 0 {
+            granted += delta
+            creditsBought += delta
+            let rest = payOverage(delta)
+            allowanceUsed += delta - rest
+            allowance += rest
+        } else if delta < 0 {
+            expired += -delta
+            allowance = newRemaining
+        }
+        entitlement += newMonthly - monthly
+        moneyPaidMicros += max(0, priceMicros - previousPriceMicros)
+        plan = newPlan
+        monthly = newMonthly
+    }
+
     /// Adds `amount` to a breakdown cell.
     @inline(__always)
     mutating func addUsage(_ key: UInt32, _ amount: Int64) {

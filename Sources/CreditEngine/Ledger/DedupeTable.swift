@@ -40,6 +40,58 @@ public struct DedupeTable: Sendable {
         stamp == Self.forever || baseHour + Int64(stamp) >= nowHour - windowHours
     }
 
+    /// Where a lookup ended, so that the insert that follows it needs no second probe.
+    public struct Probe {
+        var slot = -1
+        var capacity = 0
+        var found = false
+        public init() {}
+        init(slot: Int, capacity: Int, found: Bool) {
+            self.slot = slot
+            self.capacity = capacity
+            self.found = found
+        }
+    }
+
+    /// True if `fp` was seen within the window ending at `nowHour`; records in `probe` where
+    /// an insert would go.
+    @inline(__always)
+    public func lookup(_ fp: UInt64, nowHour: Int64, probe: inout Probe) -> Bool {
+        let fp = fp == 0 ? 1 : fp
+        let n = fingerprints.count
+        var i = home(fp)
+        return fingerprints.withUnsafeBufferPointer { f in
+            while true {
+                let v = f[i]
+                if v == 0 { probe = Probe(slot: i, capacity: n, found: false); return false }
+                if v == fp {
+                    probe = Probe(slot: i, capacity: n, found: true)
+                    return isLive(stamps[i], nowHour: nowHour)
+                }
+                i += 1
+                if i == n { i = 0 }
+            }
+        }
+    }
+
+    /// Inserts after a `lookup` that returned false (re-probes only if the table changed).
+    @inline(__always)
+    public mutating func insert(_ fp: UInt64, probe: Probe, seenHour: Int64, forever: Bool, nowHour: Int64) {
+        let full = (used + 1) * 100 > fingerprints.count * 85 || seenHour - baseHour > 0xFFF0 || used == 0
+        guard !full, probe.slot >= 0, probe.capacity == fingerprints.count else {
+            insert(fp, seenHour: seenHour, forever: forever, nowHour: nowHour)
+            return
+        }
+        let stamp: UInt16 = forever ? Self.forever : UInt16(clamping: max(0, min(seenHour - baseHour, 0xFFFE)))
+        if probe.found {
+            if stamps[probe.slot] != Self.forever { stamps[probe.slot] = stamp }
+        } else {
+            fingerprints[probe.slot] = fp == 0 ? 1 : fp
+            stamps[probe.slot] = stamp
+            used += 1
+        }
+    }
+
     /// True if `fp` was seen within the window ending at `nowHour`.
     @inline(__always)
     public func contains(_ fp: UInt64, nowHour: Int64) -> Bool {
@@ -84,14 +136,30 @@ public struct DedupeTable: Sendable {
         }
     }
 
-    /// Drops expired ids and resizes so that live ids fill ~70 % of the table.
+    /// Drops expired ids and resizes so that live ids fill ~70 % of the table (rebuilt straight
+    /// from the old arrays: no intermediate copy).
     public mutating func sweep(nowHour: Int64, extra: Int = 0) {
-        var live: [(UInt64, Int64)] = []  // (fp, absolute hour or -1 for forever)
-        live.reserveCapacity(used)
+        var live = 0
+        var oldest = Int64.max
         for i in 0..<fingerprints.count where fingerprints[i] != 0 && isLive(stamps[i], nowHour: nowHour) {
-            live.append((fingerprints[i], stamps[i] == Self.forever ? -1 : baseHour + Int64(stamps[i])))
+            live += 1
+            if stamps[i] != Self.forever { oldest = min(oldest, baseHour + Int64(stamps[i])) }
         }
-        rebuild(live, nowHour: nowHour, extra: extra)
+        let oldFingerprints = fingerprints
+        let oldStamps = stamps
+        let oldBase = baseHour
+        let capacity = max(Self.minCapacity, (live + extra) * 10 / 7 + 1)
+        fingerprints = [UInt64](repeating: 0, count: capacity)
+        stamps = [UInt16](repeating: 0, count: capacity)
+        used = 0
+        // Re-base so stamps stay small: nothing live is older than nowHour − window.
+        baseHour = min(oldest == .max ? nowHour : oldest, nowHour - windowHours)
+        for i in 0..<oldFingerprints.count {
+            let fp = oldFingerprints[i]
+            let stamp = oldStamps[i]
+            guard fp != 0, stamp == Self.forever || oldBase + Int64(stamp) >= nowHour - windowHours else { continue }
+            place(fp, stamp == Self.forever ? -1 : oldBase + Int64(stamp))
+        }
     }
 
     private mutating func rebuild(_ live: [(UInt64, Int64)], nowHour: Int64, extra: Int) {
@@ -99,16 +167,20 @@ public struct DedupeTable: Sendable {
         fingerprints = [UInt64](repeating: 0, count: capacity)
         stamps = [UInt16](repeating: 0, count: capacity)
         used = 0
-        // Re-base so stamps stay small: nothing live is older than nowHour − window.
         let oldest = live.lazy.filter { $0.1 >= 0 }.map(\.1).min() ?? nowHour
         baseHour = min(oldest, nowHour - windowHours)
-        for (fp, hour) in live {
-            var i = home(fp)
-            while fingerprints[i] != 0 { i += 1; if i == capacity { i = 0 } }
-            fingerprints[i] = fp
-            stamps[i] = hour < 0 ? Self.forever : UInt16(clamping: min(hour - baseHour, 0xFFFE))
-            used += 1
-        }
+        for (fp, hour) in live { place(fp, hour) }
+    }
+
+    /// Places a fingerprint known to be absent (hour −1 = forever).
+    @inline(__always)
+    private mutating func place(_ fp: UInt64, _ hour: Int64) {
+        let capacity = fingerprints.count
+        var i = home(fp)
+        while fingerprints[i] != 0 { i += 1; if i == capacity { i = 0 } }
+        fingerprints[i] = fp
+        stamps[i] = hour < 0 ? Self.forever : UInt16(clamping: min(hour - baseHour, 0xFFFE))
+        used += 1
     }
 
     /// Live entries in canonical order (sorted by fingerprint): (fingerprint, hour seen or nil = forever).
@@ -158,6 +230,12 @@ public struct SlotArena: Sendable {
         if length > 0 { bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: value[0..<length])) }
         bytes.append(contentsOf: repeatElement(0, count: newCapacity - length))
         ref = UInt64(offset) << 32 | UInt64(length) << 16 | UInt64(newCapacity)
+    }
+
+    public func withBytes<R>(_ ref: UInt64, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let offset = Int(ref >> 32)
+        let length = Int((ref >> 16) & 0xFFFF)
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + length)])) }
     }
 
     public func string(_ ref: UInt64) -> String? {

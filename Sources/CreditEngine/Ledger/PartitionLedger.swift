@@ -24,6 +24,12 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What applying one record did.
+/// The alerts one event fired (allocated only when one fires).
+final class FiredAlerts {
+    let alerts: [Alert]
+    init(_ alerts: [Alert]) { self.alerts = alerts }
+}
+
 public struct ApplyResult {
     public enum Outcome: Equatable {
         case applied
@@ -38,10 +44,12 @@ public struct ApplyResult {
     public var charged: Int64 = 0
     /// Rate-card version index that priced the event (usage), or -1.
     public var version: Int = -1
-    /// Alerts to publish, in order: at most a recovery and a crossing.
-    public var alerts: (Alert?, Alert?) = (nil, nil)
+    /// Alerts to publish, in order: at most a recovery and a crossing. Kept out of line (they
+    /// are rare) so that the result of an ordinary event stays small and cheap to copy.
+    public var alerts: [Alert] { fired?.alerts ?? [] }
+    var fired: FiredAlerts?
 
-    public var alertCount: Int { (alerts.0 == nil ? 0 : 1) + (alerts.1 == nil ? 0 : 1) }
+    public var alertCount: Int { fired?.alerts.count ?? 0 }
 
     public init(outcome: Outcome, account: Int = -1, charged: Int64 = 0, version: Int = -1) {
         self.outcome = outcome
@@ -59,20 +67,20 @@ public struct ApplyResult {
 /// function of the state and the record, with no I/O, no clock and no randomness, so the
 /// same log always gives the same state.
 public final class PartitionLedger {
-    public let config: EngineConfiguration
-    /// Account ids; an account's index is its id's index here.
-    public internal(set) var ids = InternTable()
-    public internal(set) var accounts: [Account] = []
-    /// Each account's last event id, in a reusable arena.
-    var lastIdRefs: [UInt64] = []
-    var lastIds = SlotArena()
-    public internal(set) var capabilities = InternTable()
-    public internal(set) var members = InternTable()
-    public internal(set) var dedupe: DedupeTable
-    /// Event-time high-water mark: max over applied records of min(event time, record time).
-    public internal(set) var watermark: Int64 = .min
+    /// Everything the ledger holds, as one value: `apply` mutates it through a single
+    /// exclusive access (a struct's `mutating` method), not one per field.
+    var state: LedgerState
 
-    public internal(set) var counters = Counters()
+    public var config: EngineConfiguration { state.config }
+    /// Account ids; an account's index is its id's index here.
+    public var ids: InternTable { state.ids }
+    public var accounts: [Account] { state.accounts }
+    public var capabilities: InternTable { state.capabilities }
+    public var members: InternTable { state.members }
+    public var dedupe: DedupeTable { state.dedupe }
+    /// Event-time high-water mark: max over applied records of min(event time, record time).
+    public var watermark: Int64 { state.watermark }
+    public var counters: Counters { state.counters }
 
     public struct Counters: Sendable, Equatable {
         public var applied: Int64 = 0
@@ -84,8 +92,14 @@ public final class PartitionLedger {
     }
 
     public init(config: EngineConfiguration) {
-        self.config = config
-        self.dedupe = DedupeTable(windowHours: config.dedupeWindowHours)
+        state = LedgerState(config: config)
+    }
+
+    /// Applies one decoded event. `key` is the record key; `recordTime` the record's
+    /// timestamp in nanoseconds (nil when the broker gave none).
+    @inline(__always)
+    public func apply(_ e: DecodedEvent, key: UnsafeRawBufferPointer?, recordTime: Int64?) -> ApplyResult {
+        state.apply(e, key: key, recordTime: recordTime)
     }
 
     public var accountCount: Int { accounts.count }
@@ -93,271 +107,17 @@ public final class PartitionLedger {
     public func accountIndex(_ id: String) -> Int? { ids.find(id) }
     public func accountID(_ index: Int) -> String { ids.string(index) }
     public func account(_ id: String) -> Account? { ids.find(id).map { accounts[$0] } }
-    public func lastEventID(_ index: Int) -> String? { lastIds.string(lastIdRefs[index]) }
+    public func lastEventID(_ index: Int) -> String? { state.lastIds.string(state.lastIdRefs[index]) }
 
     @inline(__always)
     static func fingerprint(subjectHash: UInt64, source: UnsafeRawBufferPointer, id: UnsafeRawBufferPointer) -> UInt64 {
         ByteHash.combine(ByteHash.combine(subjectHash, ByteHash.hash(source, seed: 0x5EED)), ByteHash.hash(id, seed: 0x1D))
     }
 
-    @inline(__always)
-    private var watermarkHour: Int64 {
-        watermark == .min ? .min / 2 : EventTime.floorDiv(watermark, EventTime.nanosPerHour)
-    }
-
     /// The rate-card version in force for an account at `time` (pins first).
     @inline(__always)
     public func versionInForce(_ account: Account?, at time: Int64) -> Int? {
-        if let a = account, a.pinnedVersion >= 0, time < a.pinUntil { return Int(a.pinnedVersion) }
-        return config.rateCards.index(inForceAt: time)
-    }
-
-    // MARK: Apply
-
-    /// Applies one decoded event. `key` is the record key; `recordTime` the record's
-    /// timestamp in nanoseconds (nil when the broker gave none).
-    public func apply(_ e: DecodedEvent, key: UnsafeRawBufferPointer?, recordTime: Int64?) -> ApplyResult {
-        guard let key, key.equals(e.subject) else { return reject(.keyMismatch) }
-        if let recordTime, e.time > recordTime &+ config.maxFutureSkew { return reject(.futureTime) }
-
-        let subjectHash = ByteHash.hash(e.subject)
-        let existing = ids.find(e.subject, hash: subjectHash)
-        let fp = Self.fingerprint(subjectHash: subjectHash, source: e.source, id: e.id)
-        let newWatermark = max(watermark, recordTime.map { min($0, e.time) } ?? e.time)
-        let nowHour = EventTime.floorDiv(newWatermark, EventTime.nanosPerHour)
-        if existing != nil && dedupe.contains(fp, nowHour: nowHour) {
-            counters.duplicates += 1
-            return ApplyResult(outcome: .duplicate, account: existing!)
-        }
-
-        // Validate and price before anything changes.
-        let current: Account? = existing.map { accounts[$0] }
-        var price: Int64 = 0
-        var version = -1
-        var planIndex: Int32 = Account.noPlan
-        var monthly: Int64 = 0
-        var planPrice: Int64 = 0
-        var pack: PriceBook.Pack?
-        var amount: Int64 = 0
-        var pinVersion: Int32 = -1
-        let book = config.priceBook
-        switch e.type {
-        case .usage:
-            guard let v = versionInForce(current, at: e.time) else { return reject(.pricing(.noRateCard)) }
-            version = v
-            do { price = try config.rateCards.price(e, version: v) } catch { return reject(.pricing(error)) }
-            amount = price
-        case .planAssigned:
-            if let p = e.plan {
-                guard let i = book.planIndex(p) else { return reject(.unknownPlan) }
-                planIndex = Int32(i)
-                monthly = e.monthlyCredits ?? book.plans[i].monthlyCredits
-                planPrice = book.plans[i].priceMicros
-            } else {
-                planIndex = Account.customPlan
-                monthly = e.monthlyCredits ?? 0
-            }
-            amount = monthly
-        case .topupPurchased:
-            if let p = e.pack {
-                guard let i = book.packIndex(p) else { return reject(.unknownPack) }
-                pack = book.packs[i]
-            }
-            amount = e.credits ?? pack?.credits ?? 0
-        case .grantIssued, .adjusted:
-            amount = e.credits ?? 0
-        case .rateCardPinned:
-            if let v = e.version {
-                guard let i = config.rateCards.index(ofVersion: v) else { return reject(.unknownRateCardVersion) }
-                pinVersion = Int32(i)
-            }
-        }
-        if let a = current, !Self.fits(a, amount: amount, at: e.time, cost: e.costNanoUSD, money: planPrice + (pack?.priceMicros ?? 0), book: book) {
-            return reject(.overflow)
-        }
-
-        // Commit.
-        let index: Int
-        if let existing {
-            index = existing
-        } else {
-            index = ids.insert(e.subject, hash: subjectHash)
-            accounts.append(Account())
-            lastIdRefs.append(0)
-        }
-        watermark = newWatermark
-        dedupe.insert(fp, seenHour: max(nowHour, EventTime.floorDiv(e.time, EventTime.nanosPerHour)),
-                      forever: e.type == .adjusted, nowHour: nowHour)
-        lastIds.store(e.id, in: &lastIdRefs[index])
-        if lastIds.needsCompaction { lastIds.compact(&lastIdRefs) }
-
-        var result = ApplyResult(outcome: .applied, account: index, charged: price, version: version)
-        let openEpisode = advance(index, to: e.time)
-        switch e.type {
-        case .usage:
-            accounts[index].burn(price)
-            accounts[index].charged += price
-            accounts[index].usedThisCycle += price
-            accounts[index].costNanoUSD += e.costNanoUSD
-            accounts[index].addDailyUsage(day: EventTime.day(of: e.time), price)
-            if let c = e.capability {
-                let id = capabilities.intern(c, hash: ByteHash.hash(c))
-                accounts[index].addUsage(UsageCell.capabilityTag | UInt32(id), price)
-            }
-            if let m = e.member {
-                let id = members.intern(m, hash: ByteHash.hash(m))
-                accounts[index].addUsage(UsageCell.memberTag | UInt32(id), price)
-            }
-            counters.priced += 1
-            counters.chargedMillicredits &+= price
-        case .planAssigned:
-            // A late plan event applies to the current cycle: its reference time is the clock.
-            assignPlan(index, plan: planIndex, monthly: monthly, priceMicros: planPrice, anchor: e.cycleAnchor,
-                       at: accounts[index].clock, eventTime: e.time)
-        case .topupPurchased:
-            accounts[index].granted += amount
-            accounts[index].entitlement += amount
-            accounts[index].creditsBought += amount
-            accounts[index].moneyPaidMicros += pack?.priceMicros ?? 0
-            accounts[index].addBlock(.topup, amount, expiresAt: .max)
-        case .grantIssued:
-            accounts[index].granted += amount
-            accounts[index].entitlement += amount
-            accounts[index].addBlock(.grant, amount, expiresAt: e.expiresAt ?? .max)
-            // A late grant that has already expired on this account's clock is gone at once.
-            accounts[index].expireBlocks(upTo: accounts[index].clock)
-        case .adjusted:
-            accounts[index].adjusted += amount
-            if amount < 0 { accounts[index].burn(-amount) } else if amount > 0 { accounts[index].addBlock(.grant, amount, expiresAt: .max) }
-        case .rateCardPinned:
-            accounts[index].pinnedVersion = pinVersion
-            accounts[index].pinUntil = pinVersion >= 0 ? (e.until ?? .max) : .max
-        }
-        accounts[index].events += 1
-        counters.applied += 1
-
-        // Alerts: only within a cycle.
-        if accounts[index].hasPlan {
-            let a = accounts[index]
-            let decision = accounts[index].alerts.evaluate(balance: a.balance, entitlement: a.entitlement,
-                                                           thresholds: config.thresholds, openFromPreviousCycle: openEpisode)
-            if decision.recovered != nil || decision.crossed != nil {
-                let account = ids.string(index)
-                let trigger = e.id.utf8String
-                let versionName = (version >= 0 ? version : versionInForce(a, at: e.time)).map { config.rateCards.version($0) }
-                func make(_ action: AlertState.Action) -> Alert {
-                    Alert(kind: action.kind, thresholdPercent: action.thresholdPercent, sequence: action.sequence,
-                          account: account, remaining: a.balance, entitlement: a.entitlement,
-                          cycleStart: a.cycleStart, cycleEnd: a.cycleEnd, triggeredBy: trigger,
-                          rateCardVersion: versionName, time: e.time)
-                }
-                result.alerts = (decision.recovered.map(make), decision.crossed.map(make))
-                counters.alerts += Int64(result.alertCount)
-            }
-        }
-        return result
-    }
-
-    @inline(__always)
-    private func reject(_ r: Rejection) -> ApplyResult {
-        counters.rejected += 1
-        return .rejected(r)
-    }
-
-    /// Moves an account's clock to `time`: starts every cycle that began by then (each one
-    /// forfeits the old allowance, grants the monthly one, pays overage) and expires grants.
-    /// Returns the alert episode left open by the previous cycle, if a cycle started.
-    private func advance(_ index: Int, to time: Int64) -> UInt8 {
-        var open = AlertState.noEpisode
-        if time <= accounts[index].clock { return open }  // late or same time: nothing moves
-        if accounts[index].hasPlan {
-            let price = planPrice(accounts[index].plan)
-            while time >= accounts[index].cycleEnd {
-                accounts[index].expireBlocks(upTo: accounts[index].cycleEnd)
-                let a = accounts[index]
-                accounts[index].beginCycle(BillingCycle.at(index: a.cycleIndex + 1, anchor: a.anchor), planPriceMicros: price)
-                let o = accounts[index].alerts.startCycle()
-                if open == AlertState.noEpisode { open = o }
-            }
-        }
-        accounts[index].expireBlocks(upTo: time)
-        accounts[index].clock = time
-        return open
-    }
-
-    private func planPrice(_ plan: Int32) -> Int64 {
-        plan >= 0 ? config.priceBook.plans[Int(plan)].priceMicros : 0
-    }
-
-    /// A plan assignment (contract §5): first plan starts a cycle; a change mid-cycle
-    /// re-sizes the allowance to the new monthly credits minus what was used (not below 0).
-    private func assignPlan(_ index: Int, plan: Int32, monthly newMonthly: Int64, priceMicros: Int64, anchor newAnchor: Int64?,
-                            at time: Int64, eventTime: Int64) {
-        var a = accounts[index]
-        accounts[index] = Account()  // keep the array's storage unique while we work on `a`
-        defer { accounts[index] = a }
-        if !a.hasPlan {
-            a.plan = plan
-            a.monthly = newMonthly
-            a.beginCycle(BillingCycle.containing(time, anchor: newAnchor ?? eventTime), planPriceMicros: priceMicros)
-            _ = a.alerts.startCycle()
-            return
-        }
-        let cycle = BillingCycle.containing(time, anchor: newAnchor ?? a.anchor)
-        if cycle.start != a.cycleStart {
-            // Re-anchored into another cycle: a fresh cycle on the new plan.
-            a.plan = plan
-            a.monthly = newMonthly
-            a.beginCycle(cycle, planPriceMicros: priceMicros)
-            _ = a.alerts.startCycle()
-            return
-        }
-        a.anchor = cycle.anchor
-        a.cycleIndex = cycle.index
-        a.cycleEnd = cycle.end
-        let newRemaining = max(0, newMonthly - a.allowanceUsed)
-        let delta = newRemaining - a.allowance
-        if delta > 0 {
-            a.granted += delta
-            a.creditsBought += delta
-            let rest = a.payOverage(delta)
-            a.allowanceUsed += delta - rest
-            a.allowance += rest
-        } else if delta < 0 {
-            a.expired += -delta
-            a.allowance = newRemaining
-        }
-        a.entitlement += newMonthly - a.monthly
-        a.moneyPaidMicros += max(0, priceMicros - planPrice(a.plan))
-        a.plan = plan
-        a.monthly = newMonthly
-    }
-
-    /// Whether applying `amount` (plus any cycles started by `time`) keeps every total of the
-    /// account within ±2⁶² — so no arithmetic during the commit can overflow.
-    static func fits(_ a: Account, amount: Int64, at time: Int64, cost: Int64, money: Int64, book: PriceBook) -> Bool {
-        let limit: Int64 = 1 << 62
-        var cycles: Int64 = 0
-        if a.hasPlan && time >= a.cycleEnd {
-            cycles = BillingCycle.containing(time, anchor: a.anchor).index - a.cycleIndex
-        }
-        let planPrice = a.plan >= 0 ? book.plans[Int(a.plan)].priceMicros : 0
-        let (recurring, o1) = a.monthly.multipliedReportingOverflow(by: cycles)
-        let (recurringMoney, o2) = planPrice.multipliedReportingOverflow(by: cycles)
-        if o1 || o2 { return false }
-        let magnitude = amount.magnitude > UInt64(limit) ? limit : Int64(amount.magnitude)
-        func ok(_ base: Int64, _ adds: Int64...) -> Bool {
-            var total = base.magnitude
-            for x in adds {
-                let (s, o) = total.addingReportingOverflow(x.magnitude)
-                if o { return false }
-                total = s
-            }
-            return total < UInt64(limit)
-        }
-        return ok(a.granted, recurring, magnitude) && ok(a.charged, magnitude) && ok(a.expired, recurring, a.allowance, a.blockCredits)
-            && ok(a.adjusted, magnitude) && ok(a.overage, magnitude) && ok(a.entitlement, recurring, magnitude)
-            && ok(a.creditsBought, recurring, magnitude) && ok(a.moneyPaidMicros, recurringMoney, money) && ok(a.costNanoUSD, cost)
+        state.versionInForce(account, at: time)
     }
 
     // MARK: Reading
@@ -396,4 +156,243 @@ public struct AuditReport: Sendable, Equatable {
 
     public var totalConserved: Bool { granted - charged - expired + adjusted == balance }
     public var isClean: Bool { failures.isEmpty && totalConserved }
+}
+
+/// The ledger's state: accounts, their ids, the dedupe window, the event-time clock.
+struct LedgerState {
+    let config: EngineConfiguration
+    var ids = InternTable()
+    var accounts: [Account] = []
+    /// Each account's last event id, in a reusable arena.
+    var lastIdRefs: [UInt64] = []
+    var lastIds = SlotArena()
+    var capabilities = InternTable()
+    var members = InternTable()
+    var dedupe: DedupeTable
+    var watermark: Int64 = .min
+    var counters = PartitionLedger.Counters()
+
+    init(config: EngineConfiguration) {
+        self.config = config
+        self.dedupe = DedupeTable(windowHours: config.dedupeWindowHours)
+    }
+
+    @inline(__always)
+    func versionInForce(pinned: Int32, until: Int64, at time: Int64) -> Int? {
+        if pinned >= 0 && time < until { return Int(pinned) }
+        return config.rateCards.index(inForceAt: time)
+    }
+
+    @inline(__always)
+    func versionInForce(_ account: Account?, at time: Int64) -> Int? {
+        if let a = account { return versionInForce(pinned: a.pinnedVersion, until: a.pinUntil, at: time) }
+        return config.rateCards.index(inForceAt: time)
+    }
+
+    // MARK: Apply
+
+    /// What a validated event will do to its account (computed before anything changes).
+    struct Change {
+        var price: Int64 = 0
+        var version = -1
+        var plan: Int32 = Account.noPlan
+        var monthly: Int64 = 0
+        var planPrice: Int64 = 0
+        var packPrice: Int64 = 0
+        var amount: Int64 = 0
+        var pinVersion: Int32 = -1
+        var capability = -1
+        var member = -1
+    }
+
+    mutating func apply(_ e: DecodedEvent, key: UnsafeRawBufferPointer?, recordTime: Int64?) -> ApplyResult {
+        guard let key, key.equals(e.subject) else { return reject(.keyMismatch) }
+        if let recordTime, e.time > recordTime &+ config.maxFutureSkew { return reject(.futureTime) }
+
+        let subjectHash = ByteHash.hash(e.subject)
+        let existing = ids.find(e.subject, hash: subjectHash)
+        let fp = PartitionLedger.fingerprint(subjectHash: subjectHash, source: e.source, id: e.id)
+        let newWatermark = max(watermark, recordTime.map { min($0, e.time) } ?? e.time)
+        let nowHour = EventTime.floorDiv(newWatermark, EventTime.nanosPerHour)
+        var probe = DedupeTable.Probe()
+        if dedupe.lookup(fp, nowHour: nowHour, probe: &probe), let existing {
+            counters.duplicates += 1
+            return ApplyResult(outcome: .duplicate, account: existing)
+        }
+
+        // Validate and price before anything changes (reading the account in place).
+        var change = Change()
+        switch e.type {
+        case .usage:
+            let v: Int?
+            if let i = existing { v = versionInForce(pinned: accounts[i].pinnedVersion, until: accounts[i].pinUntil, at: e.time) }
+            else { v = config.rateCards.index(inForceAt: e.time) }
+            guard let v else { return reject(.pricing(.noRateCard)) }
+            change.version = v
+            do { change.price = try config.rateCards.price(e, version: v) } catch { return reject(.pricing(error)) }
+            change.amount = change.price
+        case .planAssigned:
+            if let p = e.plan {
+                let book = config.priceBook
+                guard let i = book.planIndex(p) else { return reject(.unknownPlan) }
+                change.plan = Int32(i)
+                change.monthly = e.monthlyCredits ?? book.plans[i].monthlyCredits
+                change.planPrice = book.plans[i].priceMicros
+            } else {
+                change.plan = Account.customPlan
+                change.monthly = e.monthlyCredits ?? 0
+            }
+            change.amount = change.monthly
+        case .topupPurchased:
+            var packCredits: Int64 = 0
+            if let p = e.pack {
+                let book = config.priceBook
+                guard let i = book.packIndex(p) else { return reject(.unknownPack) }
+                packCredits = book.packs[i].credits
+                change.packPrice = book.packs[i].priceMicros
+            }
+            change.amount = e.credits ?? packCredits
+        case .grantIssued, .adjusted:
+            change.amount = e.credits ?? 0
+        case .rateCardPinned:
+            if let v = e.version {
+                guard let i = config.rateCards.index(ofVersion: v) else { return reject(.unknownRateCardVersion) }
+                change.pinVersion = Int32(i)
+            }
+        }
+        if let i = existing, !fits(i, amount: change.amount, at: e.time, cost: e.costNanoUSD, money: change.planPrice + change.packPrice) {
+            return reject(.overflow)
+        }
+
+        // Commit.
+        let index: Int
+        if let existing {
+            index = existing
+        } else {
+            index = ids.insert(e.subject, hash: subjectHash)
+            accounts.append(Account())
+            lastIdRefs.append(0)
+        }
+        watermark = newWatermark
+        dedupe.insert(fp, probe: probe, seenHour: max(nowHour, EventTime.floorDiv(e.time, EventTime.nanosPerHour)),
+                      forever: e.type == .adjusted, nowHour: nowHour)
+        lastIds.store(e.id, in: &lastIdRefs[index])
+        if lastIds.needsCompaction { lastIds.compact(&lastIdRefs) }
+        if e.type == .usage {
+            if let c = e.capability { change.capability = capabilities.intern(c, hash: ByteHash.hash(c)) }
+            if let m = e.member { change.member = members.intern(m, hash: ByteHash.hash(m)) }
+            counters.priced += 1
+            counters.chargedMillicredits &+= change.price
+        }
+        counters.applied += 1
+
+        // One exclusive access to the account for the whole change.
+        let decision = LedgerState.commit(&accounts[index], e, change, config: config)
+        var result = ApplyResult(outcome: .applied, account: index, charged: change.price, version: change.version)
+        if decision.recovered != nil || decision.crossed != nil {
+            result.fired = FiredAlerts(makeAlerts(index, decision, e, version: change.version))
+            counters.alerts += Int64(result.alertCount)
+        }
+        return result
+    }
+
+    /// The account side of an applied event: cycles, the change itself, then the alert
+    /// evaluation. Runs with the account borrowed in place.
+    static func commit(_ a: inout Account, _ e: DecodedEvent, _ change: Change,
+                       config: EngineConfiguration) -> (recovered: AlertState.Action?, crossed: AlertState.Action?) {
+        let planPrice: Int64 = a.plan >= 0 ? config.priceBook.plans[Int(a.plan)].priceMicros : 0
+        let openEpisode = a.advance(to: e.time, planPriceMicros: planPrice)
+        switch e.type {
+        case .usage:
+            let price = change.price
+            a.burn(price)
+            a.charged += price
+            a.usedThisCycle += price
+            a.costNanoUSD += e.costNanoUSD
+            a.addDailyUsage(day: EventTime.day(of: e.time), price)
+            if change.capability >= 0 { a.addUsage(UsageCell.capabilityTag | UInt32(change.capability), price) }
+            if change.member >= 0 { a.addUsage(UsageCell.memberTag | UInt32(change.member), price) }
+        case .planAssigned:
+            // A late plan event applies to the current cycle: its reference time is the clock.
+            let oldPrice: Int64 = a.plan >= 0 ? config.priceBook.plans[Int(a.plan)].priceMicros : 0
+            a.assignPlan(change.plan, monthly: change.monthly, priceMicros: change.planPrice, previousPriceMicros: oldPrice,
+                         anchor: e.cycleAnchor, at: a.clock, eventTime: e.time)
+        case .topupPurchased:
+            a.granted += change.amount
+            a.entitlement += change.amount
+            a.creditsBought += change.amount
+            a.moneyPaidMicros += change.packPrice
+            a.addBlock(.topup, change.amount, expiresAt: .max)
+        case .grantIssued:
+            a.granted += change.amount
+            a.entitlement += change.amount
+            a.addBlock(.grant, change.amount, expiresAt: e.expiresAt ?? .max)
+            // A late grant that has already expired on this account's clock is gone at once.
+            a.expireBlocks(upTo: a.clock)
+        case .adjusted:
+            a.adjusted += change.amount
+            if change.amount < 0 { a.burn(-change.amount) } else if change.amount > 0 { a.addBlock(.grant, change.amount, expiresAt: .max) }
+        case .rateCardPinned:
+            a.pinnedVersion = change.pinVersion
+            a.pinUntil = change.pinVersion >= 0 ? (e.until ?? .max) : .max
+        }
+        a.events += 1
+        // Alerts: only within a cycle.
+        guard a.hasPlan else { return (nil, nil) }
+        return a.alerts.evaluate(balance: a.balance, entitlement: a.entitlement, thresholds: config.thresholds,
+                                 openFromPreviousCycle: openEpisode)
+    }
+
+    /// Builds the alerts to publish (only when one fires: strings are made here).
+    private func makeAlerts(_ index: Int, _ decision: (recovered: AlertState.Action?, crossed: AlertState.Action?),
+                            _ e: DecodedEvent, version: Int) -> [Alert] {
+        let a = accounts[index]
+        let account = ids.string(index)
+        let trigger = e.id.utf8String
+        let versionName = (version >= 0 ? version : versionInForce(a, at: e.time)).map { config.rateCards.version($0) }
+        func make(_ action: AlertState.Action) -> Alert {
+            Alert(kind: action.kind, thresholdPercent: action.thresholdPercent, sequence: action.sequence,
+                  account: account, remaining: a.balance, entitlement: a.entitlement,
+                  cycleStart: a.cycleStart, cycleEnd: a.cycleEnd, triggeredBy: trigger,
+                  rateCardVersion: versionName, time: e.time)
+        }
+        return [decision.recovered.map(make), decision.crossed.map(make)].compactMap { $0 }
+    }
+
+    @inline(__always)
+    private mutating func reject(_ r: Rejection) -> ApplyResult {
+        counters.rejected += 1
+        return .rejected(r)
+    }
+
+    /// Whether applying `amount` (plus any cycles started by `time`) keeps every total of
+    /// account `i` within ±2⁶² — so no arithmetic during the commit can overflow.
+    func fits(_ i: Int, amount: Int64, at time: Int64, cost: Int64, money: Int64) -> Bool {
+        let limit = UInt64(1) << 62
+        @inline(__always) func ok(_ base: Int64, _ x: Int64, _ y: Int64 = 0, _ z: Int64 = 0) -> Bool {
+            let (s1, o1) = base.magnitude.addingReportingOverflow(x.magnitude)
+            let (s2, o2) = s1.addingReportingOverflow(y.magnitude)
+            let (s3, o3) = s2.addingReportingOverflow(z.magnitude)
+            return !(o1 || o2 || o3) && s3 < limit
+        }
+        var recurring: Int64 = 0
+        var recurringMoney: Int64 = 0
+        if accounts[i].hasPlan && time >= accounts[i].cycleEnd {
+            let cycles = BillingCycle.containing(time, anchor: accounts[i].anchor).index - accounts[i].cycleIndex
+            let plan = accounts[i].plan
+            let planPrice: Int64 = plan >= 0 ? config.priceBook.plans[Int(plan)].priceMicros : 0
+            let (r, o1) = accounts[i].monthly.multipliedReportingOverflow(by: cycles)
+            let (m, o2) = planPrice.multipliedReportingOverflow(by: cycles)
+            if o1 || o2 { return false }
+            recurring = r
+            recurringMoney = m
+        }
+        let magnitude = amount.magnitude > limit ? Int64(limit) : Int64(amount.magnitude)
+        return ok(accounts[i].granted, recurring, magnitude) && ok(accounts[i].charged, magnitude)
+            && ok(accounts[i].expired, recurring, accounts[i].allowance, accounts[i].blockCredits)
+            && ok(accounts[i].adjusted, magnitude) && ok(accounts[i].overage, magnitude)
+            && ok(accounts[i].entitlement, recurring, magnitude) && ok(accounts[i].creditsBought, recurring, magnitude)
+            && ok(accounts[i].moneyPaidMicros, recurringMoney, money) && ok(accounts[i].costNanoUSD, cost)
+    }
+
 }

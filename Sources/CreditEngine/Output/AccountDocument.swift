@@ -88,3 +88,95 @@ extension PartitionLedger {
             .sorted { $0.0 < $1.0 }
     }
 }
+
+extension PartitionLedger {
+    /// The balances-topic document: the contract's fields (account, balance, overage,
+    /// entitlement, used this cycle, cycle, blocks, rate card in force, last event id) plus
+    /// plan and monthly credits — written straight into `out` (cleared first, capacity kept),
+    /// so republishing hot accounts allocates nothing. `accountDocument` has the breakdowns.
+    public func writeBalanceDocument(_ index: Int, into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        let a = state.accounts[index]
+        @inline(__always) func raw(_ s: StaticString) {
+            out.append(contentsOf: UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+        }
+        @inline(__always) func text(_ bytes: UnsafeRawBufferPointer) {
+            out.append(UInt8(ascii: "\""))
+            JSONText.appendEscaped(bytes, to: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+        @inline(__always) func time(_ t: Int64) {
+            out.append(UInt8(ascii: "\""))
+            EventTime.append(t, to: &out)
+            out.append(UInt8(ascii: "\""))
+        }
+        raw("{\"account\":")
+        state.ids.withBytes(of: index) { text($0) }
+        raw(",\"balance_credits\":"); Credits.append(a.balance, to: &out)
+        raw(",\"overage_credits\":"); Credits.append(a.overage, to: &out)
+        raw(",\"entitlement_credits\":"); Credits.append(a.entitlement, to: &out)
+        raw(",\"used_this_cycle_credits\":"); Credits.append(a.usedThisCycle, to: &out)
+        raw(",\"plan\":")
+        if a.plan >= 0 {
+            var id = config.priceBook.plans[Int(a.plan)].id
+            id.withUTF8 { text(UnsafeRawBufferPointer($0)) }
+        } else if a.plan == Account.customPlan { raw("\"custom\"") } else { raw("null") }
+        raw(",\"monthly_credits\":"); Credits.append(a.monthly, to: &out)
+        if a.hasPlan {
+            raw(",\"cycle_start\":"); time(a.cycleStart)
+            raw(",\"cycle_end\":"); time(a.cycleEnd)
+        } else {
+            raw(",\"cycle_start\":null,\"cycle_end\":null")
+        }
+        raw(",\"blocks\":[")
+        var first = true
+        if a.hasPlan {
+            raw("{\"kind\":\"allowance\",\"credits\":"); Credits.append(a.allowance, to: &out)
+            raw(",\"expires_at\":"); time(a.cycleEnd); raw("}")
+            first = false
+        }
+        for b in a.blocks {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            switch b.kind {
+            case .grant: raw("{\"kind\":\"grant\",\"credits\":")
+            case .topup: raw("{\"kind\":\"topup\",\"credits\":")
+            case .allowance: raw("{\"kind\":\"allowance\",\"credits\":")
+            }
+            Credits.append(b.remaining, to: &out)
+            raw(",\"expires_at\":")
+            if b.expiresAt == .max { raw("null") } else { time(b.expiresAt) }
+            raw("}")
+        }
+        raw("],\"rate_card_version\":")
+        if a.clock != .min, let v = versionInForce(a, at: a.clock) {
+            var name = config.rateCards.version(v)
+            name.withUTF8 { text(UnsafeRawBufferPointer($0)) }
+        } else { raw("null") }
+        raw(",\"last_event_id\":")
+        let ref = state.lastIdRefs[index]
+        if ref == 0 { raw("null") } else { state.lastIds.withBytes(ref) { text($0) } }
+        raw("}")
+    }
+}
+
+/// JSON string escaping on bytes.
+enum JSONText {
+    @inline(__always)
+    static func appendEscaped(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
+        let hex: StaticString = "0123456789abcdef"
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "\""): out.append(0x5C); out.append(0x22)
+            case UInt8(ascii: "\\"): out.append(0x5C); out.append(0x5C)
+            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                out.append(0x5C); out.append(UInt8(ascii: "u")); out.append(48); out.append(48)
+                out.append(hex.utf8Start[Int(b >> 4)]); out.append(hex.utf8Start[Int(b & 0xF)])
+            default: out.append(b)
+            }
+        }
+    }
+}

@@ -168,11 +168,11 @@ public enum SnapshotCodec {
         for _ in 0..<(try r.int(64)) { thresholds.append(try r.svar()) }
         _ = try r.svar()  // dedupe window at write time: the configured one applies from now on
         let ledger = PartitionLedger(config: config)
-        ledger.watermark = try r.svar()
+        ledger.state.watermark = try r.svar()
         var counters = PartitionLedger.Counters()
         counters.applied = try r.svar(); counters.priced = try r.svar(); counters.duplicates = try r.svar()
         counters.rejected = try r.svar(); counters.alerts = try r.svar(); counters.chargedMillicredits = try r.svar()
-        ledger.counters = counters
+        ledger.state.counters = counters
         _ = try r.string()  // currency
         var planMap: [Int32] = []
         for _ in 0..<(try r.int(1 << 20)) {
@@ -181,16 +181,16 @@ public enum SnapshotCodec {
             planMap.append(config.priceBook.planIndex(id).map(Int32.init) ?? -3)
         }
         let versionMap: [Int32] = header.rateCardVersions.map { config.rateCards.index(ofVersion: $0.0).map(Int32.init) ?? -1 }
-        ledger.capabilities = try readTable(&r)
-        ledger.members = try readTable(&r)
+        ledger.state.capabilities = try readTable(&r)
+        ledger.state.members = try readTable(&r)
         // Alert bits are remapped by threshold value, so changing thresholds is safe.
         let bitMap: [Int] = thresholds.map { t in config.thresholds.firstIndex(of: t) ?? -1 }
         let n = try r.int()
-        ledger.accounts.reserveCapacity(n)
-        ledger.lastIdRefs.reserveCapacity(n)
+        ledger.state.accounts.reserveCapacity(n)
+        ledger.state.lastIdRefs.reserveCapacity(n)
         for _ in 0..<n {
             let id = try r.data()
-            _ = id.withUnsafeBytes { ledger.ids.insert($0, hash: ByteHash.hash($0)) }
+            _ = id.withUnsafeBytes { ledger.state.ids.insert($0, hash: ByteHash.hash($0)) }
             var a = Account()
             let plan = try r.svar()
             if plan >= 0 {
@@ -229,11 +229,11 @@ public enum SnapshotCodec {
             let cells = try r.int(1 << 24)
             a.usage.reserveCapacity(cells)
             for _ in 0..<cells { a.usage.append(UsageCell(key: UInt32(truncatingIfNeeded: try r.uvar()), amount: try r.svar())) }
-            ledger.accounts.append(a)
+            ledger.state.accounts.append(a)
             var ref: UInt64 = 0
             let last = try r.data()
-            if !last.isEmpty { last.withUnsafeBytes { ledger.lastIds.store($0, in: &ref) } }
-            ledger.lastIdRefs.append(ref)
+            if !last.isEmpty { last.withUnsafeBytes { ledger.state.lastIds.store($0, in: &ref) } }
+            ledger.state.lastIdRefs.append(ref)
         }
         let nowHour = ledger.watermark == .min ? 0 : EventTime.floorDiv(ledger.watermark, EventTime.nanosPerHour)
         var entries: [(fingerprint: UInt64, hour: Int64?)] = []
@@ -245,7 +245,7 @@ public enum SnapshotCodec {
             let h = try r.uvar()
             entries.append((fp, h == 0 ? nil : Int64(h) - (1 << 40) + nowHour))
         }
-        ledger.dedupe = DedupeTable(windowHours: config.dedupeWindowHours, entries: entries, nowHour: nowHour)
+        ledger.state.dedupe = DedupeTable(windowHours: config.dedupeWindowHours, entries: entries, nowHour: nowHour)
         guard r.remaining == 0 else { throw SnapshotError("unexpected bytes after the state") }
         header.accounts = n
         return (ledger, header)

@@ -113,8 +113,9 @@ public enum Demo {
         return report
     }
 
+    /// Produces the records and checks that the broker then holds `alreadyHeld + records.count`.
     static func produce(_ records: [WorkloadRecord], to topic: String, bootstrap: String, logger: Logger,
-                        say: (String) -> Void) throws {
+                        alreadyHeld: Int64 = 0, say: (String) -> Void) throws {
         let failures = Locked(0)
         let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "5"),
                                                       ("batch.num.messages", "10000"), ("queue.buffering.max.messages", "500000")],
@@ -141,8 +142,8 @@ public enum Demo {
             let w = try checker.watermarks(TopicPartition(topic, p))
             held += w.high - w.low
         }
-        guard held == Int64(records.count) else {
-            throw ServiceError("the broker holds \(held) of \(records.count) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
+        guard held == alreadyHeld + Int64(records.count) else {
+            throw ServiceError("the broker holds \(held) of \(alreadyHeld + Int64(records.count)) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
         }
         say("  produced \(fmt(records.count)) records (all \(fmt(Int(held))) held by the broker)")
     }
