@@ -90,7 +90,6 @@ public final class KafkaConsumer: @unchecked Sendable {
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
             ("enable.partition.eof", "false"),
-            ("socket.nagle.disable", "true"),  // small requests on loopback must not wait for ACKs
         ]
         // librdkafka's consumer queue (and assign) need a group id even when the caller only
         // assigns partitions; such consumers get a private one and never commit.
