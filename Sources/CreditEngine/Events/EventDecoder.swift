@@ -57,19 +57,20 @@ public final class EventDecoder {
                     if seen.contains(bit) { throw .duplicateKey(name) }
                     seen.insert(bit)
                 }
+                /// A string attribute, seen once.
+                @inline(__always) func text(_ bit: Seen, _ name: StaticString,
+                                            _ expected: StaticString = "a string") throws(DecodeFailure) -> UnsafeRawBufferPointer {
+                    try mark(bit, name)
+                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError(name, expected: expected) }
+                    return try s.readString()
+                }
                 switch key.count {
                 case 2 where key.equals("id"):
-                    try mark(.id, "id")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("id", expected: "a string") }
-                    e.id = try s.readString()
+                    e.id = try text(.id, "id")
                 case 4 where key.equals("type"):
-                    try mark(.type, "type")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("type", expected: "a string") }
-                    typeBytes = try s.readString()
+                    typeBytes = try text(.type, "type")
                 case 4 where key.equals("time"):
-                    try mark(.time, "time")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("time", expected: "an RFC 3339 string") }
-                    timeBytes = try s.readString()
+                    timeBytes = try text(.time, "time", "an RFC 3339 string")
                 case 4 where key.equals("data"):
                     try mark(.data, "data")
                     guard s.peek() == UInt8(ascii: "{") else { throw s.typeError("data", expected: "an object") }
@@ -84,17 +85,13 @@ public final class EventDecoder {
                         dataEnd = s.pos
                     }
                 case 6 where key.equals("source"):
-                    try mark(.source, "source")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("source", expected: "a string") }
-                    e.source = try s.readString()
+                    e.source = try text(.source, "source")
                 case 7 where key.equals("subject"):
-                    try mark(.subject, "subject")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("subject", expected: "a string") }
-                    e.subject = try s.readString()
+                    e.subject = try text(.subject, "subject")
                 case 11 where key.equals("specversion"):
-                    try mark(.specversion, "specversion")
-                    guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("specversion", expected: "the string \"1.0\"") }
-                    guard try s.readString().equals("1.0") else { throw .invalid("specversion", "must be \"1.0\"") }
+                    guard try text(.specversion, "specversion", "the string \"1.0\"").equals("1.0") else {
+                        throw .invalid("specversion", "must be \"1.0\"")
+                    }
                 default:
                     try s.skipValue()  // extension attributes, datacontenttype, dataschema …
                 }

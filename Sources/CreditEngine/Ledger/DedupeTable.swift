@@ -95,18 +95,8 @@ public struct DedupeTable: Sendable {
     /// True if `fp` was seen within the window ending at `nowHour`.
     @inline(__always)
     public func contains(_ fp: UInt64, nowHour: Int64) -> Bool {
-        let fp = fp == 0 ? 1 : fp
-        let n = fingerprints.count
-        var i = home(fp)
-        return fingerprints.withUnsafeBufferPointer { f in
-            while true {
-                let v = f[i]
-                if v == 0 { return false }
-                if v == fp { return isLive(stamps[i], nowHour: nowHour) }
-                i += 1
-                if i == n { i = 0 }
-            }
-        }
+        var probe = Probe()
+        return lookup(fp, nowHour: nowHour, probe: &probe)
     }
 
     /// Remembers `fp`, seen at `seenHour` (or forever), given the clock `nowHour`.

@@ -199,7 +199,7 @@ public enum SnapshotCodec {
                 }
                 a.plan = planMap[Int(plan)]
             } else {
-                a.plan = Int32(plan)
+                a.plan = Int32(truncatingIfNeeded: plan)
             }
             a.monthly = try r.svar(); a.anchor = try r.svar(); a.cycleIndex = try r.svar(); a.cycleStart = try r.svar()
             a.cycleEnd = try r.svar(); a.clock = try r.svar(); a.allowance = try r.svar(); a.allowanceUsed = try r.svar()

@@ -377,27 +377,13 @@ public enum Bench {
             }
         }
         readerThread.start()
-        // Each millisecond, the events due are produced; the thread sleeps in between (a
-        // spinning producer would starve the broker and the service of CPU on 2 cores).
-        let start = DispatchTime.now().uptimeNanoseconds
-        var i = 0
-        while i < total {
-            let now = DispatchTime.now().uptimeNanoseconds
-            let due = min(total, Int(Double(now - start) / 1e9 * rate) + 1)
-            while i < due {
-                let a = i % accounts
-                let t = t0 + Int64(i / accounts + 1) * EventTime.nanosPerSecond
-                let json = "{\"specversion\":\"1.0\",\"id\":\"lat-\(i)\",\"source\":\"//ai.example\",\"type\":\"ai.usage\",\"subject\":\"lat-\(a)\",\"time\":\"\(EventTime.format(t))\",\"data\":{\"action\":\"web_research\"}}"
-                sent[i] = DispatchTime.now().uptimeNanoseconds
-                try send("lat-\(a)", json, t / 1_000_000)
-                i += 1
-            }
-            producer.poll()
-            let spent = DispatchTime.now().uptimeNanoseconds - now
-            if spent < 1_000_000 { usleep(UInt32((1_000_000 - spent) / 1_000)) }
+        let elapsed = try paced(total: total, rate: rate, producer: producer) { i in
+            let a = i % accounts
+            let t = t0 + Int64(i / accounts + 1) * EventTime.nanosPerSecond
+            let json = "{\"specversion\":\"1.0\",\"id\":\"lat-\(i)\",\"source\":\"//ai.example\",\"type\":\"ai.usage\",\"subject\":\"lat-\(a)\",\"time\":\"\(EventTime.format(t))\",\"data\":{\"action\":\"web_research\"}}"
+            sent[i] = DispatchTime.now().uptimeNanoseconds
+            try send("lat-\(a)", json, t / 1_000_000)
         }
-        try producer.flush(timeoutMs: 30_000)
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let expectedAlerts = accounts * 3
         let deadline = ContinuousClock.now + .seconds(60)
         while latencies.value.count < expectedAlerts && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
@@ -414,6 +400,24 @@ public enum Bench {
 
     /// Records ever written to a topic (sum of high watermarks: the mock's retention moves the
     /// low ones, so high − low is not monotonic).
+    /// Calls `produce(i)` for i in 0..<total at `rate` per second: each millisecond, the ones
+    /// due; the thread sleeps in between (a spinning producer would starve the broker and the
+    /// service of CPU on 2 cores). Flushes at the end; returns the seconds it took.
+    static func paced(total: Int, rate: Double, producer: KafkaProducer, _ produce: (Int) throws -> Void) throws -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var i = 0
+        while i < total {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let due = min(total, Int(Double(now - start) / 1e9 * rate) + 1)
+            while i < due { try produce(i); i += 1 }
+            producer.poll()
+            let spent = DispatchTime.now().uptimeNanoseconds - now
+            if spent < 1_000_000 { usleep(UInt32((1_000_000 - spent) / 1_000)) }
+        }
+        try producer.flush(timeoutMs: 30_000)
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
     static func heldIn(_ topic: String, bootstrap: String, logger: Logger) -> Int64 {
         guard let c = try? KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger),
               let n = try? c.partitionCounts([topic])[topic] else { return 0 }
@@ -484,22 +488,11 @@ public enum Bench {
         }
         thread.start()
         let t = producer.topic(topic)
-        let start = DispatchTime.now().uptimeNanoseconds
-        var i = 0
-        while i < total {
-            let now = DispatchTime.now().uptimeNanoseconds
-            let due = min(total, Int(Double(now - start) / 1e9 * rate) + 1)
-            while i < due {
-                var stamp = DispatchTime.now().uptimeNanoseconds
-                let key = Array("k\(i % 10_000)".utf8)
-                try withUnsafeBytes(of: &stamp) { v in try key.withUnsafeBytes { k in try producer.produce(t, key: k, value: v) } }
-                i += 1
-            }
-            producer.poll()
-            let spent = DispatchTime.now().uptimeNanoseconds - now
-            if spent < 1_000_000 { usleep(UInt32((1_000_000 - spent) / 1_000)) }
+        _ = try paced(total: total, rate: rate, producer: producer) { i in
+            var stamp = DispatchTime.now().uptimeNanoseconds
+            let key = Array("k\(i % 10_000)".utf8)
+            try withUnsafeBytes(of: &stamp) { v in try key.withUnsafeBytes { k in try producer.produce(t, key: k, value: v) } }
         }
-        try producer.flush(timeoutMs: 30_000)
         let deadline = ContinuousClock.now + .seconds(30)
         while latencies.value.count < total && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
         stop.request()

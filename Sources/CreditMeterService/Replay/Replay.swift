@@ -72,23 +72,22 @@ public struct ReplayReport: Sendable {
         w.key("rate_card_version"); w.string(version)
         w.key("from"); w.string(fromText)
         w.key("to"); w.string(toText)
-        w.key("accounts"); w.beginArray()
-        for r in rows {
-            w.beginObject()
-            w.key("account"); w.string(r.account)
+        func figures(_ r: Row) {
             w.key("events"); w.integer(r.events)
             w.key("charged_credits"); w.credits(r.charged)
             w.key("rerated_credits"); w.credits(r.rerated)
             w.key("delta_credits"); w.credits(r.delta)
+        }
+        w.key("accounts"); w.beginArray()
+        for r in rows {
+            w.beginObject()
+            w.key("account"); w.string(r.account)
+            figures(r)
             w.endObject()
         }
         w.endArray()
-        let t = totals
         w.key("totals"); w.beginObject()
-        w.key("events"); w.integer(t.events)
-        w.key("charged_credits"); w.credits(t.charged)
-        w.key("rerated_credits"); w.credits(t.rerated)
-        w.key("delta_credits"); w.credits(t.delta)
+        figures(totals)
         w.endObject()
         w.key("unpriceable"); w.beginArray()
         for u in unpriceable {
