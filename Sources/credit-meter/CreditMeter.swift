@@ -88,6 +88,8 @@ struct Demo: AsyncParsableCommand {
     @Option(name: .long, help: "Accounts in the workload.") var accounts = 300
     @Option(name: .long, help: "Usage events in the workload.") var events = 200_000
     @Option(name: .long, help: "Alerts to print as they arrive (the rest are counted).") var printAlerts = 25
+    @Option(name: .long, help: "Input partitions (default: enough for the mock cluster's ~5 MiB per partition).")
+    var partitions: Int32?
     @OptionGroup var common: Common
 
     func run() async throws {
@@ -101,6 +103,7 @@ struct Demo: AsyncParsableCommand {
             options.workload.accounts = accounts
             options.workload.usageEvents = events
             options.printAlerts = printAlerts
+            options.partitions = partitions ?? Int32(max(64, min(1024, events / 2_000)))
             let report = try await CreditMeterService.Demo.run(config: cfg, options: options, logger: logger) { line in
                 writeLine(line)
             }

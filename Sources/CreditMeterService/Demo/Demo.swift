@@ -76,6 +76,7 @@ public enum Demo {
             if clock.now - lastLine >= .seconds(1) {
                 lastLine = clock.now
                 let secs = Double((clock.now - t0).milliseconds) / 1000
+                if s.consumed == 0 { say("  joining the consumer group (the mock cluster takes ~3 s) …"); continue }
                 say("  progress  \(fmt(Int(s.processed)))/\(fmt(Int(total))) records (\(Int(100 * Double(s.processed) / Double(total)))%), "
                     + "\(fmt(Int(Double(s.processed) / max(secs, 0.001)))) rec/s, \(s.alertsPublished) alerts, \(s.deadLettered) dead-lettered")
             }
