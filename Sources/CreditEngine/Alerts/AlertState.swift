@@ -37,11 +37,15 @@ public struct AlertState: Sendable, Equatable {
     /// At a new cycle: everything re-arms and the per-cycle counters restart. Returns the
     /// episode still open from the previous cycle (a `recovered` is owed if the new cycle's
     /// balance is above every threshold).
-    public mutating func startCycle() -> UInt8 {
+    ///
+    /// `continuingCounts`: a re-anchored cycle keeps counting `n` (its start may be one that
+    /// alerts were already published under), so ids never repeat; a natural rollover starts a
+    /// later cycle whose ids are all new, and counts restart.
+    public mutating func startCycle(continuingCounts: Bool = false) -> UInt8 {
         let open = fired != 0 ? episodeLowest : Self.noEpisode
         fired = 0
         episodeLowest = Self.noEpisode
-        if !counts.isEmpty { counts = [] }
+        if !continuingCounts && !counts.isEmpty { counts = [] }
         return open
     }
 
@@ -59,9 +63,10 @@ public struct AlertState: Sendable, Equatable {
         @inline(__always) func below(_ percent: Int64) -> Bool {
             e > 0 && Int128(b) * 100 <= Int128(percent) * Int128(e)
         }
-        // 1. Re-arm what the balance has climbed back above.
+        // 1. Re-arm what the balance has climbed back above (with no entitlement there is no
+        //    percentage to climb above: fired thresholds stay fired).
         var now = fired
-        for i in 0..<t where now & (1 << i) != 0 && !below(thresholds[i]) { now &= ~(1 << i) }
+        for i in 0..<t where now & (1 << i) != 0 && e > 0 && !below(thresholds[i]) { now &= ~(1 << i) }
         if now & Self.exhaustedBit != 0 && b > 0 { now &= ~Self.exhaustedBit }
         var recovered: Action?
         if fired != 0 && now == 0 {

@@ -190,22 +190,21 @@ public struct Account: Sendable, Equatable {
     /// A plan assignment (contract §5): the first plan starts a cycle; a change mid-cycle
     /// re-sizes the allowance to the new monthly credits minus what was used (not below 0);
     /// a `cycle_anchor` that moves the current cycle starts a fresh one on the new plan.
+    /// Returns the alert episode left open by the cycle it replaced, if it started one.
     mutating func assignPlan(_ newPlan: Int32, monthly newMonthly: Int64, priceMicros: Int64, previousPriceMicros: Int64,
-                             anchor newAnchor: Int64?, at time: Int64, eventTime: Int64) {
+                             anchor newAnchor: Int64?, at time: Int64, eventTime: Int64) -> UInt8 {
         if !hasPlan {
             plan = newPlan
             monthly = newMonthly
             beginCycle(BillingCycle.containing(time, anchor: newAnchor ?? eventTime), planPriceMicros: priceMicros)
-            _ = alerts.startCycle()
-            return
+            return alerts.startCycle()
         }
         let cycle = BillingCycle.containing(time, anchor: newAnchor ?? anchor)
         if cycle.start != cycleStart {
             plan = newPlan
             monthly = newMonthly
             beginCycle(cycle, planPriceMicros: priceMicros)
-            _ = alerts.startCycle()
-            return
+            return alerts.startCycle(continuingCounts: true)
         }
         anchor = cycle.anchor
         cycleIndex = cycle.index
@@ -226,6 +225,7 @@ public struct Account: Sendable, Equatable {
         moneyPaidMicros += max(0, priceMicros - previousPriceMicros)
         plan = newPlan
         monthly = newMonthly
+        return AlertState.noEpisode
     }
 
     /// Adds `amount` to a breakdown cell.

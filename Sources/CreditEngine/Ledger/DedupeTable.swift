@@ -9,6 +9,8 @@
 /// for n remembered ids (≈ 5 × 10⁻¹⁴ at a million).
 public struct DedupeTable: Sendable {
     public static let forever: UInt16 = 0xFFFF
+    /// "Forever" among absolute hours (which may be negative: times before 1970 are valid).
+    static let foreverHour = Int64.min
     static let minCapacity = 64
 
     private(set) var fingerprints: [UInt64]
@@ -148,7 +150,7 @@ public struct DedupeTable: Sendable {
             let fp = oldFingerprints[i]
             let stamp = oldStamps[i]
             guard fp != 0, stamp == Self.forever || oldBase + Int64(stamp) >= nowHour - windowHours else { continue }
-            place(fp, stamp == Self.forever ? -1 : oldBase + Int64(stamp))
+            place(fp, stamp == Self.forever ? Self.foreverHour : oldBase + Int64(stamp))
         }
     }
 
@@ -157,19 +159,19 @@ public struct DedupeTable: Sendable {
         fingerprints = [UInt64](repeating: 0, count: capacity)
         stamps = [UInt16](repeating: 0, count: capacity)
         used = 0
-        let oldest = live.lazy.filter { $0.1 >= 0 }.map(\.1).min() ?? nowHour
+        let oldest = live.lazy.filter { $0.1 != Self.foreverHour }.map(\.1).min() ?? nowHour
         baseHour = min(oldest, nowHour - windowHours)
         for (fp, hour) in live { place(fp, hour) }
     }
 
-    /// Places a fingerprint known to be absent (hour −1 = forever).
+    /// Places a fingerprint known to be absent (hour `foreverHour` = forever).
     @inline(__always)
     private mutating func place(_ fp: UInt64, _ hour: Int64) {
         let capacity = fingerprints.count
         var i = home(fp)
         while fingerprints[i] != 0 { i += 1; if i == capacity { i = 0 } }
         fingerprints[i] = fp
-        stamps[i] = hour < 0 ? Self.forever : UInt16(clamping: min(hour - baseHour, 0xFFFE))
+        stamps[i] = hour == Self.foreverHour ? Self.forever : UInt16(clamping: min(hour - baseHour, 0xFFFE))
         used += 1
     }
 
@@ -187,7 +189,7 @@ public struct DedupeTable: Sendable {
     /// Restores from canonical entries (snapshot).
     public init(windowHours: Int64, entries: [(fingerprint: UInt64, hour: Int64?)], nowHour: Int64) {
         self.init(windowHours: windowHours, baseHour: nowHour - windowHours)
-        rebuild(entries.map { ($0.fingerprint, $0.hour ?? -1) }, nowHour: nowHour, extra: 0)
+        rebuild(entries.map { ($0.fingerprint, $0.hour ?? Self.foreverHour) }, nowHour: nowHour, extra: 0)
     }
 }
 

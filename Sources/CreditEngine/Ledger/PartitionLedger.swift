@@ -301,7 +301,7 @@ struct LedgerState {
     static func commit(_ a: inout Account, _ e: DecodedEvent, _ change: Change,
                        config: EngineConfiguration) -> (recovered: AlertState.Action?, crossed: AlertState.Action?) {
         let planPrice: Int64 = a.plan >= 0 ? config.priceBook.plans[Int(a.plan)].priceMicros : 0
-        let openEpisode = a.advance(to: e.time, planPriceMicros: planPrice)
+        var openEpisode = a.advance(to: e.time, planPriceMicros: planPrice)
         switch e.type {
         case .usage:
             let price = change.price
@@ -315,8 +315,9 @@ struct LedgerState {
         case .planAssigned:
             // A late plan event applies to the current cycle: its reference time is the clock.
             let oldPrice: Int64 = a.plan >= 0 ? config.priceBook.plans[Int(a.plan)].priceMicros : 0
-            a.assignPlan(change.plan, monthly: change.monthly, priceMicros: change.planPrice, previousPriceMicros: oldPrice,
-                         anchor: e.cycleAnchor, at: a.clock, eventTime: e.time)
+            let replaced = a.assignPlan(change.plan, monthly: change.monthly, priceMicros: change.planPrice,
+                                        previousPriceMicros: oldPrice, anchor: e.cycleAnchor, at: a.clock, eventTime: e.time)
+            if openEpisode == AlertState.noEpisode { openEpisode = replaced }
         case .topupPurchased:
             a.granted += change.amount
             a.entitlement += change.amount
@@ -326,9 +327,13 @@ struct LedgerState {
         case .grantIssued:
             a.granted += change.amount
             a.entitlement += change.amount
-            a.addBlock(.grant, change.amount, expiresAt: e.expiresAt ?? .max)
-            // A late grant that has already expired on this account's clock is gone at once.
-            a.expireBlocks(upTo: a.clock)
+            if let expiry = e.expiresAt, expiry <= a.clock {
+                // A late grant that has already expired on this account's clock is gone at
+                // once: it pays nothing off.
+                a.expired += change.amount
+            } else {
+                a.addBlock(.grant, change.amount, expiresAt: e.expiresAt ?? .max)
+            }
         case .adjusted:
             a.adjusted += change.amount
             if change.amount < 0 { a.burn(-change.amount) } else if change.amount > 0 { a.addBlock(.grant, change.amount, expiresAt: .max) }
