@@ -32,6 +32,9 @@ enum KafkaSettings {
             // Alerts are due within milliseconds: brokers that do not answer a fetch early when
             // data arrives (the mock cluster) would otherwise add up to this much to each one.
             ("fetch.wait.max.ms", "10"),
+            // Positions come from snapshots; one the topic no longer holds is an error, never a
+            // silent jump (which would lose records or apply them twice).
+            ("auto.offset.reset", "error"),
         ] + prefetch + user(k)
     }
 

@@ -136,6 +136,12 @@ final class MeterLoop {
 
     private func process(_ m: KafkaMessage) throws {
         if let error = m.error {
+            if KafkaConsumer.isOffsetOutOfRange(error) {
+                // Skipping ahead (or starting over) would lose or double records silently.
+                failure = failure ?? ServiceError("\(m.topic)/\(m.partition): the position to resume from is no longer in the topic "
+                                                  + "(\(error.message)); records would be skipped — restore a snapshot the topic still covers")
+                return
+            }
             if !m.isPartitionEOF { logger.warning("consumer error", metadata: ["error": "\(error)"]) }
             return
         }
@@ -286,6 +292,9 @@ final class MeterLoop {
     }
 
     private func rebalance(_ event: RebalanceEvent) -> [TopicPartition: Int64] {
+        // Snapshot writes (and their commits) in flight finish first: a partition restored
+        // now must see the newest snapshot, and no commit may land after a revocation.
+        pendingWrites.wait()
         switch event {
         case .assigned(let tps):
             var offsets: [TopicPartition: Int64] = [:]

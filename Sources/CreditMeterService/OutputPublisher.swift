@@ -47,16 +47,23 @@ final class OutputPublisher {
         }
     }
 
-    /// The original record, unchanged, plus `error`, `source-topic`, `source-partition`, `source-offset`.
+    /// Values larger than this are dead-lettered without the value (brokers refuse records over
+    /// ~1 MB by default: producing it would fail, stop the service, and fail again on restart).
+    static let maxDeadLetterValue = 900_000
+
+    /// The original record, unchanged, plus `error`, `source-topic`, `source-partition`,
+    /// `source-offset` (and `original-value-bytes` when the value is too large to carry).
     func deadLetter(_ m: KafkaMessage, reason: String) throws {
         var original = m.headers
-        original.removeAll { ["error", "source-topic", "source-partition", "source-offset"].contains($0.0) }
-        let extra: [(String, [UInt8]?)] = [("error", Array(reason.utf8)), ("source-topic", Array(m.topic.utf8)),
+        original.removeAll { ["error", "source-topic", "source-partition", "source-offset", "original-value-bytes"].contains($0.0) }
+        var extra: [(String, [UInt8]?)] = [("error", Array(reason.utf8)), ("source-topic", Array(m.topic.utf8)),
                                            ("source-partition", Array(String(m.partition).utf8)),
                                            ("source-offset", Array(String(m.offset).utf8))]
+        let tooLarge = m.value.count > Self.maxDeadLetterValue
+        if tooLarge { extra.append(("original-value-bytes", Array(String(m.value.count).utf8))) }
         let all = original + extra
         try Self.withBuffers(all) { headers in
-            try producer.produce(deadLetters, key: m.key, value: m.value, headers: headers, timestampMs: m.timestampMs)
+            try producer.produce(deadLetters, key: m.key, value: tooLarge ? nil : m.value, headers: headers, timestampMs: m.timestampMs)
         }
     }
 

@@ -73,8 +73,6 @@ public struct KafkaMessage {
 /// thread; librdkafka does the networking on its own threads.
 public final class KafkaConsumer: @unchecked Sendable {
     let client: RDKafkaClient
-    private let queue: OpaquePointer
-    private var buffer: [UnsafeMutablePointer<rd_kafka_message_t>?]
     private var closed = false
 
     /// - Parameters:
@@ -115,6 +113,7 @@ public final class KafkaConsumer: @unchecked Sendable {
                     if cooperative {
                         if let e = rd_kafka_incremental_assign(rk, partitions) {
                             ctx.logger.error("incremental assign failed: \(KafkaError(error: e))")
+                            ctx.rebalance?(.revoked(entries, lost: true))
                         }
                     } else {
                         let r = rd_kafka_assign(rk, partitions)
@@ -130,23 +129,19 @@ public final class KafkaConsumer: @unchecked Sendable {
                         _ = rd_kafka_assign(rk, nil)
                     }
                 default:
+                    // The assignment is dropped: tell the owner, as for a lost assignment.
                     ctx.logger.error("rebalance error: \(KafkaError(err))")
+                    ctx.rebalance?(.revoked(entries, lost: true))
                     _ = rd_kafka_assign(rk, nil)
                 }
             }
         }
         context.pendingOffsets = { rebalanceResult }
         rd_kafka_poll_set_consumer(client.handle)
-        guard let q = rd_kafka_queue_get_consumer(client.handle) else {
-            throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, message: "no consumer queue (group.id missing?)")
-        }
-        queue = q
-        buffer = .init(repeating: nil, count: 4096)
     }
 
     deinit {
         close()
-        rd_kafka_queue_destroy(queue)
     }
 
     /// A fatal error librdkafka reported, if any.
@@ -167,27 +162,29 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Polls up to `max` records and calls `body` for each, in partition order: everything
     /// already fetched, at once; if nothing is, it waits at most `timeoutMs` for the first
-    /// record only. (librdkafka's batch call would otherwise hold records back until the batch
-    /// is full or the timeout expires — tens of milliseconds of latency at moderate rates.)
-    /// Rebalance callbacks run inside this call. Returns the number of records and error
-    /// events delivered.
+    /// record. Rebalance callbacks run inside this call. Returns the number of records and
+    /// error events delivered.
+    ///
+    /// Built on `rd_kafka_consumer_poll`, one record at a time: librdkafka 2.0.2's batch call
+    /// can hand back records fetched before a seek or a rebalance (fixed upstream in 2.1), which
+    /// would let a restored partition skip records; the single-record call drops those.
     @discardableResult
     public func poll(timeoutMs: Int32, max: Int = 1024, _ body: (KafkaMessage) throws -> Void) rethrows -> Int {
-        let n = buffer.withUnsafeMutableBufferPointer { b in
-            let ready = rd_kafka_consume_batch_queue(queue, 0, b.baseAddress, Swift.min(max, b.count))
-            if ready != 0 || timeoutMs == 0 { return ready }
-            return rd_kafka_consume_batch_queue(queue, timeoutMs, b.baseAddress, 1)
-        }
-        guard n > 0 else { return 0 }
-        var i = 0
-        defer { while i < n { rd_kafka_message_destroy(buffer[i]); i += 1 } }
-        while i < n {
-            let m = buffer[i]!
+        var n = 0
+        var wait = timeoutMs
+        while n < max, let m = rd_kafka_consumer_poll(client.handle, wait) {
+            defer { rd_kafka_message_destroy(m) }
+            n += 1
+            wait = 0
             try body(KafkaMessage(pointer: m))
-            rd_kafka_message_destroy(m)
-            i += 1
         }
         return n
+    }
+
+    /// True for the consumer errors that mean records could be skipped silently: the stored
+    /// position is out of range (retention deleted it, or the topic was recreated).
+    public static func isOffsetOutOfRange(_ error: KafkaError) -> Bool {
+        error.code == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET.rawValue || error.code == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE.rawValue
     }
 
     /// Commits these offsets (next offset to read) for the group, synchronously.

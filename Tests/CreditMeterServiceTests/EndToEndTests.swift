@@ -152,4 +152,33 @@ struct EndToEndTests {
         // Malformed records are dead-lettered each time they arrive.
         #expect(try h.held("ai.usage.dlq") == 20)
     }
+
+    @Test func aDeadLetterTooLargeForTheBrokerKeepsItsHeadersButNotItsValue() async throws {
+        let h = try ServiceHarness()
+        let huge = String(repeating: "x", count: 950_000)  // not JSON, and near the broker's record limit
+        try h.produce(huge, key: "big", headers: [("traceparent", "t-1")])
+        try h.produce(event("ai.usage", "big", id: "ok", time: "2026-11-02T00:00:00Z", data: #"{"action":"chat"}"#), key: "big")
+        let service = try await h.runService(until: 2)
+        #expect(service.status.deadLettered == 1)
+        #expect(service.status.priced == 1)  // the service went on
+        let dead = try h.readAll("ai.usage.dlq", expect: 1)
+        #expect(dead.count == 1)
+        #expect(dead.first?.value == "")
+        #expect(dead.first?.headers["original-value-bytes"] == "950000")
+        #expect(dead.first?.headers["traceparent"] == "t-1")
+        #expect(dead.first?.headers["error"]?.hasPrefix("malformed event") == true)
+    }
+
+    @Test func aSnapshotPositionTheTopicNoLongerHoldsStopsTheServiceInsteadOfSkipping() async throws {
+        let h = try ServiceHarness(partitions: 1)
+        for i in 0..<3 { try h.produce(event("ai.usage", "p", id: "u\(i)", time: "2026-11-02T00:00:00Z", data: #"{"action":"chat"}"#), key: "p") }
+        // A snapshot that claims records up to offset 1000 of a partition holding 3.
+        let config = try h.config()
+        let bytes = SnapshotCodec.encode(PartitionLedger(config: config.engine), topic: "ai.usage", partition: 0, nextOffset: 1000, metadata: 0)
+        try SnapshotStore(dir: config.snapshots.dir, keep: 3).write(bytes, for: TopicPartition("ai.usage", 0), nextOffset: 1000)
+        let service = MeterService(config: config, logger: h.logger)
+        let error = await #expect(throws: (any Error).self) { try await service.run() }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("no longer in the topic"))
+        #expect(service.status.applied == 0)
+    }
 }

@@ -126,7 +126,9 @@ public enum Replay {
         let to = options.to ?? now
         if let from = options.from, from >= to { throw ServiceError("--from must be before --to") }
         let brokers = bootstrap ?? config.kafka.bootstrapServers
-        let consumer = try KafkaConsumer(properties: KafkaSettings.reader(config.kafka, bootstrap: brokers), logger: logger)
+        // Partition EOF marks the end even when the last offsets hold no record (transaction markers).
+        let consumer = try KafkaConsumer(properties: KafkaSettings.reader(config.kafka, bootstrap: brokers) + [("enable.partition.eof", "true")],
+                                         logger: logger)
         var report = ReplayReport(version: options.version, from: options.from, to: to)
 
         // Partitions and where to start reading each.
@@ -169,6 +171,8 @@ public enum Replay {
         var read: Int64 = 0
         var lastProgress = ContinuousClock.now
 
+        var partitionEnd: [TopicPartition: Int64] = [:]
+        for (tp, _, high) in partitions { partitionEnd[tp] = high }
         // Pass 1 (seeking only): pins before the seek point.
         // Pass 2: everything from the seek point (or the beginning) to the high watermark.
         for pass in [1, 2] {
@@ -185,11 +189,16 @@ public enum Replay {
             while !remaining.isEmpty {
                 guard ContinuousClock.now < deadline else { throw ServiceError("replay timed out reading \(remaining.keys.sorted().map(\.description))") }
                 consumer.poll(timeoutMs: 200, max: 2048) { m in
+                    if m.isPartitionEOF {
+                        let tp = TopicPartition(m.topic, m.partition)
+                        if let range = remaining[tp], range.end == partitionEnd[tp] { remaining[tp] = nil }
+                        return
+                    }
                     guard m.error == nil else { return }
                     let tp: TopicPartition
                     if m.topicHandle == cache.handle && m.partition == cache.partition, let t = cache.tp { tp = t }
                     else { tp = TopicPartition(m.topic, m.partition); cache = (m.topicHandle, m.partition, tp) }
-                    guard let range = remaining[tp], m.offset < range.end else { return }
+                    guard let range = remaining[tp], m.offset >= range.start, m.offset < range.end else { return }
                     if m.offset + 1 >= range.end { remaining[tp] = nil }
                     read += 1
                     let ledger = ledgers[tp] ?? PartitionLedger(config: engine)

@@ -27,7 +27,9 @@ public struct SnapshotStore: Sendable {
         let folder = folder(tp)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = "\(folder)/\(Self.fileName(nextOffset: nextOffset))"
-        let temp = "\(path).tmp-\(getpid())"
+        // Unique per writer: instances sharing the folder (often all pid 1 in containers) must
+        // never write or remove each other's temp files.
+        let temp = "\(path).tmp-\(Self.writerID)-\(UInt32.random(in: 0 ... .max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw POSIXFailure("open \(temp)") }
         var written = 0
@@ -61,10 +63,24 @@ public struct SnapshotStore: Sendable {
     private func prune(_ folder: String) {
         let all = Self.snapshotFiles(in: folder)
         for old in all.dropFirst(keep) { unlink(old) }
-        // Temp files left by a crash mid-write.
+        // Temp files left by a crash mid-write: removed once clearly abandoned.
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        for n in names where n.contains(".snap.tmp-") && !n.hasSuffix("-\(getpid())") { unlink("\(folder)/\(n)") }
+        for n in names where n.contains(".snap.tmp-") {
+            let p = "\(folder)/\(n)"
+            if let modified = (try? FileManager.default.attributesOfItem(atPath: p))?[.modificationDate] as? Date,
+               Date().timeIntervalSince(modified) > 600 {
+                unlink(p)
+            }
+        }
     }
+
+    /// Host name and pid of this writer.
+    static let writerID: String = {
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, name.count)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return "\(host.isEmpty ? "host" : host)-\(getpid())"
+    }()
 
     /// The newest snapshot of `tp` that reads back cleanly under `config`. Corrupt or
     /// truncated files are reported and skipped; a snapshot refused for a configuration reason
