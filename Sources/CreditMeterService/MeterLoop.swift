@@ -280,7 +280,6 @@ final class MeterLoop {
             }
             let elapsed = ContinuousClock.now - started
             metrics.snapshotDuration.recordNanoseconds(elapsed.nanoseconds)
-            metrics.snapshotAge.record(0)
             board.update { $0.snapshotsWritten += Int64(jobsToWrite.count); $0.lastSnapshotMillis = elapsed.milliseconds }
         }
         if synchronous {

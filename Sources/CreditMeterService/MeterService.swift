@@ -76,11 +76,6 @@ public final class MeterService: Service, Sendable {
         withExtendedLifetime(embedded) {}
     }
 
-    /// Account documents of every partition the service held when it stopped (demo, tests).
-    public func finalDocuments() -> [TopicPartition: [[UInt8]]] {
-        finalLedgers().mapValues { ledger in (0..<ledger.accountCount).map { ledger.accountDocument($0) } }
-    }
-
     /// The ledgers the service held when it stopped (read-only use after `run()` returned).
     public func finalLedgers() -> [TopicPartition: PartitionLedger] {
         finished.value?.ledgers ?? [:]

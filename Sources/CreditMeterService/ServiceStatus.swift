@@ -19,7 +19,6 @@ public struct ServiceStatus: Sendable, Equatable {
     /// Next offset to process, per input partition owned now.
     public var positions: [TopicPartition: Int64] = [:]
     public var running = false
-    public var ready = false
 
     /// Records consumed (= applied + duplicates + dead-lettered).
     public var processed: Int64 { applied + duplicates + deadLettered }
@@ -40,8 +39,6 @@ struct ServiceMetrics {
     let charged = Counter(label: "credit_meter_millicredits_charged_total")
     let alerts = Counter(label: "credit_meter_alerts_published_total")
     let snapshotDuration = Timer(label: "credit_meter_snapshot_duration_seconds")
-    let snapshotAge = Gauge(label: "credit_meter_snapshot_age_seconds")
-    let lag = Gauge(label: "credit_meter_consumer_lag_records")
 }
 
 /// A value behind a lock, shareable across threads.
