@@ -35,7 +35,7 @@ let package = Package(
         // ── The Kafka edge: a thin Swift wrapper over librdkafka, no credit knowledge ──
         .target(
             name: "Kafka",
-            dependencies: ["Crdkafka"],
+            dependencies: ["Crdkafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // ── The pure core: rate cards, pricing, ledger, alerts, snapshot content ──
@@ -56,7 +56,6 @@ let package = Package(
             dependencies: [
                 "CreditEngine", "CreditConfig", "Kafka",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -86,12 +85,13 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaTests",
-            dependencies: ["Kafka"],
+            dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CreditMeterServiceTests",
-            dependencies: ["CreditMeterService", "CreditEngine", "CreditConfig", "Kafka"],
+            dependencies: ["CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                           .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
     ]

@@ -54,13 +54,14 @@ public struct ServiceConfiguration: Sendable {
     }
 
     /// Loads and validates everything. Errors name the file and the key.
-    public static func load(path: String, environment: [String: String]? = nil) throws(ConfigError) -> ServiceConfiguration {
+    public static func load(path: String, environment: [String: String]? = nil,
+                            files: ConfigFiles = .disk) throws(ConfigError) -> ServiceConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
         let url = URL(fileURLWithPath: path).standardizedFileURL
         let file = url.path
         let base = url.deletingLastPathComponent()
         let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+        do { text = try files.read(file) } catch {
             throw ConfigError(file: file, key: "", "cannot be read (\(Self.reason(error)))")
         }
         let root = try YAMLValue.parse(text, file: file)
@@ -184,13 +185,13 @@ public struct ServiceConfiguration: Sendable {
         if let v = scalars["http.listen"], !v.isEmpty { http.listen = v }
         if let v = scalars["http.token"], !v.isEmpty { http.token = v }
 
-        let (cards, files) = try loadRateCards(dir: rateCardsDir)
-        let book = try loadPriceBook(path: priceBookPath)
+        let (cards, cardFiles) = try loadRateCards(dir: rateCardsDir, files: files)
+        let book = try loadPriceBook(path: priceBookPath, files: files)
         let rateBook: RateCardBook
         do { rateBook = try RateCardBook(cards) } catch {
             var e = error
             let version = cards.first { error.message.contains("\"\($0.version)\"") }?.version
-            e.file = version.flatMap { files[$0] } ?? rateCardsDir
+            e.file = version.flatMap { cardFiles[$0] } ?? rateCardsDir
             throw e
         }
         let engine: EngineConfiguration
@@ -201,12 +202,12 @@ public struct ServiceConfiguration: Sendable {
         }
         return ServiceConfiguration(file: file, kafka: kafka, rateCardsDir: rateCardsDir, priceBookPath: priceBookPath,
                                     snapshots: snapshots, thresholds: thresholds, dedupeWindowHours: window, http: http,
-                                    rateCardFiles: files, engine: engine)
+                                    rateCardFiles: cardFiles, engine: engine)
     }
 
-    public static func loadRateCards(dir: String) throws(ConfigError) -> ([RateCard], [String: String]) {
+    public static func loadRateCards(dir: String, files source: ConfigFiles = .disk) throws(ConfigError) -> ([RateCard], [String: String]) {
         let names: [String]
-        do { names = try FileManager.default.contentsOfDirectory(atPath: dir) } catch {
+        do { names = try source.list(dir) } catch {
             throw ConfigError(file: dir, key: "", "rate-card folder cannot be read (\(reason(error)))")
         }
         var cards: [RateCard] = []
@@ -214,7 +215,7 @@ public struct ServiceConfiguration: Sendable {
         for name in names.sorted() where name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
             let path = (dir as NSString).appendingPathComponent(name)
             let text: String
-            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            do { text = try source.read(path) } catch {
                 throw ConfigError(file: path, key: "", "cannot be read (\(reason(error)))")
             }
             let card = try RateCardLoader.parseRateCard(text, file: path)
@@ -228,9 +229,9 @@ public struct ServiceConfiguration: Sendable {
         return (cards, files)
     }
 
-    public static func loadPriceBook(path: String) throws(ConfigError) -> PriceBook {
+    public static func loadPriceBook(path: String, files: ConfigFiles = .disk) throws(ConfigError) -> PriceBook {
         let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+        do { text = try files.read(path) } catch {
             throw ConfigError(file: path, key: "", "cannot be read (\(reason(error)))")
         }
         return try RateCardLoader.parsePriceBook(text, file: path)

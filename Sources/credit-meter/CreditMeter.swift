@@ -84,7 +84,8 @@ struct Run: AsyncParsableCommand {
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the service on an in-process mock cluster with a synthetic workload.")
-    @Option(name: .long, help: "Configuration file (rate cards, price book, topics).") var config = "configs/credit-meter.yaml"
+    @Option(name: .long, help: "Configuration file (rate cards, price book, topics); default: the shipped configs/, built into the binary.")
+    var config: String?
     @Option(name: .long, help: "Accounts in the workload.") var accounts = 300
     @Option(name: .long, help: "Usage events in the workload.") var events = 200_000
     @Option(name: .long, help: "Alerts to print as they arrive (the rest are counted).") var printAlerts = 25
@@ -95,10 +96,7 @@ struct Demo: AsyncParsableCommand {
     func run() async throws {
         let logger = common.logger("credit-meter", default: .warning)
         do {
-            guard FileManager.default.fileExists(atPath: config) else {
-                throw ServiceError("\(config) not found: run the demo from the repository root or pass --config")
-            }
-            let cfg = try loadConfig(config)
+            let cfg = try config.map(loadConfig) ?? ShippedConfiguration.load()
             var options = DemoOptions()
             options.workload.accounts = accounts
             options.workload.usageEvents = events
@@ -374,7 +372,8 @@ struct Replay: AsyncParsableCommand {
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure: raw consumption vs the full service path, the engine alone, alert latency, memory, snapshots, restart.")
-    @Option(name: .long, help: "Configuration file (rate cards, price book, topics).") var config = "configs/credit-meter.yaml"
+    @Option(name: .long, help: "Configuration file (rate cards, price book, topics); default: the shipped configs/, built into the binary.")
+    var config: String?
     @Option(name: .long, help: "Usage events to produce.") var events = 1_000_000
     @Option(name: .long, help: "Accounts in the workload.") var accounts = 100_000
     @Option(name: .long, help: "Input partitions on the mock cluster (it keeps ~5 MiB per partition).") var partitions: Int32 = 256
@@ -387,7 +386,7 @@ struct Bench: AsyncParsableCommand {
     func run() async throws {
         let logger = common.logger("credit-meter", default: .error)
         do {
-            let cfg = try loadConfig(config)
+            let cfg = try config.map(loadConfig) ?? ShippedConfiguration.load()
             var options = BenchOptions()
             options.events = events
             options.accounts = accounts

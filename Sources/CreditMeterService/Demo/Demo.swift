@@ -109,6 +109,8 @@ public enum Demo {
         say("  consumed \(fmt(Int(s.consumed)))   priced \(fmt(Int(s.priced)))   duplicates \(fmt(Int(s.duplicates)))   "
             + "dead-lettered \(s.deadLettered)   alerts \(s.alertsPublished) (read back \(report.alertsReadBack), \(report.distinctAlertIDs) distinct ids)   "
             + "balances records \(fmt(Int(s.balancesPublished)))")
+        say("  records  produced \(report.produced) = applied \(s.applied) + duplicates \(s.duplicates) + dead-lettered \(s.deadLettered)"
+            + (Int64(report.produced) == s.processed ? "" : "  MISMATCH"))
         say("  credits charged \(Credits.format(s.creditsChargedMillicredits))   audit \(report.auditClean ? "conserved to the millicredit" : "FAILED")   "
             + "\(String(format: "%.1f", report.seconds)) s")
         return report
