@@ -35,7 +35,7 @@ let package = Package(
         // ── The Kafka edge: a thin Swift wrapper over librdkafka, no credit knowledge ──
         .target(
             name: "Kafka",
-            dependencies: ["Crdkafka"],
+            dependencies: ["Crdkafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // ── The pure core: rate cards, pricing, ledger, alerts, snapshot content ──
@@ -50,23 +50,42 @@ let package = Package(
             dependencies: ["CreditEngine", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
-        // ── The service: wires the core to the Kafka edge ──────────────────────
+        // ── The service: the consuming loop (a state machine), the record pipeline, the
+        //    output publisher, snapshots on disk, Kafka settings. Nothing else.
         .target(
             name: "CreditMeterService",
             dependencies: [
                 "CreditEngine", "CreditConfig", "Kafka",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
-        // ── The command line: thin ─────────────────────────────────────────────
+        // ── Replay: re-rating a range of the input through the same record pipeline ──
+        .target(
+            name: "CreditMeterReplay",
+            dependencies: [
+                "CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // ── Tools, apart from the product: demo, bench, workload generator, topic reader,
+        //    snapshot inspector, the development cluster. Used by the CLI and the tests.
+        .target(
+            name: "CreditMeterTools",
+            dependencies: [
+                "CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // ── The command line: thin, one file per command ───────────────────────
         .executableTarget(
             name: "CreditMeterCLI",
             dependencies: [
-                "CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditEngine", "CreditConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -82,16 +101,20 @@ let package = Package(
                 "CreditEngine", "CreditConfig",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "KafkaTests",
-            dependencies: ["Kafka"],
+            dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CreditMeterServiceTests",
-            dependencies: ["CreditMeterService", "CreditEngine", "CreditConfig", "Kafka"],
+            dependencies: [
+                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditEngine", "CreditConfig", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
     ]
