@@ -158,17 +158,15 @@ final class MeterLoop {
         let offset = m.offset
         if offset < st.nextOffset { return }  // already applied (redelivery after a seek)
         batch.consumed += 1
+        // Outcomes are counted by the ledger (see `collectCounts`), nowhere else.
         switch pipeline.process(m, into: st.ledger) {
         case .applied(_, let result):
-            batch.applied += 1
-            if result.version >= 0 { batch.priced += 1; batch.creditsChargedMillicredits &+= result.charged }
             st.markDirty(result.account)
             if result.alertCount > 0 {
                 for a in result.alerts { try output.publish(a) }
-                batch.alertsPublished += Int64(result.alertCount)
             }
         case .duplicate:
-            batch.duplicates += 1
+            break
         case .deadLetter(let reason):
             // The one exit for bad input: decode failures and ledger rejections alike.
             try deadLetter(m, reason: reason)
@@ -177,7 +175,6 @@ final class MeterLoop {
     }
 
     private func deadLetter(_ m: KafkaMessage, reason: String) throws {
-        batch.deadLettered += 1
         try output.deadLetter(m, reason: reason)
         logger.debug("dead-lettered", metadata: ["partition": "\(m.topic)/\(m.partition)", "offset": "\(m.offset)", "reason": "\(reason)"])
     }
@@ -302,6 +299,7 @@ final class MeterLoop {
                     logger.error("could not snapshot revoked partitions", metadata: ["error": "\(error)"])
                 }
             }
+            collectCounts(parts)
             if keepFinal { for st in parts { finalStates[st.tp] = st } }
             for tp in tps { states[tp] = nil }
             cached = (nil, -1, nil)
@@ -323,7 +321,23 @@ final class MeterLoop {
         return st
     }
 
+    /// Adds what the partitions' ledgers counted since the last call to this batch.
+    private func collectCounts<Parts: Sequence<PartitionState>>(_ parts: Parts) {
+        for st in parts {
+            let now = st.ledger.counters
+            let was = st.reported
+            batch.applied += now.applied - was.applied
+            batch.priced += now.priced - was.priced
+            batch.duplicates += now.duplicates - was.duplicates
+            batch.deadLettered += now.rejected - was.rejected
+            batch.alertsPublished += now.alerts - was.alerts
+            batch.creditsChargedMillicredits &+= now.chargedMillicredits &- was.chargedMillicredits
+            st.reported = now
+        }
+    }
+
     private func foldBatch() {
+        collectCounts(states.values)
         let b = batch
         batch = ServiceStatus()
         if b.consumed > 0 { metrics.consumed.increment(by: b.consumed) }

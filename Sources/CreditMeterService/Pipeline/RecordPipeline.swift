@@ -4,7 +4,8 @@ public import Kafka
 /// The one path a record takes: decode (structured or binary mode) → ledger. The caller
 /// sends what comes out to the outputs; everything that is bad input — a decode failure or
 /// a ledger rejection alike — leaves by the single `.deadLetter` exit. Used by the service
-/// and by replay, so both treat every record the same way.
+/// and by replay, so both treat every record the same way; the ledger counts every outcome
+/// (decode failures included), and those counts are the only ones the service reports.
 package final class RecordPipeline {
     package enum Outcome {
         /// The ledger applied the event (`result` has the charge and the alerts to publish).
@@ -46,6 +47,7 @@ package final class RecordPipeline {
         do throws(DecodeFailure) {
             event = try decode(m)
         } catch {
+            ledger.countDecodeFailure()
             return .deadLetter(reason: error.description)
         }
         return apply(event, of: m, to: ledger)

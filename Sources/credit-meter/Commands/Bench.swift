@@ -1,8 +1,8 @@
 import ArgumentParser
-import Logging
 import CreditConfig
 import CreditMeterTools
 import Foundation
+import Logging
 
 struct Bench: CreditMeterCommand {
     static let configuration = CommandConfiguration(

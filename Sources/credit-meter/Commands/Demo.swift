@@ -1,9 +1,9 @@
 import ArgumentParser
-import Logging
 import CreditConfig
 import CreditMeterService
 import CreditMeterTools
 import Foundation
+import Logging
 
 struct Demo: CreditMeterCommand {
     static let configuration = CommandConfiguration(abstract: "Run the service on an in-process mock cluster with a synthetic workload.")

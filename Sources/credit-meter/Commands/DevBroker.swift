@@ -1,7 +1,7 @@
 import ArgumentParser
-import Logging
 import CreditMeterService
 import CreditMeterTools
+import Logging
 import UnixSignals
 
 struct DevBroker: CreditMeterCommand {

@@ -1,10 +1,10 @@
 import ArgumentParser
-import Logging
 import CreditConfig
 import CreditEngine
 import CreditMeterReplay
 import CreditMeterService
 import Foundation
+import Logging
 
 struct Replay: CreditMeterCommand {
     static let configuration = CommandConfiguration(
