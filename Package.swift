@@ -50,7 +50,8 @@ let package = Package(
             dependencies: ["CreditEngine", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
-        // ── The service: wires the core to the Kafka edge ──────────────────────
+        // ── The service: the consuming loop (a state machine), the record pipeline, the
+        //    output publisher, snapshots on disk, Kafka settings. Nothing else.
         .target(
             name: "CreditMeterService",
             dependencies: [
@@ -61,11 +62,30 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // ── The command line: thin ─────────────────────────────────────────────
+        // ── Replay: re-rating a range of the input through the same record pipeline ──
+        .target(
+            name: "CreditMeterReplay",
+            dependencies: [
+                "CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // ── Tools, apart from the product: demo, bench, workload generator, topic reader,
+        //    snapshot inspector, the development cluster. Used by the CLI and the tests.
+        .target(
+            name: "CreditMeterTools",
+            dependencies: [
+                "CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // ── The command line: thin, one file per command ───────────────────────
         .executableTarget(
             name: "CreditMeterCLI",
             dependencies: [
-                "CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditEngine", "CreditConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -81,6 +101,7 @@ let package = Package(
                 "CreditEngine", "CreditConfig",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -90,8 +111,10 @@ let package = Package(
         ),
         .testTarget(
             name: "CreditMeterServiceTests",
-            dependencies: ["CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditEngine", "CreditConfig", "Kafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
     ]

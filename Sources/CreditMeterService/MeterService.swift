@@ -10,7 +10,9 @@ public import ServiceLifecycle
 /// offsets committed, producer flushed — or throws what stopped it.
 ///
 /// The consuming loop runs on a thread of its own: librdkafka's calls block, and the
-/// ledgers are touched by that thread only.
+/// ledgers are touched by that thread only. Other services (an HTTP server, later) run beside
+/// it in the same `ServiceGroup` and read `status`, which the loop publishes once per batch
+/// (per-partition positions included) — never the ledgers themselves.
 public final class MeterService: Service, Sendable {
     public let config: ServiceConfiguration
     let logger: Logger
@@ -19,8 +21,8 @@ public final class MeterService: Service, Sendable {
     private let bootstrapOverride: String?
     private let finished = Locked<Handover?>(nil)
 
-    /// - Parameter bootstrap: brokers to use instead of `kafka.bootstrap_servers` (the demo's
-    ///   and tests' mock cluster).
+    /// - Parameter bootstrap: brokers to use instead of `kafka.bootstrap_servers` (a development
+    ///   cluster: `embedded`, the demo, the bench, tests).
     public init(config: ServiceConfiguration, logger: Logger, bootstrap: String? = nil) {
         self.config = config
         self.logger = logger
@@ -45,17 +47,11 @@ public final class MeterService: Service, Sendable {
     }
 
     private func runLoop() async throws {
-        var embedded: MockCluster?
-        var bootstrap = bootstrapOverride ?? config.kafka.bootstrapServers
+        // `kafka.bootstrap_servers: embedded` is resolved by whoever starts the service (the
+        // command line starts a development cluster); the service itself only connects.
+        let bootstrap = bootstrapOverride ?? config.kafka.bootstrapServers
         if bootstrapOverride == nil && config.kafka.isEmbedded {
-            let cluster = try MockCluster(brokers: 1, logger: logger)
-            for t in config.kafka.inputTopics { try cluster.createTopic(t, partitions: 16) }
-            for t in [config.kafka.alertsTopic, config.kafka.deadLetterTopic] + (config.kafka.balancesTopic.map { [$0] } ?? []) {
-                try cluster.createTopic(t, partitions: 4)
-            }
-            bootstrap = cluster.bootstrapServers
-            embedded = cluster
-            logger.notice("embedded mock cluster started", metadata: ["bootstrap": "\(bootstrap)"])
+            throw ServiceError("kafka.bootstrap_servers is \"embedded\": start a development cluster and pass its bootstrap servers")
         }
         let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag)
         let box = LoopBox(loop)
@@ -73,7 +69,6 @@ public final class MeterService: Service, Sendable {
             thread.start()
         }
         finished.withLock { $0 = Handover(ledgers: loop.finalStates.mapValues(\.ledger)) }
-        withExtendedLifetime(embedded) {}
     }
 
     /// The ledgers the service held when it stopped (read-only use after `run()` returned).

@@ -20,6 +20,8 @@ public struct ServiceStatus: Sendable, Equatable {
     public var positions: [TopicPartition: Int64] = [:]
     public var running = false
 
+    public init() {}
+
     /// Records consumed (= applied + duplicates + dead-lettered).
     public var processed: Int64 { applied + duplicates + deadLettered }
 }
@@ -42,16 +44,17 @@ struct ServiceMetrics {
 }
 
 /// A value behind a lock, shareable across threads.
-final class Locked<Value: Sendable>: Sendable {
+package final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
-    init(_ value: Value) { mutex = Mutex(value) }
-    func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
-    var value: Value { mutex.withLock { $0 } }
+    package init(_ value: Value) { mutex = Mutex(value) }
+    package func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    package var value: Value { mutex.withLock { $0 } }
 }
 
 /// The stop request, set by signal handling or tests, read by the consuming thread.
-final class StopSignal: Sendable {
+package final class StopSignal: Sendable {
     private let flag = Atomic<Bool>(false)
-    func request() { flag.store(true, ordering: .relaxed) }
-    var isRequested: Bool { flag.load(ordering: .relaxed) }
+    package init() {}
+    package func request() { flag.store(true, ordering: .relaxed) }
+    package var isRequested: Bool { flag.load(ordering: .relaxed) }
 }

@@ -1,6 +1,7 @@
 import CreditConfig
 import CreditEngine
 import CreditMeterService
+import CreditMeterTools
 import Foundation
 import Kafka
 import Testing

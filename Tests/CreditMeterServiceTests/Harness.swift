@@ -1,6 +1,7 @@
 import CreditConfig
 import CreditEngine
 import CreditMeterService
+import CreditMeterTools
 import Foundation
 import Kafka
 import Logging
@@ -9,8 +10,8 @@ import Testing
 /// A mock cluster, a configuration in a temp folder, and helpers to produce CloudEvents and
 /// read topics back — the service is always run for real over the Kafka wire protocol.
 final class ServiceHarness: @unchecked Sendable {
-    /// The in-process mock cluster, unless the harness uses an external broker.
-    let cluster: MockCluster?
+    /// The in-process development cluster, unless the harness uses an external broker.
+    let cluster: DevCluster?
     let bootstrap: String
     let dir: String
     let configPath: String
@@ -37,9 +38,9 @@ final class ServiceHarness: @unchecked Sendable {
             cluster = nil
             bootstrap = externalBootstrap
         } else {
-            let cluster = try MockCluster(brokers: 1, logger: logger)
-            try cluster.createTopic("ai.usage", partitions: partitions)
-            for t in ["credit.alerts", "ai.usage.dlq", "credit.balances"] { try cluster.createTopic(t, partitions: 2) }
+            let cluster = try DevCluster(topics: [DevCluster.Topic("ai.usage", partitions: partitions)]
+                                            + ["credit.alerts", "ai.usage.dlq", "credit.balances"].map { DevCluster.Topic($0, partitions: 2) },
+                                         logger: logger)
             self.cluster = cluster
             bootstrap = cluster.bootstrapServers
         }

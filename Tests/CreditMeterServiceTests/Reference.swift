@@ -1,6 +1,7 @@
 import CreditConfig
 import CreditEngine
 import CreditMeterService
+import CreditMeterTools
 import Foundation
 
 /// The uninterrupted run: the pure engine applied in-process to the same records in produce

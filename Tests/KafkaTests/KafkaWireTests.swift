@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import Testing
-import Kafka
+@_spi(Testing) import Kafka
 
 /// The Kafka edge against librdkafka's mock cluster: a real wire protocol, no server.
 @Suite(.serialized, .timeLimit(.minutes(2)))

@@ -99,7 +99,9 @@ public final class PartitionLedger {
     /// timestamp in nanoseconds (nil when the broker gave none).
     @inline(__always)
     public func apply(_ e: DecodedEvent, key: UnsafeRawBufferPointer?, recordTime: Int64?) -> ApplyResult {
-        state.apply(e, key: key, recordTime: recordTime)
+        let result = state.apply(e, key: key, recordTime: recordTime)
+        assertInvariants(after: result)  // debug builds only (Invariants.swift)
+        return result
     }
 
     public var accountCount: Int { accounts.count }
@@ -132,9 +134,7 @@ public final class PartitionLedger {
             report.expired += Int128(a.expired)
             report.adjusted += Int128(a.adjusted)
             report.balance += Int128(a.balance)
-            if !a.isConserved { report.failures.append(ids.string(i)) }
-            if a.overage > 0 && (a.allowance > 0 || a.blockCredits > 0) { report.failures.append(ids.string(i) + " (overage beside credits)") }
-            if a.blockCredits != a.blocks.reduce(0, { $0 + $1.remaining }) { report.failures.append(ids.string(i) + " (block sum)") }
+            for f in a.invariantFailures { report.failures.append(ids.string(i) + f) }
         }
         report.accounts = accounts.count
         return report

@@ -33,6 +33,7 @@ public enum SnapshotCodec {
     }
 
     public static func encode(_ ledger: PartitionLedger, topic: String, partition: Int32, nextOffset: Int64, metadata: Int64) -> [UInt8] {
+        assert(ledger.audit().isClean, "encoding a ledger that breaks its invariants: \(ledger.audit().failures.prefix(3))")
         let config = ledger.config
         var w = ByteWriter(capacity: 64 + ledger.accountCount * 64 + ledger.dedupe.count * 12)
         w.raw(magic)
@@ -248,6 +249,11 @@ public enum SnapshotCodec {
         ledger.state.dedupe = DedupeTable(windowHours: config.dedupeWindowHours, entries: entries, nowHour: nowHour)
         guard r.remaining == 0 else { throw SnapshotError("unexpected bytes after the state") }
         header.accounts = n
+        // The invariants hold in every snapshot ever written (Invariants.swift).
+        let audit = ledger.audit()
+        guard audit.isClean else {
+            throw SnapshotError("snapshot breaks the ledger's conservation invariant (\(audit.failures.prefix(3).joined(separator: ", ")))")
+        }
         return (ledger, header)
     }
 

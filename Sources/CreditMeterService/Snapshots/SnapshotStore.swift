@@ -55,7 +55,7 @@ public struct SnapshotStore: Sendable {
         Self.snapshotFiles(in: folder(tp))
     }
 
-    static func snapshotFiles(in folder: String) -> [String] {
+    package static func snapshotFiles(in folder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         return names.filter { $0.hasSuffix(".snap") }.sorted(by: >).map { "\(folder)/\($0)" }
     }
@@ -120,7 +120,7 @@ struct POSIXFailure: Error, CustomStringConvertible {
 extension SnapshotError {
     /// True when the bytes themselves are bad (as opposed to a configuration mismatch).
     var isDamage: Bool {
-        ["checksum", "truncated", "not a CreditMeter", "unsupported snapshot format", "bad varint", "count out of range"]
+        ["checksum", "truncated", "not a CreditMeter", "unsupported snapshot format", "bad varint", "count out of range", "conservation invariant"]
             .contains { message.contains($0) }
     }
 }

@@ -5,9 +5,11 @@ public import Logging
 /// from threads of this process. Any client — in this process or another (kcat, Python) —
 /// connects through `bootstrapServers` while this object lives.
 ///
+/// For development and tests only (`@_spi(Testing)`): tools reach it through `DevCluster`.
+///
 /// Limits (librdkafka 2.0.2): no CreateTopics (use `createTopic`), no compaction, no real
 /// transactions, offsets-for-times answers -1, and each partition keeps only ~5 MiB.
-public final class MockCluster: @unchecked Sendable {
+@_spi(Testing) public final class MockCluster: @unchecked Sendable {
     private let owner: RDKafkaClient
     private let cluster: OpaquePointer
     public let bootstrapServers: String
@@ -67,7 +69,7 @@ public final class MockCluster: @unchecked Sendable {
 }
 
 /// Common broker error codes, for error injection.
-public enum KafkaErrorCode {
+@_spi(Testing) public enum KafkaErrorCode {
     public static let notLeaderForPartition = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION.rawValue
     public static let requestTimedOut = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT.rawValue
     public static let notEnoughReplicas = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue

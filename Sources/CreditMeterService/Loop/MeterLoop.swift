@@ -7,7 +7,9 @@ import Logging
 import CoreMetrics
 
 /// The consuming thread: Kafka records in, engine decisions out. Owns every partition's
-/// ledger; nothing else touches them while it runs.
+/// ledger; nothing else touches them while it runs. Its lifecycle — when to snapshot, what a
+/// revoke does, how a failure ends it — is decided by `LoopStateMachine`; this class performs
+/// the actions (Kafka, files, outputs).
 ///
 /// Durability protocol (contract §8): a snapshot of a partition records next offset `o` only
 /// after the producer has been flushed, i.e. every alert, dead letter and balances record
@@ -25,12 +27,10 @@ final class MeterLoop {
 
     private var consumer: KafkaConsumer!
     private var output: OutputPublisher!
-    private let decoder = EventDecoder()
+    private let pipeline = RecordPipeline()
+    private var machine = LoopStateMachine()
     private var states: [TopicPartition: PartitionState] = [:]
     private var cached: (handle: OpaquePointer?, partition: Int32, state: PartitionState?) = (nil, -1, nil)
-    /// A failure found inside a callback, surfaced by the loop.
-    private var failure: (any Error)?
-    private var stopping = false
     /// Ledgers as they were when the loop stopped (the demo's final table, tests).
     private(set) var finalStates: [TopicPartition: PartitionState] = [:]
 
@@ -60,6 +60,7 @@ final class MeterLoop {
             [unowned self] event in self.rebalance(event)
         }
         try consumer.subscribe(config.kafka.inputTopics)
+        machine.start()
         board.update { $0.running = true }
         logger.info("credit-meter consuming", metadata: ["topics": "\(config.kafka.inputTopics)", "group": "\(config.kafka.groupID)"])
         let clock = ContinuousClock()
@@ -69,7 +70,12 @@ final class MeterLoop {
         let snapshotEvery = Duration.seconds(config.snapshots.intervalSeconds)
         defer { board.update { $0.running = false } }
         do {
-            while !stopFlag.isRequested {
+            steps: while true {
+                switch machine.step(stopRequested: stopFlag.isRequested) {
+                case .poll: break
+                case .leaveGroup: break steps
+                case .abandon(let error): throw error
+                }
                 try consumer.poll(timeoutMs: 50, max: 2048) { m throws in try process(m) }
                 output.producer.poll(timeoutMs: 0)
                 try checkHealth()
@@ -80,7 +86,9 @@ final class MeterLoop {
                 }
                 try publishDueBalances(budget: 1_000)
                 if now - lastSnapshot >= snapshotEvery {
-                    try snapshot(Array(states.values), synchronous: false)
+                    if case .snapshotInBackground = machine.snapshotDue() {
+                        try snapshot(Array(states.values), synchronous: false)
+                    }
                     lastSnapshot = now
                 }
                 if now - lastProgress >= .seconds(5) {
@@ -91,33 +99,31 @@ final class MeterLoop {
             }
         } catch {
             // Leave the group without snapshotting: the state may be ahead of what was acknowledged.
-            stopping = true
-            abandon = true
+            _ = machine.failed(error)
             consumer.close()
             throw error
         }
         // Clean stop: leaving the group revokes every partition, which snapshots and commits it.
-        stopping = true
         consumer.close()
         try output.producer.flush(timeoutMs: 30_000)
         pendingWrites.wait()
         foldBatch()
-        if let failure { throw failure }
-        if let message = writeFailure.value { throw ServiceError(message) }
-        logger.info("credit-meter stopped cleanly")
+        switch machine.finish(writeFailure: writeFailure.value) {
+        case .stoppedCleanly: logger.info("credit-meter stopped cleanly")
+        case .fail(let error): throw error
+        }
     }
 
-    private var abandon = false
     /// Balances records are coalesced per account over this interval (and flushed before
     /// every snapshot and at shutdown, so the last record per key is always current).
     static let balancesInterval = Duration.seconds(1)
 
     private func checkHealth() throws {
-        if let failure { throw failure }
+        if let failure = machine.failure { throw failure }
         if let fatal = consumer.fatalError ?? output.producer.fatalError { throw fatal }
         if output.deliveries.failed > 0 {
-            throw ServiceError("a record could not be delivered (\(output.deliveries.firstFailure?.message ?? "unknown")); "
-                               + "stopping without a snapshot so that a restart replays and re-produces it")
+            _ = machine.deliveryFailed(output.deliveries.firstFailure?.message ?? "unknown")
+            throw machine.failure!
         }
         if let message = writeFailure.value { throw ServiceError("snapshot write failed: \(message)") }
     }
@@ -138,8 +144,8 @@ final class MeterLoop {
         if let error = m.error {
             if KafkaConsumer.isOffsetOutOfRange(error) {
                 // Skipping ahead (or starting over) would lose or double records silently.
-                failure = failure ?? ServiceError("\(m.topic)/\(m.partition): the position to resume from is no longer in the topic "
-                                                  + "(\(error.message)); records would be skipped — restore a snapshot the topic still covers")
+                _ = machine.failed(ServiceError("\(m.topic)/\(m.partition): the position to resume from is no longer in the topic "
+                                                + "(\(error.message)); records would be skipped — restore a snapshot the topic still covers"))
                 return
             }
             if !m.isPartitionEOF { logger.warning("consumer error", metadata: ["error": "\(error)"]) }
@@ -152,62 +158,25 @@ final class MeterLoop {
         let offset = m.offset
         if offset < st.nextOffset { return }  // already applied (redelivery after a seek)
         batch.consumed += 1
-        let recordTime = m.timestampMs.map { $0 * 1_000_000 }
-        let result: ApplyResult
-        do throws(DecodeFailure) {
-            let event: DecodedEvent
-            if let attributes = Self.binaryAttributes(m) {
-                event = try decoder.decode(m.value, binary: attributes)
-            } else {
-                event = try decoder.decode(m.value)
-            }
-            result = st.ledger.apply(event, key: m.key, recordTime: recordTime)
-        } catch {
-            try deadLetter(m, reason: error.description)
-            st.nextOffset = offset + 1
-            return
-        }
-        switch result.outcome {
-        case .applied:
-            batch.applied += 1
-            if result.version >= 0 { batch.priced += 1; batch.creditsChargedMillicredits &+= result.charged }
+        // Outcomes are counted by the ledger (see `collectCounts`), nowhere else.
+        switch pipeline.process(m, into: st.ledger) {
+        case .applied(_, let result):
             st.markDirty(result.account)
             if result.alertCount > 0 {
                 for a in result.alerts { try output.publish(a) }
-                batch.alertsPublished += Int64(result.alertCount)
             }
         case .duplicate:
-            batch.duplicates += 1
-        case .rejected(let reason):
-            try deadLetter(m, reason: reason.description)
+            break
+        case .deadLetter(let reason):
+            // The one exit for bad input: decode failures and ledger rejections alike.
+            try deadLetter(m, reason: reason)
         }
         st.nextOffset = offset + 1
     }
 
     private func deadLetter(_ m: KafkaMessage, reason: String) throws {
-        batch.deadLettered += 1
         try output.deadLetter(m, reason: reason)
         logger.debug("dead-lettered", metadata: ["partition": "\(m.topic)/\(m.partition)", "offset": "\(m.offset)", "reason": "\(reason)"])
-    }
-
-    /// CloudEvents binary mode: `ce_*` headers carry the attributes.
-    static func binaryAttributes(_ m: KafkaMessage) -> BinaryModeAttributes? {
-        var attrs = BinaryModeAttributes()
-        var found = false
-        m.forEachHeader { name, value in
-            guard name[0] == 0x63, name[1] == 0x65, name[2] == 0x5F else { return }  // "ce_"
-            let n = String(cString: name)
-            switch n {
-            case "ce_specversion": attrs.specversion = value; found = true
-            case "ce_id": attrs.id = value
-            case "ce_source": attrs.source = value
-            case "ce_type": attrs.type = value
-            case "ce_subject": attrs.subject = value
-            case "ce_time": attrs.time = value
-            default: break
-            }
-        }
-        return found ? attrs : nil
     }
 
     // MARK: Balances, snapshots, rebalances
@@ -291,11 +260,12 @@ final class MeterLoop {
     }
 
     private func rebalance(_ event: RebalanceEvent) -> [TopicPartition: Int64] {
-        // Snapshot writes (and their commits) in flight finish first: a partition restored
-        // now must see the newest snapshot, and no commit may land after a revocation.
-        pendingWrites.wait()
         switch event {
         case .assigned(let tps):
+            guard case .restore(let tps, let waitForWrites) = machine.assigned(tps) else { return [:] }
+            // Snapshot writes (and their commits) in flight finish first: a partition restored
+            // now must see the newest snapshot.
+            if waitForWrites { pendingWrites.wait() }
             var offsets: [TopicPartition: Int64] = [:]
             for tp in tps {
                 do {
@@ -303,7 +273,7 @@ final class MeterLoop {
                     states[tp] = st
                     offsets[tp] = st.nextOffset
                 } catch {
-                    failure = failure ?? error
+                    _ = machine.failed(error)
                     logger.critical("cannot restore partition", metadata: ["partition": "\(tp)", "error": "\(error)"])
                 }
             }
@@ -312,16 +282,25 @@ final class MeterLoop {
             foldBatch()
             return offsets
         case .revoked(let tps, let lost):
+            let action = machine.revoked(tps, lost: lost)
+            let (waitForWrites, keepFinal, snapshotFirst): (Bool, Bool, Bool)
+            switch action {
+            case .snapshotAndDrop(_, let w, let k): (waitForWrites, keepFinal, snapshotFirst) = (w, k, true)
+            case .drop(_, let w, let k): (waitForWrites, keepFinal, snapshotFirst) = (w, k, false)
+            }
+            // No commit may land after a revocation.
+            if waitForWrites { pendingWrites.wait() }
             let parts = tps.compactMap { states[$0] }
-            if !lost && !abandon && failure == nil {
+            if snapshotFirst {
                 do {
                     try snapshot(parts, synchronous: true)
                 } catch {
-                    failure = failure ?? error
+                    _ = machine.failed(error)
                     logger.error("could not snapshot revoked partitions", metadata: ["error": "\(error)"])
                 }
             }
-            if stopping { for st in parts { finalStates[st.tp] = st } }
+            collectCounts(parts)
+            if keepFinal { for st in parts { finalStates[st.tp] = st } }
             for tp in tps { states[tp] = nil }
             cached = (nil, -1, nil)
             logger.info("partitions revoked", metadata: ["partitions": "\(tps.map(\.description))", "lost": "\(lost)"])
@@ -342,7 +321,23 @@ final class MeterLoop {
         return st
     }
 
+    /// Adds what the partitions' ledgers counted since the last call to this batch.
+    private func collectCounts<Parts: Sequence<PartitionState>>(_ parts: Parts) {
+        for st in parts {
+            let now = st.ledger.counters
+            let was = st.reported
+            batch.applied += now.applied - was.applied
+            batch.priced += now.priced - was.priced
+            batch.duplicates += now.duplicates - was.duplicates
+            batch.deadLettered += now.rejected - was.rejected
+            batch.alertsPublished += now.alerts - was.alerts
+            batch.creditsChargedMillicredits &+= now.chargedMillicredits &- was.chargedMillicredits
+            st.reported = now
+        }
+    }
+
     private func foldBatch() {
+        collectCounts(states.values)
         let b = batch
         batch = ServiceStatus()
         if b.consumed > 0 { metrics.consumed.increment(by: b.consumed) }
@@ -371,15 +366,10 @@ final class MeterLoop {
     }
 }
 
-public struct ServiceError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 extension Duration {
-    var nanoseconds: Int64 {
+    package var nanoseconds: Int64 {
         let (s, a) = components
         return s * 1_000_000_000 + a / 1_000_000_000
     }
-    var milliseconds: Int64 { nanoseconds / 1_000_000 }
+    package var milliseconds: Int64 { nanoseconds / 1_000_000 }
 }

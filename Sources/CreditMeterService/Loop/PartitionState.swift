@@ -9,6 +9,8 @@ final class PartitionState {
     var nextOffset: Int64
     /// The next offset covered by the last snapshot handed to the writer.
     var snapshotOffset: Int64
+    /// The ledger's counters as last folded into the service status.
+    var reported: PartitionLedger.Counters
     /// Accounts whose balances document must be republished, each at most once in the list.
     /// `[head, due)` is due now; what was dirtied after the last tick waits for the next one.
     private var dirtyFlags: [Bool] = []
@@ -21,6 +23,7 @@ final class PartitionState {
         self.ledger = ledger
         self.nextOffset = nextOffset
         self.snapshotOffset = nextOffset
+        self.reported = ledger.counters
     }
 
     @inline(__always)

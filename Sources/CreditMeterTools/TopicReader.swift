@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import CreditMeterService
 import Logging
 
 /// Reads a whole topic (every partition, from the beginning) with its own consumer, outside

@@ -1,5 +1,6 @@
 public import CreditConfig
 import CreditEngine
+import CreditMeterService
 import Foundation
 public import Kafka
 public import Logging
@@ -8,8 +9,8 @@ public import Logging
 /// rate-card version and reports (and optionally publishes) per-account corrections.
 ///
 /// "As charged" is what the ledger charged: each partition is run through a real
-/// `PartitionLedger`, so pins, duplicates and bad records are treated exactly as the live
-/// service treated them. Reading starts at the beginning of each partition, or — when the
+/// `PartitionLedger` through the service's own `RecordPipeline`, so pins, duplicates and bad
+/// records are treated exactly as the live service treated them. Reading starts at the beginning of each partition, or — when the
 /// broker answers offsets-for-times correctly — at `from − 48 h − dedupe window`, with a
 /// pins-only pass over what comes before. Its own consumer, no group, nothing committed.
 public struct ReplayOptions: Sendable {
@@ -19,7 +20,7 @@ public struct ReplayOptions: Sendable {
     public var version: String
     public var publishAdjustments = false
     /// Tests: force a start offset per partition instead of asking the broker.
-    public var forcedSeek: [TopicPartition: Int64]?
+    @_spi(Testing) public var forcedSeek: [TopicPartition: Int64]?
 
     public init(from: Int64?, to: Int64?, version: String) {
         self.from = from
@@ -166,7 +167,7 @@ public enum Replay {
         var rows: [TopicPartition: [Int: ReplayReport.Row]] = [:]
         var unpriceable: [String: ReplayReport.Unpriceable] = [:]
         var priorAdjustments: Set<String> = []
-        let decoder = EventDecoder()
+        let pipeline = RecordPipeline()
         let total = partitions.reduce(Int64(0)) { $0 + ($1.high - $1.low) }
         var read: Int64 = 0
         var lastProgress = ContinuousClock.now
@@ -205,17 +206,17 @@ public enum Replay {
                     ledgers[tp] = ledger
                     if pass == 1 {
                         // Pins only; a byte search skips everything else without decoding.
-                        guard contains(m.value, "ratecard.pinned") || MeterLoop.binaryAttributes(m) != nil else { return }
+                        guard contains(m.value, "ratecard.pinned") || BinaryModeAttributes.fromHeaders({ m.forEachHeader($0) }) != nil else { return }
                     }
                     let event: DecodedEvent
                     do throws(DecodeFailure) {
-                        if let attributes = MeterLoop.binaryAttributes(m) { event = try decoder.decode(m.value, binary: attributes) }
-                        else { event = try decoder.decode(m.value) }
-                    } catch { return }  // the ledger dead-lettered it: nothing was charged
+                        event = try pipeline.decode(m)
+                    } catch { return }  // the service dead-lettered it: nothing was charged
                     if pass == 1 && event.type != .rateCardPinned { return }
                     if event.type == .adjusted, event.source.equalsText(adjustmentSource) { priorAdjustments.insert(event.id.utf8String) }
-                    let result = ledger.apply(event, key: m.key, recordTime: m.timestampMs.map { $0 * 1_000_000 })
-                    guard pass == 2, event.type == .usage, result.outcome == .applied else { return }
+                    // Duplicates and rejections (the service's dead letters) charged nothing.
+                    guard case .applied(_, let result) = pipeline.apply(event, of: m, to: ledger) else { return }
+                    guard pass == 2, event.type == .usage else { return }
                     guard event.time >= (options.from ?? .min), event.time < to else { return }
                     do throws(PricingFailure) {
                         let rerated = try engine.rateCards.price(event, version: target)

@@ -1,3 +1,4 @@
+import CreditMeterService
 import Foundation
 
 /// Resident memory and CPU time, from /proc and getrusage.

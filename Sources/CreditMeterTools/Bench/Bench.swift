@@ -1,5 +1,6 @@
 public import CreditConfig
 import CreditEngine
+import CreditMeterService
 import Foundation
 import Kafka
 public import Logging
@@ -48,7 +49,7 @@ public enum Bench {
 
         let needsKafka = !options.phases.isDisjoint(with: ["kafka", "cpu", "latency", "restart"])
         guard needsKafka else { return }
-        var cluster: MockCluster?
+        var cluster: DevCluster?
         let bootstrap: String
         if let b = options.bootstrap {
             bootstrap = b
@@ -58,11 +59,8 @@ public enum Bench {
                     .map { KafkaAdmin.NewTopic(name: $0, partitions: 16) }
             do { try admin.createTopics(topics) } catch { say("note: could not create topics (\(error)); assuming they exist") }
         } else {
-            let c = try MockCluster(brokers: 1, logger: logger)
-            for t in config.kafka.inputTopics { try c.createTopic(t, partitions: options.partitions) }
-            for t in [config.kafka.alertsTopic, config.kafka.deadLetterTopic, config.kafka.balancesTopic ?? "credit.balances", "bench.latency", "bench.echo"] {
-                try c.createTopic(t, partitions: 16)
-            }
+            let c = try DevCluster(for: config.kafka, inputPartitions: options.partitions, outputPartitions: 16,
+                                   extra: ["bench.latency", "bench.echo"].map { DevCluster.Topic($0, partitions: 16) }, logger: logger)
             bootstrap = c.bootstrapServers
             cluster = c
             say("broker: librdkafka mock cluster in this process, \(options.partitions) input partitions (it keeps ~5 MiB each)")

@@ -1,14 +1,14 @@
-import CreditConfig
+package import CreditConfig
 import Kafka
 
 /// How configuration becomes librdkafka properties. CreditMeter's defaults first, then the
 /// user's `kafka.properties` as given (they win).
-enum KafkaSettings {
-    static func common(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+package enum KafkaSettings {
+    package static func common(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
         [("bootstrap.servers", bootstrap), ("client.id", "credit-meter")]
     }
 
-    static func user(_ k: ServiceConfiguration.Kafka) -> [(String, String)] {
+    package static func user(_ k: ServiceConfiguration.Kafka) -> [(String, String)] {
         k.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
@@ -16,14 +16,14 @@ enum KafkaSettings {
     /// `queued.min.messages` records (default 100 000) and is slow to resume, which starves a
     /// consumer that does real work per batch (measured: 0.12× raw consumption). The count is
     /// raised; memory stays bounded by `queued.max.messages.kbytes` (128 MiB).
-    static let prefetch: [(String, String)] = [
+    package static let prefetch: [(String, String)] = [
         ("queued.min.messages", "1000000"),
         ("queued.max.messages.kbytes", "131072"),
     ]
 
     /// The service's group consumer. A 6 s session timeout (instead of 45 s) lets a
     /// restarted instance get its partitions back within seconds after a crash.
-    static func consumer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+    package static func consumer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
         common(k, bootstrap: bootstrap) + [
             ("group.id", k.groupID),
             ("session.timeout.ms", "6000"),
@@ -38,7 +38,7 @@ enum KafkaSettings {
         ] + prefetch + user(k)
     }
 
-    static func producer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+    package static func producer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
         common(k, bootstrap: bootstrap) + [
             ("enable.idempotence", "true"),
             ("acks", "all"),
@@ -48,11 +48,11 @@ enum KafkaSettings {
     }
 
     /// A consumer outside the group (replay, benchmarks, tests).
-    static func reader(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+    package static func reader(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
         common(k, bootstrap: bootstrap) + [("fetch.wait.max.ms", "10")] + prefetch + user(k).filter { !$0.0.hasPrefix("group.") }
     }
 
-    static let consumerOnly: Set<String> = [
+    package static let consumerOnly: Set<String> = [
         "group.id", "group.instance.id", "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
         "auto.offset.reset", "enable.auto.commit", "partition.assignment.strategy", "fetch.wait.max.ms",
         "fetch.min.bytes", "isolation.level",

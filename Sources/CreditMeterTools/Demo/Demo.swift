@@ -1,5 +1,6 @@
 public import CreditConfig
 import CreditEngine
+public import CreditMeterService
 import Foundation
 import Kafka
 public import Logging
@@ -35,11 +36,7 @@ public enum Demo {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
 
         say("CreditMeter demo — librdkafka \(librdkafkaVersion) in-process mock cluster, real Kafka wire protocol")
-        let cluster = try MockCluster(brokers: 1, logger: logger)
-        for t in config.kafka.inputTopics { try cluster.createTopic(t, partitions: options.partitions) }
-        for t in [config.kafka.alertsTopic, config.kafka.deadLetterTopic, config.kafka.balancesTopic!] {
-            try cluster.createTopic(t, partitions: 4)
-        }
+        let cluster = try DevCluster(for: config.kafka, inputPartitions: options.partitions, outputPartitions: 4, logger: logger)
         say("  brokers \(cluster.bootstrapServers); topics \(config.kafka.inputTopics.joined(separator: ",")) (\(options.partitions) partitions), "
             + "\(config.kafka.alertsTopic), \(config.kafka.deadLetterTopic), \(config.kafka.balancesTopic!)")
 
@@ -117,7 +114,7 @@ public enum Demo {
     }
 
     /// Produces the records and checks that the broker then holds `alreadyHeld + records.count`.
-    static func produce(_ records: [WorkloadRecord], to topic: String, bootstrap: String, logger: Logger,
+    package static func produce(_ records: [WorkloadRecord], to topic: String, bootstrap: String, logger: Logger,
                         alreadyHeld: Int64 = 0, say: (String) -> Void) throws {
         let failures = Locked(0)
         let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "5"),
@@ -205,7 +202,8 @@ public enum Demo {
     }
 }
 
-func fmt(_ n: Int) -> String {
+/// `1234567` → `1,234,567` (progress lines of the demo and the bench).
+package func fmt(_ n: Int) -> String {
     let s = String(n)
     var out = ""
     for (i, c) in s.reversed().enumerated() { if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }; out.append(c) }

@@ -1,4 +1,5 @@
 public import CreditEngine
+import CreditMeterService
 import Foundation
 public import Kafka
 

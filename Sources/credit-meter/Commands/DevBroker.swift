@@ -1,0 +1,30 @@
+import ArgumentParser
+import CreditMeterService
+import CreditMeterTools
+import Logging
+import UnixSignals
+
+struct DevBroker: CreditMeterCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dev-broker",
+        abstract: "Run librdkafka's mock cluster as a separate process (tests, local runs); prints its bootstrap servers.")
+    @Option(name: .long, help: "Topics to create, as NAME:PARTITIONS (repeatable).")
+    var topic: [String] = ["ai.usage:16", "credit.alerts:4", "ai.usage.dlq:4", "credit.balances:4"]
+    @Option(name: .long, help: "Number of brokers.") var brokers: Int32 = 1
+    @OptionGroup var common: Common
+
+    func execute() async throws {
+        let logger = common.logger("dev-broker", default: .error)
+        let topics = try topic.map { t in
+            guard let parsed = DevCluster.Topic(parsing: t) else { throw ServiceError("--topic \(t): expected NAME:PARTITIONS") }
+            return parsed
+        }
+        // Trap the signals before announcing the cluster, so that a stop right after the
+        // bootstrap line is never lost.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let cluster = try DevCluster(brokers: brokers, topics: topics, logger: logger)
+        writeLine(cluster.bootstrapServers)
+        for await _ in signals { break }
+        withExtendedLifetime(cluster) {}
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import CreditConfig
+import CreditMeterService
+import CreditMeterTools
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+struct Run: CreditMeterCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the service until SIGTERM/SIGINT.")
+    @Option(name: .long, help: "Configuration file (YAML).") var config: String
+    @OptionGroup var common: Common
+
+    func execute() async throws {
+        let logger = common.logger("credit-meter", default: .info)
+        let cfg = try loadConfig(config)
+        // `bootstrap_servers: embedded`: a development cluster in this process.
+        var embedded: DevCluster?
+        if cfg.kafka.isEmbedded {
+            let cluster = try DevCluster(for: cfg.kafka, inputPartitions: 16, outputPartitions: 4, logger: logger)
+            logger.notice("embedded mock cluster started", metadata: ["bootstrap": "\(cluster.bootstrapServers)"])
+            embedded = cluster
+        }
+        let service = MeterService(config: cfg, logger: logger, bootstrap: embedded?.bootstrapServers)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        try await group.run()
+        withExtendedLifetime(embedded) {}
+    }
+}
