@@ -35,7 +35,7 @@ let package = Package(
         // ── The Kafka edge: a thin Swift wrapper over librdkafka, no credit knowledge ──
         .target(
             name: "Kafka",
-            dependencies: ["Crdkafka"],
+            dependencies: ["Crdkafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // ── The pure core: rate cards, pricing, ledger, alerts, snapshot content ──
