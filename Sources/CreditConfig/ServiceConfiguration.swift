@@ -12,6 +12,10 @@ public struct ServiceConfiguration: Sendable {
         public var alertsTopic = "credit.alerts"
         public var deadLetterTopic = "ai.usage.dlq"
         public var balancesTopic: String? = "credit.balances"
+        /// Auto top-up requests (§12).
+        public var requestsTopic = "credit.requests"
+        /// Partition state kept in Kafka (§13); nil = local snapshots only.
+        public var stateTopic: String?
         /// Passed to librdkafka as given, in file order.
         public var properties: [String: String] = [:]
         public init() {}
@@ -27,6 +31,10 @@ public struct ServiceConfiguration: Sendable {
     public struct HTTP: Sendable, Equatable {
         public var listen = "127.0.0.1:8080"
         public var token: String?
+        /// /readyz: every assigned partition's lag (high watermark − position) at most this.
+        public var readyMaxLag: Int = 1000
+        /// This instance's URL for §11's redirects (§13); nil = not advertised.
+        public var advertisedURL: String?
     }
 
     public var file: String
@@ -37,6 +45,10 @@ public struct ServiceConfiguration: Sendable {
     public var thresholds: [Int] = [20, 10]
     public var dedupeWindowHours: Int = 24
     public var http = HTTP()
+    /// `access.mode` (§11 /check).
+    public var accessMode: AccessMode = .soft
+    /// `alerts.runway_days` (§12); nil = no runway alert.
+    public var runwayDays: Int?
     /// Rate-card versions → the file each came from.
     public var rateCardFiles: [String: String] = [:]
     public var engine: EngineConfiguration
@@ -47,6 +59,8 @@ public struct ServiceConfiguration: Sendable {
         "kafka.dead_letter_topic", "kafka.balances_topic", "rate_cards_dir", "price_book",
         "snapshots.dir", "snapshots.interval_seconds", "snapshots.keep", "alerts.thresholds_percent",
         "dedupe.window_hours", "http.listen", "http.token",
+        "kafka.requests_topic", "kafka.state_topic", "access.mode", "alerts.runway_days", "http.ready_max_lag",
+        "http.advertised_url",
     ]
 
     public static func environmentName(_ path: String) -> String {
@@ -65,7 +79,7 @@ public struct ServiceConfiguration: Sendable {
             throw ConfigError(file: file, key: "", "cannot be read (\(Self.reason(error)))")
         }
         let root = try YAMLValue.parse(text, file: file)
-        let m = try root.mapping(allowed: ["kafka", "rate_cards_dir", "price_book", "snapshots", "alerts", "dedupe", "http"])
+        let m = try root.mapping(allowed: ["kafka", "rate_cards_dir", "price_book", "snapshots", "alerts", "dedupe", "http", "access"])
 
         // Flatten the file into path → text so environment overrides apply uniformly.
         var scalars: [String: String] = [:]
@@ -82,8 +96,11 @@ public struct ServiceConfiguration: Sendable {
             lists[v.path] = out
         }
         if let k = m["kafka"] {
-            let km = try k.mapping(allowed: ["bootstrap_servers", "group_id", "input_topics", "alerts_topic", "dead_letter_topic", "balances_topic", "properties"])
-            for key in ["bootstrap_servers", "group_id", "alerts_topic", "dead_letter_topic", "balances_topic"] { try scalar(km[key]) }
+            let km = try k.mapping(allowed: ["bootstrap_servers", "group_id", "input_topics", "alerts_topic", "dead_letter_topic", "balances_topic",
+                                             "requests_topic", "state_topic", "properties"])
+            for key in ["bootstrap_servers", "group_id", "alerts_topic", "dead_letter_topic", "balances_topic", "requests_topic", "state_topic"] {
+                try scalar(km[key])
+            }
             try list(km["input_topics"])
             if let p = km["properties"] {
                 for (name, v) in try p.namedEntries() { properties[name] = try v.string() }
@@ -96,16 +113,21 @@ public struct ServiceConfiguration: Sendable {
             for key in ["dir", "interval_seconds", "keep"] { try scalar(sm[key]) }
         }
         if let a = m["alerts"] {
-            let am = try a.mapping(allowed: ["thresholds_percent"])
+            let am = try a.mapping(allowed: ["thresholds_percent", "runway_days"])
             try list(am["thresholds_percent"])
+            try scalar(am["runway_days"])
+        }
+        if let a = m["access"] {
+            let am = try a.mapping(allowed: ["mode"])
+            try scalar(am["mode"])
         }
         if let d = m["dedupe"] {
             let dm = try d.mapping(allowed: ["window_hours"])
             try scalar(dm["window_hours"])
         }
         if let h = m["http"] {
-            let hm = try h.mapping(allowed: ["listen", "token"])
-            for key in ["listen", "token"] { try scalar(hm[key]) }
+            let hm = try h.mapping(allowed: ["listen", "token", "ready_max_lag", "advertised_url"])
+            for key in ["listen", "token", "ready_max_lag", "advertised_url"] { try scalar(hm[key]) }
         }
         // Environment overrides.
         var origin: [String: String] = [:]  // path → where its value came from (for errors)
@@ -159,8 +181,14 @@ public struct ServiceConfiguration: Sendable {
             }
         }
         if let v = scalars["kafka.balances_topic"] { kafka.balancesTopic = v.isEmpty || v == "null" ? nil : v }
+        if let v = scalars["kafka.requests_topic"] {
+            guard !v.isEmpty else { throw fail("kafka.requests_topic", "must not be empty") }
+            kafka.requestsTopic = v
+        }
+        if let v = scalars["kafka.state_topic"] { kafka.stateTopic = v.isEmpty || v == "null" ? nil : v }
         kafka.properties = properties
-        let outputs = [kafka.alertsTopic, kafka.deadLetterTopic] + (kafka.balancesTopic.map { [$0] } ?? [])
+        let outputs = [kafka.alertsTopic, kafka.deadLetterTopic, kafka.requestsTopic] + (kafka.balancesTopic.map { [$0] } ?? [])
+            + (kafka.stateTopic.map { [$0] } ?? [])
         for t in kafka.inputTopics where outputs.contains(t) {
             throw fail("kafka.input_topics", "\"\(t)\" is also an output topic")
         }
@@ -184,6 +212,22 @@ public struct ServiceConfiguration: Sendable {
         var http = HTTP()
         if let v = scalars["http.listen"], !v.isEmpty { http.listen = v }
         if let v = scalars["http.token"], !v.isEmpty { http.token = v }
+        http.readyMaxLag = try int("http.ready_max_lag", 0...1_000_000_000_000, default: 1000)
+        if let v = scalars["http.advertised_url"], !v.isEmpty, v != "null" {
+            guard v.hasPrefix("http://") || v.hasPrefix("https://"), v.count > 8, !v.contains(" ") else {
+                throw fail("http.advertised_url", "must be an http:// or https:// URL")
+            }
+            http.advertisedURL = v
+        }
+        var accessMode = AccessMode.soft
+        if let v = scalars["access.mode"], !v.isEmpty {
+            guard let mode = AccessMode(rawValue: v.trimmingSpaces) else { throw fail("access.mode", "must be soft or hard") }
+            accessMode = mode
+        }
+        var runwayDays: Int?
+        if let v = scalars["alerts.runway_days"], !v.isEmpty, v != "null" {
+            runwayDays = try int("alerts.runway_days", 1...366, default: 0)
+        }
 
         let (cards, cardFiles) = try loadRateCards(dir: rateCardsDir, files: files)
         let book = try loadPriceBook(path: priceBookPath, files: files)
@@ -196,13 +240,14 @@ public struct ServiceConfiguration: Sendable {
         }
         let engine: EngineConfiguration
         do {
-            engine = try EngineConfiguration(rateCards: rateBook, priceBook: book, thresholds: thresholds, dedupeWindowHours: window)
+            engine = try EngineConfiguration(rateCards: rateBook, priceBook: book, thresholds: thresholds, dedupeWindowHours: window,
+                                             runwayDays: runwayDays)
         } catch {
             throw fail(error.key, error.message)
         }
         return ServiceConfiguration(file: file, kafka: kafka, rateCardsDir: rateCardsDir, priceBookPath: priceBookPath,
                                     snapshots: snapshots, thresholds: thresholds, dedupeWindowHours: window, http: http,
-                                    rateCardFiles: cardFiles, engine: engine)
+                                    accessMode: accessMode, runwayDays: runwayDays, rateCardFiles: cardFiles, engine: engine)
     }
 
     public static func loadRateCards(dir: String, files source: ConfigFiles = .disk) throws(ConfigError) -> ([RateCard], [String: String]) {

@@ -9,6 +9,9 @@ import CreditEngine
     static let fixtures = Fixtures.repoRoot.appendingPathComponent("Tests/CreditEngineTests/Fixtures").path
 
     static func sample(_ version: Int) -> String { "\(fixtures)/snapshot-v\(version).snap" }
+    /// A second v1 sample (two accounts with a pin, a top-up, a grant and overage), decoded
+    /// field by field below; `SnapshotFixtureTests` decodes every `snapshot-v<N>.snap`.
+    static let v1AcmeBeta = "\(fixtures)/v1-acme-beta.snap"
 
     /// The ledger the v1 sample was written from. To write the sample again (only while v1 is
     /// the current format): `CREDIT_METER_WRITE_FIXTURES=1 swift test --filter SnapshotFormatTests`.
@@ -36,11 +39,11 @@ import CreditEngine
         guard ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_FIXTURES"] == "1", SnapshotCodec.formatVersion == 1 else { return }
         let t = try Self.v1Ledger()
         let bytes = SnapshotCodec.encode(t.ledger, topic: "ai.usage", partition: 3, nextOffset: 1234, metadata: 1_795_000_000_000)
-        try Data(bytes).write(to: URL(fileURLWithPath: Self.sample(1)))
+        try Data(bytes).write(to: URL(fileURLWithPath: Self.v1AcmeBeta))
     }
 
     @Test func v1SampleDecodesToExactValues() throws {
-        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.sample(1))))
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.v1AcmeBeta)))
         #expect(bytes[7] == 1)  // "CMSNAP\0" then the format version
         let (ledger, header) = try SnapshotCodec.decode(bytes, config: Fixtures.engine())
         #expect(header.topic == "ai.usage" && header.partition == 3)

@@ -72,7 +72,7 @@ struct EndToEndTests {
         // The full document (snapshot inspect, later HTTP) carries the breakdowns.
         let ledger = try #require(service.finalLedgers().values.first { $0.accountIndex("acme") != nil })
         let full = String(decoding: ledger.accountDocument(ledger.accountIndex("acme")!), as: UTF8.self)
-        #expect(full.contains(#""used_by_member":{"ana":400}"#))
+        #expect(full.contains(#""by_member":{"ana":400}"#))
     }
 
     @Test func binaryModeEventsAreAccepted() async throws {

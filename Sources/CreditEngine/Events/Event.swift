@@ -69,6 +69,9 @@ public struct DecodedEvent {
     public var ref: UnsafeRawBufferPointer?
     public var version: UnsafeRawBufferPointer?
     public var until: Int64?
+    // credit.grant.voided (§12)
+    public var grantID: UnsafeRawBufferPointer?
+    public var grantSource: UnsafeRawBufferPointer?
 
     public init() {}
 }

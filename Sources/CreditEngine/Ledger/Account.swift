@@ -24,11 +24,14 @@ public struct Block: Sendable, Equatable {
     }
 }
 
-/// One usage breakdown cell: key tag (top 2 bits: 0 day, 1 capability, 2 member) and value.
+/// One usage breakdown cell: key tag (top 2 bits: 0 event day — the last 7 UTC days, for the
+/// runway; 1 capability, 2 member, 3 cycle day — this cycle, for `by_day`) and value.
 public struct UsageCell: Sendable, Equatable {
     public static let dayTag: UInt32 = 0
     public static let capabilityTag: UInt32 = 1 << 30
     public static let memberTag: UInt32 = 2 << 30
+    public static let cycleDayTag: UInt32 = 3 << 30
+    public static let tagMask: UInt32 = 3 << 30
     public var key: UInt32
     public var amount: Int64
 }
@@ -75,6 +78,16 @@ public struct Account: Sendable, Equatable {
     public internal(set) var alerts = AlertState()
     public internal(set) var usage: [UsageCell] = []
     public internal(set) var events: Int64 = 0
+    /// Day number of the earliest usage event (runway's D), `.max` before any.
+    public internal(set) var firstUsageDay: Int64 = .max
+
+    // History (contract §11): newest last; the ledger stores the entries' strings and keeps
+    // at most `History.capacity` (entries of the event being applied are `pending` until then).
+    public internal(set) var history: [HistoryEntry] = []
+    /// Entries appended by the event being applied whose strings are not stored yet.
+    var pendingHistory: UInt8 = 0
+    /// This cycle's fired alerts (at most `CycleAlert.capacity`, newest last).
+    public internal(set) var cycleAlerts: [CycleAlert] = []
 
     public static let noPlan: Int32 = -1
     public static let customPlan: Int32 = -2
@@ -145,12 +158,24 @@ public struct Account: Sendable, Equatable {
         while let first = blocks.first, first.expiresAt <= time {
             expired += first.remaining
             blockCredits -= first.remaining
+            record(HistoryEntry(.grantExpired, time: first.expiresAt, credits: -first.remaining))
             blocks.removeFirst()
         }
     }
 
-    /// Starts a cycle with `monthly` allowance (no rollover of the old one).
-    mutating func beginCycle(_ cycle: BillingCycle, planPriceMicros: Int64) {
+    /// Appends a history entry for the event being applied.
+    @inline(__always)
+    mutating func record(_ entry: HistoryEntry) {
+        history.append(entry)
+        pendingHistory &+= 1
+    }
+
+    /// Starts a cycle with `monthly` allowance (no rollover of the old one). `endsCycle`: a
+    /// previous cycle ends here, its unused allowance forfeited (history).
+    mutating func beginCycle(_ cycle: BillingCycle, planPriceMicros: Int64, endsCycle: Bool = true) {
+        if endsCycle { record(HistoryEntry(.allowanceForfeited, time: cycle.start, credits: -allowance)) }
+        record(HistoryEntry(.cycleStarted, time: cycle.start, credits: monthly, at: cycle.end, aux: plan))
+        if !cycleAlerts.isEmpty { cycleAlerts.removeAll() }
         expired += allowance
         cycleIndex = cycle.index
         cycleStart = cycle.start
@@ -165,7 +190,7 @@ public struct Account: Sendable, Equatable {
         allowance = rest
         entitlement = monthly + blockCredits
         usedThisCycle = 0
-        usage.removeAll { $0.key & UsageCell.memberTag != 0 || $0.key & UsageCell.capabilityTag != 0 }
+        usage.removeAll { $0.key & UsageCell.tagMask != 0 }
     }
 
     /// Moves the clock to `time`: starts every cycle that began by then (each one forfeits the
@@ -196,7 +221,8 @@ public struct Account: Sendable, Equatable {
         if !hasPlan {
             plan = newPlan
             monthly = newMonthly
-            beginCycle(BillingCycle.containing(time, anchor: newAnchor ?? eventTime), planPriceMicros: priceMicros)
+            beginCycle(BillingCycle.containing(time, anchor: newAnchor ?? eventTime), planPriceMicros: priceMicros, endsCycle: false)
+            record(HistoryEntry(.planAssigned, time: eventTime, credits: 0, at: newMonthly, aux: newPlan))
             return alerts.startCycle()
         }
         let cycle = BillingCycle.containing(time, anchor: newAnchor ?? anchor)
@@ -204,6 +230,7 @@ public struct Account: Sendable, Equatable {
             plan = newPlan
             monthly = newMonthly
             beginCycle(cycle, planPriceMicros: priceMicros)
+            record(HistoryEntry(.planAssigned, time: eventTime, credits: 0, at: newMonthly, aux: newPlan))
             return alerts.startCycle(continuingCounts: true)
         }
         anchor = cycle.anchor
@@ -221,6 +248,7 @@ public struct Account: Sendable, Equatable {
             expired += -delta
             allowance = newRemaining
         }
+        record(HistoryEntry(.planAssigned, time: eventTime, credits: delta, at: newMonthly, aux: newPlan))
         entitlement += newMonthly - monthly
         moneyPaidMicros += max(0, priceMicros - previousPriceMicros)
         plan = newPlan
@@ -238,40 +266,85 @@ public struct Account: Sendable, Equatable {
         usage.append(UsageCell(key: key, amount: amount))
     }
 
-    /// Usage on `day`, keeping only the last 35 days of daily cells.
+    /// Usage on its event day (the last 7 UTC days before the clock's day are kept, for the
+    /// runway) and on its cycle day, max(event time, cycle start) (this cycle, for `by_day`).
+    /// Allocates only when a day starts.
     @inline(__always)
-    mutating func addDailyUsage(day: Int64, _ amount: Int64) {
-        let key = UInt32(truncatingIfNeeded: max(0, day)) & 0x3FFF_FFFF
-        if let last = usage.lastIndex(where: { $0.key & 0xC000_0000 == 0 }), usage[last].key == key {
-            usage[last].amount += amount
-            return
+    mutating func addDayUsage(eventTime: Int64, _ amount: Int64) {
+        let eventDay = EventTime.day(of: eventTime)
+        if eventDay < firstUsageDay { firstUsageDay = eventDay }
+        let clockDay = EventTime.day(of: clock)
+        let cycleKey = UsageCell.cycleDayTag | (UInt32(truncatingIfNeeded: max(0, EventTime.day(of: max(eventTime, cycleStart)))) & 0x3FFF_FFFF)
+        let keepDay = eventDay > clockDay - 7
+        let dayKey = UInt32(truncatingIfNeeded: max(0, eventDay)) & 0x3FFF_FFFF
+        var foundDay = !keepDay
+        var foundCycle = false
+        var i = usage.count - 1
+        while i >= 0 && !(foundDay && foundCycle) {
+            let k = usage[i].key
+            if !foundCycle && k == cycleKey { usage[i].amount += amount; foundCycle = true }
+            else if !foundDay && k == dayKey { usage[i].amount += amount; foundDay = true }
+            i -= 1
         }
-        for i in usage.indices where usage[i].key == key {
-            usage[i].amount += amount
-            return
+        if !foundDay {
+            usage.removeAll { $0.key & UsageCell.tagMask == UsageCell.dayTag && Int64($0.key) <= clockDay - 7 }
+            usage.append(UsageCell(key: dayKey, amount: amount))
         }
-        usage.removeAll { $0.key & 0xC000_0000 == 0 && Int64($0.key) < day - 34 }
-        usage.append(UsageCell(key: key, amount: amount))
+        if !foundCycle { usage.append(UsageCell(key: cycleKey, amount: amount)) }
     }
 
-    /// Daily usage cells (day number, millicredits), oldest first.
-    public var dailyUsage: [(day: Int64, amount: Int64)] {
-        usage.filter { $0.key & 0xC000_0000 == 0 }.map { (Int64($0.key), $0.amount) }.sorted { $0.day < $1.day }
+    /// Whether a usage event was applied in the current cycle (`idle` is its negation).
+    public var hasUsageThisCycle: Bool {
+        usedThisCycle != 0 || usage.contains { $0.key & UsageCell.tagMask == UsageCell.cycleDayTag }
     }
 
-    /// Recent pace (millicredits per day over the 7 days ending on the clock's day) and the
-    /// day the balance reaches 0 at that pace (nil: no usage; the clock's day if already ≤ 0).
-    public var runway: (pacePerDay: Int64, zeroDay: Int64?) {
-        guard clock != .min else { return (0, nil) }
+    /// This cycle's usage by UTC day of max(event time, cycle start): (day number, millicredits), oldest first.
+    public var usageByDay: [(day: Int64, amount: Int64)] {
+        usage.filter { $0.key & UsageCell.tagMask == UsageCell.cycleDayTag }
+            .map { (Int64($0.key & 0x3FFF_FFFF), $0.amount) }.sorted { $0.day < $1.day }
+    }
+
+    /// The runway (contract §11): t = the account's maximum event time; D = the UTC days from
+    /// max(day(t) − 6, day of the first usage event) to day(t), n of them; C = usage charged
+    /// on those days. credits_per_day = C ÷ n half up; exhausted_at = t (whole seconds) +
+    /// ⌊balance × n × 86400 ÷ C⌋ s, nil when C = 0, balance ≤ 0, or past what a time can hold.
+    public var runway: Runway {
+        guard clock != .min, firstUsageDay != .max else { return Runway(creditsPerDay: 0, exhaustedAt: nil, beforeCycleEnd: nil) }
         let today = EventTime.day(of: clock)
-        let recent = usage.reduce(Int64(0)) { sum, cell in
-            guard cell.key & 0xC000_0000 == 0 else { return sum }
+        let from = max(today - 6, firstUsageDay)
+        let n = Int128(today - from + 1)
+        var c: Int128 = 0
+        for cell in usage where cell.key & UsageCell.tagMask == UsageCell.dayTag {
             let d = Int64(cell.key)
-            return d > today - 7 && d <= today ? sum + cell.amount : sum
+            if d >= from && d <= today { c += Int128(cell.amount) }
         }
-        let pace = recent / 7
-        if balance <= 0 { return (pace, today) }
-        guard pace > 0 else { return (pace, nil) }
-        return (pace, today + (balance + pace - 1) / pace)
+        let perDay = Int64(clamping: (2 * c + n) / (2 * n))
+        guard c > 0, balance > 0 else { return Runway(creditsPerDay: perDay, exhaustedAt: nil, beforeCycleEnd: nil) }
+        let seconds = Int128(EventTime.floorDiv(clock, EventTime.nanosPerSecond)) + Int128(balance) * n * 86_400 / c
+        guard seconds <= Int128(Int64.max / EventTime.nanosPerSecond) else {
+            return Runway(creditsPerDay: perDay, exhaustedAt: nil, beforeCycleEnd: nil)
+        }
+        let at = Int64(seconds) * EventTime.nanosPerSecond
+        return Runway(creditsPerDay: perDay, exhaustedAt: at, beforeCycleEnd: hasPlan ? at < cycleEnd : nil)
     }
+}
+
+/// The account's runway (contract §11).
+public struct Runway: Sendable, Equatable {
+    /// Millicredits per day, half up.
+    public var creditsPerDay: Int64
+    public var exhaustedAt: Int64?
+    public var beforeCycleEnd: Bool?
+}
+
+/// One alert fired in the current cycle, for the account document's `alerts`.
+public struct CycleAlert: Sendable, Equatable {
+    /// Kept per cycle, newest; older ones drop out of the document (the alerts topic has them all).
+    public static let capacity = 50
+    public var time: Int64
+    public var kind: AlertState.Kind
+    /// `threshold_percent`.
+    public var threshold: Int32
+    /// The `n` of its id.
+    public var sequence: Int32
 }

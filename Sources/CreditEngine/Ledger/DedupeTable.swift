@@ -237,6 +237,11 @@ public struct SlotArena: Sendable {
         return String(decoding: bytes[offset..<(offset + length)], as: UTF8.self)
     }
 
+    /// Marks a slot dead (its bytes are reclaimed by the next compaction).
+    public mutating func release(_ ref: UInt64) {
+        if ref != 0 { waste += Int(ref & 0xFFFF) }
+    }
+
     /// True when more than half the arena is dead slots.
     public var needsCompaction: Bool { waste > 4096 && waste * 2 > bytes.count }
 

@@ -166,6 +166,9 @@ struct LedgerState {
     /// Each account's last event id, in a reusable arena.
     var lastIdRefs: [UInt64] = []
     var lastIds = SlotArena()
+    /// History strings (event ids, reasons, refs, plan and pack names), shared by the entries
+    /// of one event. Its first byte is a placeholder so that no live ref is 0.
+    var texts = LedgerState.freshTexts()
     var capabilities = InternTable()
     var members = InternTable()
     var dedupe: DedupeTable
@@ -288,12 +291,104 @@ struct LedgerState {
 
         // One exclusive access to the account for the whole change.
         let decision = LedgerState.commit(&accounts[index], e, change, config: config)
+        if accounts[index].pendingHistory != 0 { storeHistory(index, e, change) }
         var result = ApplyResult(outcome: .applied, account: index, charged: change.price, version: change.version)
         if decision.recovered != nil || decision.crossed != nil {
             result.fired = FiredAlerts(makeAlerts(index, decision, e, version: change.version))
             counters.alerts += Int64(result.alertCount)
+            recordCycleAlerts(index, result.alerts)
         }
         return result
+    }
+
+    static func freshTexts() -> SlotArena {
+        var arena = SlotArena()
+        var placeholder: UInt64 = 0
+        withUnsafeBytes(of: UInt8(0)) { arena.store($0, in: &placeholder) }
+        return arena
+    }
+
+    /// Stores the strings of the history entries the event just made (they share one copy of
+    /// each string), and keeps the newest `History.capacity`. Off the hot path: only events
+    /// that change the blocks' total other than by usage get here.
+    @inline(never)
+    mutating func storeHistory(_ index: Int, _ e: DecodedEvent, _ change: Change) {
+        var idRef: UInt64 = 0
+        texts.store(e.id, in: &idRef)
+        var stored: [String: UInt64] = [:]
+        func ref(_ bytes: UnsafeRawBufferPointer?) -> UInt64 {
+            guard let bytes else { return 0 }
+            let key = String(decoding: bytes, as: UTF8.self)
+            if let r = stored[key] { return r }
+            var r: UInt64 = 0
+            texts.store(bytes, in: &r)
+            stored[key] = r
+            return r
+        }
+        func ref(_ text: String?) -> UInt64 {
+            guard var text else { return 0 }
+            return text.withUTF8 { ref(UnsafeRawBufferPointer($0)) }
+        }
+        let book = config.priceBook
+        func planName(_ p: Int32) -> String? { p >= 0 ? book.plans[Int(p)].id : (p == Account.customPlan ? "custom" : nil) }
+        var a = accounts[index]
+        accounts[index] = Account()  // so that `a` holds the only reference to its arrays
+        let pending = Int(a.pendingHistory)
+        a.pendingHistory = 0
+        for i in (a.history.count - pending)..<a.history.count {
+            var entry = a.history[i]
+            entry.idRef = idRef
+            switch entry.kind {
+            case .cycleStarted, .planAssigned: entry.textRef = ref(planName(entry.aux))
+            case .topup: entry.textRef = ref(e.pack); entry.text2Ref = ref(e.ref)
+            case .grant: entry.textRef = ref(e.reason)
+            case .adjusted: entry.textRef = ref(e.reason); entry.text2Ref = ref(e.ref)
+            case .grantVoided: entry.textRef = ref(e.reason); entry.text2Ref = ref(e.grantID)
+            case .allowanceForfeited, .rollover, .grantExpired: break
+            }
+            entry.aux = -1
+            a.history[i] = entry
+        }
+        if a.history.count > History.capacity {
+            let drop = a.history.count - History.capacity
+            for i in 0..<drop {
+                let old = a.history[i], next = a.history[i + 1]
+                if old.idRef != next.idRef { texts.release(old.idRef); texts.release(old.textRef); texts.release(old.text2Ref) }
+            }
+            a.history.removeFirst(drop)
+        }
+        accounts[index] = a
+        if texts.needsCompaction { compactTexts() }
+    }
+
+    /// Rewrites the live history strings into a fresh arena (shared strings stay shared).
+    mutating func compactTexts() {
+        var fresh = LedgerState.freshTexts()
+        var moved: [UInt64: UInt64] = [0: 0]
+        for i in accounts.indices where !accounts[i].history.isEmpty {
+            for j in accounts[i].history.indices {
+                for path in [\HistoryEntry.idRef, \HistoryEntry.textRef, \HistoryEntry.text2Ref] {
+                    let old = accounts[i].history[j][keyPath: path]
+                    if let new = moved[old] { accounts[i].history[j][keyPath: path] = new; continue }
+                    var new: UInt64 = 0
+                    texts.withBytes(old) { fresh.store($0, in: &new) }
+                    moved[old] = new
+                    accounts[i].history[j][keyPath: path] = new
+                }
+            }
+        }
+        texts = fresh
+    }
+
+    /// Keeps the alerts just fired in the account's list for this cycle.
+    mutating func recordCycleAlerts(_ index: Int, _ alerts: [Alert]) {
+        for alert in alerts {
+            accounts[index].cycleAlerts.append(CycleAlert(time: alert.time, kind: alert.kind, threshold: Int32(alert.thresholdPercent),
+                                                          sequence: Int32(clamping: alert.sequence)))
+        }
+        if accounts[index].cycleAlerts.count > CycleAlert.capacity {
+            accounts[index].cycleAlerts.removeFirst(accounts[index].cycleAlerts.count - CycleAlert.capacity)
+        }
     }
 
     /// The account side of an applied event: cycles, the change itself, then the alert
@@ -309,7 +404,7 @@ struct LedgerState {
             a.charged += price
             a.usedThisCycle += price
             a.costNanoUSD += e.costNanoUSD
-            a.addDailyUsage(day: EventTime.day(of: e.time), price)
+            a.addDayUsage(eventTime: e.time, price)
             if change.capability >= 0 { a.addUsage(UsageCell.capabilityTag | UInt32(change.capability), price) }
             if change.member >= 0 { a.addUsage(UsageCell.memberTag | UInt32(change.member), price) }
         case .planAssigned:
@@ -323,19 +418,23 @@ struct LedgerState {
             a.entitlement += change.amount
             a.creditsBought += change.amount
             a.moneyPaidMicros += change.packPrice
+            a.record(HistoryEntry(.topup, time: e.time, credits: change.amount))
             a.addBlock(.topup, change.amount, expiresAt: .max)
         case .grantIssued:
             a.granted += change.amount
             a.entitlement += change.amount
+            a.record(HistoryEntry(.grant, time: e.time, credits: change.amount, at: e.expiresAt ?? .max))
             if let expiry = e.expiresAt, expiry <= a.clock {
                 // A late grant that has already expired on this account's clock is gone at
                 // once: it pays nothing off.
                 a.expired += change.amount
+                a.record(HistoryEntry(.grantExpired, time: expiry, credits: -change.amount))
             } else {
                 a.addBlock(.grant, change.amount, expiresAt: e.expiresAt ?? .max)
             }
         case .adjusted:
             a.adjusted += change.amount
+            a.record(HistoryEntry(.adjusted, time: e.time, credits: change.amount))
             if change.amount < 0 { a.burn(-change.amount) } else if change.amount > 0 { a.addBlock(.grant, change.amount, expiresAt: .max) }
         case .rateCardPinned:
             a.pinnedVersion = change.pinVersion

@@ -29,6 +29,13 @@ public struct JSONWriter {
     public mutating func fixed(_ v: Int64, scale: Int, minFractionDigits: Int = 0) {
         separate(); FixedPoint.append(v, scale: scale, to: &bytes, minFractionDigits: minFractionDigits)
     }
+    /// `value / 10^scale` as a JSON string holding the shortest exact decimal (money: `"39"`, `"0.0123"`).
+    public mutating func decimalString(_ value: Int64, scale: Int) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        FixedPoint.append(value, scale: scale, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
     public mutating func time(_ nanos: Int64) {
         separate()
         bytes.append(UInt8(ascii: "\""))

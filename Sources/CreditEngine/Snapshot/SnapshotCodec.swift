@@ -5,7 +5,8 @@
 ///       topic, partition, next offset, metadata (caller's: e.g. wall-clock millis)
 ///       rate-card hashes, thresholds, dedupe window, watermark, counters
 ///       symbol tables: plans and rate-card versions referenced, capabilities, members
-///       accounts (id, plan, cycle, blocks, flows, money, pin, alert state, usage, last id)
+///       accounts (id, plan, cycle, blocks, flows, money, pin, alert state, usage,
+///                 [v2: first usage day, history entries, this cycle's alerts], last id)
 ///       dedupe entries sorted by fingerprint
 ///     checksum: u64 ByteHash of everything before it
 ///
@@ -13,7 +14,10 @@
 /// (straight through a log, or restored from a snapshot and continued).
 public enum SnapshotCodec {
     public static let magic: [UInt8] = Array("CMSNAP".utf8) + [0]
-    public static let formatVersion: UInt8 = 1
+    /// The version written. v2 added per account the first usage day, the allocation history
+    /// and this cycle's alerts (contract §11); v1 files are still read (those start empty).
+    public static let formatVersion: UInt8 = 2
+    public static let readableVersions: ClosedRange<UInt8> = 1...2
 
     /// What a snapshot says about where it stands, without the accounts.
     public struct Header: Sendable, Equatable {
@@ -77,6 +81,21 @@ public enum SnapshotCodec {
             for n in a.alerts.counts { w.uvar(UInt64(n)) }
             w.uvar(UInt64(a.usage.count))
             for cell in a.usage { w.uvar(UInt64(cell.key)); w.svar(cell.amount) }
+            // v2
+            w.svar(a.firstUsageDay)
+            w.uvar(UInt64(a.history.count))
+            let texts = ledger.state.texts
+            func text(_ ref: UInt64) {
+                if ref == 0 { w.uvar(0); return }
+                w.uvar(1)
+                texts.withBytes(ref) { w.data($0) }
+            }
+            for h in a.history {
+                w.u8(h.kind.rawValue); w.svar(h.time); w.svar(h.credits); w.svar(h.at)
+                text(h.idRef); text(h.textRef); text(h.text2Ref)
+            }
+            w.uvar(UInt64(a.cycleAlerts.count))
+            for f in a.cycleAlerts { w.u8(f.kind.rawValue); w.svar(f.time); w.svar(Int64(f.threshold)); w.svar(Int64(f.sequence)) }
             let last = ledger.lastEventID(i) ?? ""
             w.string(last)
         }
@@ -99,7 +118,7 @@ public enum SnapshotCodec {
     static func body(_ bytes: [UInt8]) throws(SnapshotError) -> ByteReader {
         guard bytes.count >= magic.count + 1 + 8 else { throw SnapshotError("truncated (\(bytes.count) bytes)") }
         guard Array(bytes[0..<magic.count]) == magic else { throw SnapshotError("not a CreditMeter snapshot") }
-        guard bytes[magic.count] == formatVersion else { throw SnapshotError("unsupported snapshot format \(bytes[magic.count])") }
+        guard readableVersions.contains(bytes[magic.count]) else { throw SnapshotError("unsupported snapshot format \(bytes[magic.count])") }
         var tail = ByteReader(bytes, start: bytes.count - 8)
         let stored = try tail.u64()
         let actual = bytes.withUnsafeBytes { ByteHash.hash(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 8)]), seed: 0xC4EC) }
@@ -158,6 +177,7 @@ public enum SnapshotCodec {
     /// content or vanished, or that references a plan the price book no longer has.
     public static func decode(_ bytes: [UInt8], config: EngineConfiguration, verifyRateCards: Bool = true) throws(SnapshotError) -> (PartitionLedger, Header) {
         var r = try body(bytes)
+        let version = bytes[magic.count]
         var header = try readHeader(&r)
         let changed = verifyRateCards ? config.rateCards.changedVersions(comparedTo: header.rateCardHashes) : []
         if !changed.isEmpty {
@@ -230,6 +250,31 @@ public enum SnapshotCodec {
             let cells = try r.int(1 << 24)
             a.usage.reserveCapacity(cells)
             for _ in 0..<cells { a.usage.append(UsageCell(key: UInt32(truncatingIfNeeded: try r.uvar()), amount: try r.svar())) }
+            if version >= 2 {
+                a.firstUsageDay = try r.svar()
+                let entries = try r.int(History.capacity)
+                a.history.reserveCapacity(entries)
+                func text() throws(SnapshotError) -> UInt64 {
+                    guard try r.u8() != 0 else { return 0 }
+                    var ref: UInt64 = 0
+                    try r.data().withUnsafeBytes { ledger.state.texts.store($0, in: &ref) }
+                    return ref
+                }
+                for _ in 0..<entries {
+                    guard let kind = HistoryKind(rawValue: try r.u8()) else { throw SnapshotError("bad history kind") }
+                    var h = HistoryEntry(kind, time: try r.svar(), credits: try r.svar(), at: try r.svar())
+                    h.idRef = try text(); h.textRef = try text(); h.text2Ref = try text()
+                    a.history.append(h)
+                }
+                let fired = try r.int(CycleAlert.capacity)
+                for _ in 0..<fired {
+                    guard let kind = AlertState.Kind(rawValue: try r.u8()) else { throw SnapshotError("bad alert kind") }
+                    a.cycleAlerts.append(CycleAlert(time: try r.svar(), kind: kind, threshold: Int32(truncatingIfNeeded: try r.svar()),
+                                                    sequence: Int32(truncatingIfNeeded: try r.svar())))
+                }
+            } else {
+                a.firstUsageDay = SnapshotCodec.v1FirstUsageDay(a)
+            }
             ledger.state.accounts.append(a)
             var ref: UInt64 = 0
             let last = try r.data()
@@ -255,6 +300,19 @@ public enum SnapshotCodec {
             throw SnapshotError("snapshot breaks the ledger's conservation invariant (\(audit.failures.prefix(3).joined(separator: ", ")))")
         }
         return (ledger, header)
+    }
+
+    /// v1 kept no first usage day: the oldest of its (35) daily cells, or earlier than the
+    /// runway's 7 days when the account was charged more than those cells hold.
+    static func v1FirstUsageDay(_ a: Account) -> Int64 {
+        var oldest = Int64.max
+        var sum: Int64 = 0
+        for cell in a.usage where cell.key & UsageCell.tagMask == UsageCell.dayTag {
+            oldest = min(oldest, Int64(cell.key))
+            sum += cell.amount
+        }
+        if oldest == .max { return a.charged > 0 && a.clock != .min ? EventTime.day(of: a.clock) - 7 : .max }
+        return a.charged > sum ? min(oldest, EventTime.day(of: a.clock) - 7) : oldest
     }
 
     private static func writeTable(_ t: InternTable, _ w: inout ByteWriter) {

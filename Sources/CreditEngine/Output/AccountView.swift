@@ -1,0 +1,284 @@
+/// An immutable, Sendable picture of one account (contract §11 reads): the account value
+/// (copy-on-write, so taking it is cheap) with every partition-local reference resolved to
+/// strings. The consuming thread builds one for a changed account (`PartitionLedger.view`)
+/// and hands it to HTTP threads; nothing in it points into the ledger's mutable storage.
+public struct AccountView: Sendable {
+    public let account: String
+    /// The account's state when the view was taken.
+    public let state: Account
+    public let config: EngineConfiguration
+    public let lastEventID: String?
+    /// This cycle's usage by capability and by member, sorted by name.
+    public let byCapability: [NamedAmount]
+    public let byMember: [NamedAmount]
+    /// Allocation history, oldest first.
+    public let history: [HistoryItem]
+
+    public struct NamedAmount: Sendable, Equatable {
+        public var name: String
+        public var credits: Int64
+    }
+
+    /// A history entry with its strings.
+    public struct HistoryItem: Sendable, Equatable {
+        public var kind: HistoryKind
+        public var time: Int64
+        public var credits: Int64
+        public var eventID: String
+        public var at: Int64
+        public var text: String?
+        public var text2: String?
+    }
+
+    public var plan: String? {
+        if state.plan >= 0 { return config.priceBook.plans[Int(state.plan)].id }
+        return state.plan == Account.customPlan ? "custom" : nil
+    }
+
+    /// The rate-card version in force for this account at `time` (a pin counts while it holds).
+    public func versionInForce(at time: Int64) -> Int? {
+        if state.pinnedVersion >= 0 && time < state.pinUntil { return Int(state.pinnedVersion) }
+        return config.rateCards.index(inForceAt: time)
+    }
+
+    /// The version in force at the account's latest event time (the document's `rate_card_version`).
+    public var rateCardVersion: String? {
+        guard state.clock != .min, let v = versionInForce(at: state.clock) else { return nil }
+        return config.rateCards.version(v)
+    }
+
+    // MARK: Document
+
+    /// The full account document (contract §6 fields, byte-identical to the balances-topic
+    /// document, then §11's `usage`, `runway`, `money`, `alerts` and more).
+    public func document() -> [UInt8] {
+        var w = JSONWriter(capacity: 1024)
+        write(into: &w)
+        return w.bytes
+    }
+
+    public func write(into w: inout JSONWriter) {
+        let a = state
+        w.beginObject()
+        // §6 fields, in the balances document's order and format.
+        w.key("account"); w.string(account)
+        w.key("balance_credits"); w.credits(a.balance)
+        w.key("overage_credits"); w.credits(a.overage)
+        w.key("entitlement_credits"); w.credits(a.entitlement)
+        w.key("used_this_cycle_credits"); w.credits(a.usedThisCycle)
+        w.key("plan"); if let p = plan { w.string(p) } else { w.null() }
+        w.key("monthly_credits"); w.credits(a.monthly)
+        w.key("cycle_start"); w.optionalTime(a.hasPlan ? a.cycleStart : nil)
+        w.key("cycle_end"); w.optionalTime(a.hasPlan ? a.cycleEnd : nil)
+        w.key("blocks"); w.beginArray()
+        if a.hasPlan {
+            w.beginObject(); w.key("kind"); w.string("allowance"); w.key("credits"); w.credits(a.allowance)
+            w.key("expires_at"); w.time(a.cycleEnd); w.endObject()
+        }
+        for b in a.blocks {
+            w.beginObject(); w.key("kind"); w.string(b.kind.name); w.key("credits"); w.credits(b.remaining)
+            w.key("expires_at"); w.optionalTime(b.expiresAt == .max ? nil : b.expiresAt); w.endObject()
+        }
+        w.endArray()
+        w.key("rate_card_version"); if let v = rateCardVersion { w.string(v) } else { w.null() }
+        w.key("last_event_id"); if let id = lastEventID { w.string(id) } else { w.null() }
+        // Extensions.
+        w.key("remaining_percent"); writePercent(&w)
+        w.key("pinned_rate_card_version")
+        if a.pinnedVersion >= 0 { w.string(config.rateCards.version(Int(a.pinnedVersion))) } else { w.null() }
+        w.key("pinned_until"); w.optionalTime(a.pinnedVersion >= 0 && a.pinUntil != .max ? a.pinUntil : nil)
+        w.key("events"); w.integer(a.events)
+        w.key("last_event_time"); w.optionalTime(a.clock == .min ? nil : a.clock)
+        w.key("usage"); w.beginObject()
+        w.key("by_capability"); w.beginObject()
+        for c in byCapability { w.key(c.name); w.credits(c.credits) }
+        w.endObject()
+        w.key("by_member"); w.beginObject()
+        for m in byMember { w.key(m.name); w.credits(m.credits) }
+        w.endObject()
+        w.key("by_day"); w.beginObject()
+        for (day, amount) in a.usageByDay { w.key(EventTime.formatDay(day)); w.credits(amount) }
+        w.endObject()
+        w.endObject()
+        let r = a.runway
+        w.key("runway"); w.beginObject()
+        w.key("credits_per_day"); w.credits(r.creditsPerDay)
+        w.key("exhausted_at"); w.optionalTime(r.exhaustedAt)
+        w.key("before_cycle_end"); if let b = r.beforeCycleEnd { w.bool(b) } else { w.null() }
+        w.endObject()
+        let book = config.priceBook
+        w.key("money"); w.beginObject()
+        w.key("currency"); w.string(book.currency)
+        w.key("credits_bought"); w.credits(a.creditsBought)
+        w.key("paid"); w.decimalString(a.moneyPaidMicros, scale: 6)
+        w.key("price_per_credit")
+        if a.creditsBought > 0 {
+            // micro-money per credit = paid(µ) × 1000 / bought(mc), floor, shown to 6 digits
+            w.decimalString(Int64(clamping: Int128(a.moneyPaidMicros) * 1000 / Int128(a.creditsBought)), scale: 6)
+        } else { w.null() }
+        w.key("provider_cost"); w.decimalString(a.costNanoUSD, scale: 9)
+        // margin in nano-units: paid × 1000 − cost
+        w.key("margin"); w.decimalString(Int64(clamping: Int128(a.moneyPaidMicros) * 1000 - Int128(a.costNanoUSD)), scale: 9)
+        w.endObject()
+        w.key("alerts"); w.beginArray()
+        for f in a.cycleAlerts {
+            w.beginObject()
+            w.key("id"); w.string(alertID(f))
+            w.key("type"); w.string(f.kind.type)
+            w.key("threshold_percent"); w.integer(Int64(f.threshold))
+            w.key("time"); w.time(f.time)
+            w.endObject()
+        }
+        w.endArray()
+        w.key("audit"); w.beginObject()
+        w.key("granted_credits"); w.credits(a.granted)
+        w.key("charged_credits"); w.credits(a.charged)
+        w.key("expired_credits"); w.credits(a.expired)
+        w.key("adjusted_credits"); w.credits(a.adjusted)
+        w.endObject()
+        w.endObject()
+    }
+
+    /// `remaining_percent`: balance / entitlement rounded down to 0.1 (as in alerts), null
+    /// without entitlement.
+    public var remainingPermille: Int64? {
+        guard state.entitlement > 0 else { return nil }
+        return AccountView.permille(state.balance, of: state.entitlement)
+    }
+
+    static func permille(_ b: Int64, of e: Int64) -> Int64 {
+        let num = Int128(b) * 1000
+        let den = Int128(e)
+        var q = num / den
+        if num % den != 0 && num < 0 { q -= 1 }
+        return Int64(clamping: q)
+    }
+
+    private func writePercent(_ w: inout JSONWriter) {
+        if let p = remainingPermille { w.fixed(p, scale: 1, minFractionDigits: 1) } else { w.null() }
+    }
+
+    /// A fired alert's deterministic id (contract §6).
+    public func alertID(_ f: CycleAlert) -> String {
+        "\(account)/\(EventTime.format(state.cycleStart))/\(f.kind.type)/\(f.threshold)/\(f.sequence)"
+    }
+
+    // MARK: History
+
+    /// `{"account", "entries": […]}`, newest first, at most `limit` entries.
+    public func history(limit: Int) -> [UInt8] {
+        var w = JSONWriter(capacity: 256 + 160 * min(max(limit, 0), history.count))
+        w.beginObject()
+        w.key("account"); w.string(account)
+        w.key("entries"); w.beginArray()
+        for item in history.reversed().prefix(max(0, limit)) {
+            w.beginObject()
+            w.key("time"); w.time(item.time)
+            w.key("kind"); w.string(item.kind.name)
+            w.key("credits"); w.credits(item.credits)
+            w.key("event_id"); w.string(item.eventID)
+            w.key("detail"); w.beginObject()
+            func text(_ key: String, _ s: String?) { w.key(key); if let s { w.string(s) } else { w.null() } }
+            func time(_ key: String, _ t: Int64) { w.key(key); w.optionalTime(t == .max || t == .min ? nil : t) }
+            switch item.kind {
+            case .cycleStarted: time("cycle_end", item.at); text("plan", item.text)
+            case .allowanceForfeited: break
+            case .rollover: time("expires_at", item.at)
+            case .topup: text("pack", item.text); text("ref", item.text2)
+            case .grant: time("expires_at", item.at); text("reason", item.text)
+            case .grantExpired: break
+            case .grantVoided: text("grant_id", item.text2); text("reason", item.text)
+            case .adjusted: text("reason", item.text); text("ref", item.text2)
+            case .planAssigned: text("plan", item.text); w.key("monthly_credits"); w.credits(item.at)
+            }
+            w.endObject()
+            w.endObject()
+        }
+        w.endArray()
+        w.endObject()
+        return w.bytes
+    }
+
+    // MARK: Summary
+
+    public var summary: AccountSummary {
+        AccountSummary(account: account, plan: plan, state: state)
+    }
+}
+
+/// A row of `/v1/accounts` (contract §11) with the status predicates.
+public struct AccountSummary: Sendable, Equatable {
+    public var account: String
+    public var plan: String?
+    public var balance: Int64
+    public var remainingPermille: Int64?
+    public var usedThisCycle: Int64
+    public var runwayExhaustedAt: Int64?
+    public var lastEventTime: Int64?
+    /// balance > 0 and a low threshold fired and not recovered in the current cycle.
+    public var isLow: Bool
+    /// balance ≤ 0 (with or without a plan).
+    public var isExhausted: Bool
+    /// A plan and no usage in the current cycle.
+    public var isIdle: Bool
+
+    init(account: String, plan: String?, state a: Account) {
+        self.account = account
+        self.plan = plan
+        self.balance = a.balance
+        self.remainingPermille = a.entitlement > 0 ? AccountView.permille(a.balance, of: a.entitlement) : nil
+        self.usedThisCycle = a.usedThisCycle
+        self.runwayExhaustedAt = a.runway.exhaustedAt
+        self.lastEventTime = a.clock == .min ? nil : a.clock
+        self.isLow = a.balance > 0 && a.alerts.fired & ~AlertState.exhaustedBit != 0
+        self.isExhausted = a.balance <= 0
+        self.isIdle = a.hasPlan && !a.hasUsageThisCycle
+    }
+
+    public func json(into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("account"); w.string(account)
+        w.key("plan"); if let plan { w.string(plan) } else { w.null() }
+        w.key("balance_credits"); w.credits(balance)
+        w.key("remaining_percent"); if let p = remainingPermille { w.fixed(p, scale: 1, minFractionDigits: 1) } else { w.null() }
+        w.key("used_this_cycle_credits"); w.credits(usedThisCycle)
+        w.key("runway_exhausted_at"); w.optionalTime(runwayExhaustedAt)
+        w.key("last_event_time"); w.optionalTime(lastEventTime)
+        w.endObject()
+    }
+}
+
+extension PartitionLedger {
+    /// The read view of account `index` (see `AccountView`).
+    public func view(_ index: Int) -> AccountView {
+        let a = state.accounts[index]
+        func named(_ tag: UInt32, _ names: InternTable) -> [AccountView.NamedAmount] {
+            var out: [AccountView.NamedAmount] = []
+            for cell in a.usage where cell.key & 0xC000_0000 == tag {
+                out.append(.init(name: names.string(Int(cell.key & 0x3FFF_FFFF)), credits: cell.amount))
+            }
+            return out.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+        }
+        var history: [AccountView.HistoryItem] = []
+        history.reserveCapacity(a.history.count)
+        for e in a.history {
+            history.append(.init(kind: e.kind, time: e.time, credits: e.credits, eventID: state.texts.string(e.idRef) ?? "",
+                                 at: e.at, text: state.texts.string(e.textRef), text2: state.texts.string(e.text2Ref)))
+        }
+        return AccountView(account: ids.string(index), state: a, config: config, lastEventID: lastEventID(index),
+                           byCapability: named(UsageCell.capabilityTag, capabilities), byMember: named(UsageCell.memberTag, members),
+                           history: history)
+    }
+
+    /// The `/v1/accounts` row of account `index`, without building a whole view.
+    public func summary(_ index: Int) -> AccountSummary {
+        let a = state.accounts[index]
+        let plan: String? = a.plan >= 0 ? config.priceBook.plans[Int(a.plan)].id : (a.plan == Account.customPlan ? "custom" : nil)
+        return AccountSummary(account: ids.string(index), plan: plan, state: a)
+    }
+
+    /// The full account document (the one renderer: `AccountView.write`).
+    public func accountDocument(_ index: Int) -> [UInt8] { view(index).document() }
+
+    public func writeAccountDocument(_ index: Int, into w: inout JSONWriter) { view(index).write(into: &w) }
+}

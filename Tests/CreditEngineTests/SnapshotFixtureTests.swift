@@ -1,0 +1,104 @@
+import Testing
+import Foundation
+import CreditEngine
+
+/// Committed snapshot files of every format version this build must still read. Each one was
+/// written by the code of its version from `SnapshotFixture.scenario()` (set
+/// `CREDIT_METER_WRITE_SNAPSHOT_FIXTURE=<path>` to write the current format's file again).
+enum SnapshotFixture {
+    static func scenario() throws -> TestLedger {
+        let t = try TestLedger()
+        t.plan("acme", "basic", at: "2026-11-01T00:00:00Z", id: "p1")
+        t.usage("acme", "web_research", at: "2026-11-02T10:00:00Z", quantity: 3, id: "u1", member: "ana",
+                capability: "agents", cost: "0.0123")
+        t.grant("acme", "50", at: "2026-11-03T00:00:00Z", expires: "2026-12-15T00:00:00Z", id: "g1")
+        t.topup("acme", at: "2026-11-04T00:00:00Z", id: "t1")
+        t.usage("acme", "knowledge_sync", at: "2026-11-05T10:00:00Z", quantity: 18, id: "u2", member: "bo",
+                capability: "assistant")
+        t.adjust("acme", "-5", at: "2026-11-06T00:00:00Z", id: "a1")
+        t.pin("acme", "2026-11-01", at: "2026-11-06T01:00:00Z", id: "pin1")
+        t.usage("acme", "chat", at: "2026-12-02T00:00:00Z", id: "u3", member: "ana")
+        t.grant("solo", "10", at: "2026-11-10T00:00:00Z", id: "g2")
+        t.usage("solo", "chat", at: "2026-11-10T01:00:00Z", id: "u4")
+        t.plan("low", "trial", at: "2026-11-01T00:00:00Z", id: "p2")
+        t.usage("low", "web_research", at: "2026-11-20T00:00:00Z", quantity: 9, id: "u5")
+        return t
+    }
+
+    static func encode(_ t: TestLedger) -> [UInt8] {
+        SnapshotCodec.encode(t.ledger, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99)
+    }
+
+    static func path(_ name: String) -> String {
+        Fixtures.repoRoot.appendingPathComponent("Tests/CreditEngineTests/Fixtures/\(name)").path
+    }
+
+    static func bytes(_ name: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path(name)) else { throw SnapshotError("fixture \(name) missing") }
+        return [UInt8](data)
+    }
+}
+
+@Suite struct SnapshotFixtureWriter {
+    /// Writes the current format's fixture when asked to (a tool, not a check).
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"] != nil))
+    func writeCurrentFormatFixture() throws {
+        let path = ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"]!
+        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenario())
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+}
+
+@Suite struct SnapshotVersionTests {
+    func balanceDocuments(_ l: PartitionLedger) -> [String] {
+        (0..<l.accountCount).map { i in
+            var out: [UInt8] = []
+            l.writeBalanceDocument(i, into: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+
+    /// Written by the v1 code (commit b6efebc; generator beside the file) from the scenario's events.
+    @Test func version1StillDecodesToExactValues() throws {
+        let bytes = try SnapshotFixture.bytes("snapshot-v1.snap")
+        #expect(bytes[7] == 1)
+        let config = try Fixtures.engine()
+        let (l, header) = try SnapshotCodec.decode(bytes, config: config)
+        #expect(header.topic == "ai.usage" && header.partition == 5 && header.nextOffset == 1234 && header.metadata == 99)
+        #expect(header.accounts == 3)
+        #expect((0..<3).map(l.accountID) == ["acme", "solo", "low"])
+        let acme = l.account("acme")!
+        #expect(acme.balance == 1_549_000 && acme.entitlement == 1_550_000 && acme.usedThisCycle == 1_000)
+        #expect(acme.allowance == 499_000 && acme.overage == 0)
+        #expect(acme.blocks == [Block(kind: .grant, remaining: 50_000, expiresAt: EventTime.parse("2026-12-15T00:00:00Z")!),
+                                Block(kind: .topup, remaining: 1_000_000)])
+        #expect(acme.cycleStart == EventTime.parse("2026-12-01T00:00:00Z")! && acme.cycleEnd == EventTime.parse("2027-01-01T00:00:00Z")!)
+        #expect(acme.granted == 2_050_000 && acme.charged == 481_000 && acme.expired == 15_000 && acme.adjusted == -5_000)
+        #expect(acme.creditsBought == 2_000_000 && acme.moneyPaidMicros == 88_000_000 && acme.costNanoUSD == 12_300_000)
+        #expect(acme.pinnedVersion == 0 && acme.events == 8)
+        #expect(l.lastEventID(0) == "u3")
+        // v1 kept daily cells for 35 days: the oldest is the first usage day.
+        #expect(acme.firstUsageDay == EventTime.day(of: EventTime.parse("2026-11-02T00:00:00Z")!))
+        #expect(acme.history.isEmpty && acme.cycleAlerts.isEmpty)
+        let low = l.account("low")!
+        #expect(low.balance == 10_000 && low.alerts.fired == 0b11 && low.alerts.counts == [0, 1, 0, 0, 0, 0])
+        #expect(l.account("solo")!.blocks == [Block(kind: .grant, remaining: 9_000)])
+        #expect(l.audit().isClean)
+        // Every §6 field equals what the current code computes from the same events.
+        #expect(balanceDocuments(l) == balanceDocuments(try SnapshotFixture.scenario().ledger))
+    }
+
+    @Test func version2IsWrittenByteForByteAndReadBack() throws {
+        let t = try SnapshotFixture.scenario()
+        let bytes = SnapshotFixture.encode(t)
+        #expect(bytes[7] == 2)
+        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v2.snap")))
+        let (l, _) = try SnapshotCodec.decode(try SnapshotFixture.bytes("snapshot-v2.snap"), config: t.ledger.config)
+        #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
+        #expect(l.view(0).history == t.ledger.view(0).history)
+        #expect(l.view(0).history.map(\.kind) == [.cycleStarted, .planAssigned, .grant, .topup, .adjusted,
+                                                   .allowanceForfeited, .cycleStarted])
+        #expect(l.account("low")!.cycleAlerts.map { l.view(2).alertID($0) } == ["low/2026-11-01T00:00:00Z/credit.balance.low/10/1"])
+        #expect(SnapshotCodec.encode(l, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99) == bytes)
+    }
+}
