@@ -24,6 +24,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        // HTTP (§11): hummingbird without its default traits (no swift-configuration, no
+        // URL-encoded forms); tests talk to the live server over a socket, so
+        // HummingbirdTesting (and the async-http-client + BoringSSL it would build) is not needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // ── The C library, alone in its module ────────────────────────────────
@@ -71,12 +77,26 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // ── The HTTP window (contract §11): reads the service's published view ───
+        .target(
+            name: "CreditMeterHTTP",
+            dependencies: [
+                "CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // ── Tools, apart from the product: demo, bench, workload generator, topic reader,
         //    snapshot inspector, the development cluster. Used by the CLI and the tests.
         .target(
             name: "CreditMeterTools",
             dependencies: [
-                "CreditMeterService", "CreditEngine", "CreditConfig", "Kafka",
+                "CreditMeterService", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -85,7 +105,7 @@ let package = Package(
         .executableTarget(
             name: "CreditMeterCLI",
             dependencies: [
-                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditEngine", "CreditConfig",
+                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditMeterHTTP", "CreditEngine", "CreditConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,8 +132,9 @@ let package = Package(
         .testTarget(
             name: "CreditMeterServiceTests",
             dependencies: [
-                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditEngine", "CreditConfig", "Kafka",
+                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

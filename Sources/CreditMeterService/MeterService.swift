@@ -18,13 +18,16 @@ public final class MeterService: Service, Sendable {
     let logger: Logger
     let board = StatusBoard()
     let stopFlag = StopSignal()
+    /// What the HTTP server reads (contract §11): views the consuming loop publishes.
+    public let readModel: ReadModel
     private let bootstrapOverride: String?
     private let finished = Locked<Handover?>(nil)
 
     /// - Parameter bootstrap: brokers to use instead of `kafka.bootstrap_servers` (a development
     ///   cluster: `embedded`, the demo, the bench, tests).
-    public init(config: ServiceConfiguration, logger: Logger, bootstrap: String? = nil) {
+    public init(config: ServiceConfiguration, logger: Logger, bootstrap: String? = nil, readModel: ReadModel = ReadModel()) {
         self.config = config
+        self.readModel = readModel
         self.logger = logger
         self.bootstrapOverride = bootstrap
     }
@@ -53,7 +56,7 @@ public final class MeterService: Service, Sendable {
         if bootstrapOverride == nil && config.kafka.isEmbedded {
             throw ServiceError("kafka.bootstrap_servers is \"embedded\": start a development cluster and pass its bootstrap servers")
         }
-        let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag)
+        let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag, model: readModel)
         let box = LoopBox(loop)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread {

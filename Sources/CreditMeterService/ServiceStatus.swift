@@ -16,6 +16,10 @@ public struct ServiceStatus: Sendable, Equatable {
     public var deliveryFailures: Int64 = 0
     public var snapshotsWritten: Int64 = 0
     public var lastSnapshotMillis: Int64 = 0
+    /// Wall-clock time (ms since 1970) of the last durable snapshot; 0 before the first.
+    public var lastSnapshotWallMillis: Int64 = 0
+    /// Alerts published, by CloudEvent type.
+    public var alertsByType: [String: Int64] = [:]
     /// Next offset to process, per input partition owned now.
     public var positions: [TopicPartition: Int64] = [:]
     public var running = false
@@ -32,15 +36,12 @@ final class StatusBoard: Sendable {
     var current: ServiceStatus { state.withLock { $0 } }
 }
 
-/// swift-metrics instruments (a Prometheus registry is bootstrapped by the command line).
+/// swift-metrics instruments (`credit-meter run` bootstraps swift-prometheus as the backend).
+/// Record, credit and alert counts are exported from `ServiceStatus` instead: exact, and per
+/// service rather than per process.
 struct ServiceMetrics {
-    let consumed = Counter(label: "credit_meter_records_consumed_total")
-    let priced = Counter(label: "credit_meter_events_priced_total")
-    let duplicates = Counter(label: "credit_meter_duplicates_total")
-    let deadLettered = Counter(label: "credit_meter_dead_lettered_total")
-    let charged = Counter(label: "credit_meter_millicredits_charged_total")
-    let alerts = Counter(label: "credit_meter_alerts_published_total")
     let snapshotDuration = Timer(label: "credit_meter_snapshot_duration_seconds")
+    let snapshotBytes = Gauge(label: "credit_meter_snapshot_bytes")
 }
 
 /// A value behind a lock, shareable across threads.

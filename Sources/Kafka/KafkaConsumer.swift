@@ -225,6 +225,12 @@ public final class KafkaConsumer: @unchecked Sendable {
         try client.watermarks(tp, timeoutMs: timeoutMs)
     }
 
+    /// Watermarks from the consumer's last fetch response for `tp` (no broker request, never
+    /// blocks); nil until one has arrived. For lag: high − position.
+    public func cachedWatermarks(_ tp: TopicPartition) -> (low: Int64, high: Int64)? {
+        client.cachedWatermarks(tp)
+    }
+
     /// Offsets for a timestamp per partition (broker's ListOffsets by time).
     public func offsetsForTimes(_ partitions: [TopicPartition], timestampMs: Int64, timeoutMs: Int32 = 10_000) throws(KafkaError) -> [TopicPartition: Int64] {
         try client.offsetsForTimes(partitions, timestampMs: timestampMs, timeoutMs: timeoutMs)

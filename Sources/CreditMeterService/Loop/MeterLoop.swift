@@ -23,6 +23,8 @@ final class MeterLoop {
     let board: StatusBoard
     let store: SnapshotStore?
     let stopFlag: StopSignal
+    /// What HTTP readers see; the loop publishes into it and never reads it.
+    let model: ReadModel
     private let metrics = ServiceMetrics()
 
     private var consumer: KafkaConsumer!
@@ -42,7 +44,8 @@ final class MeterLoop {
     // Per-batch counters, folded into status and metrics.
     private var batch = ServiceStatus()
 
-    init(config: ServiceConfiguration, bootstrap: String, logger: Logger, board: StatusBoard, stopFlag: StopSignal) {
+    init(config: ServiceConfiguration, bootstrap: String, logger: Logger, board: StatusBoard, stopFlag: StopSignal, model: ReadModel) {
+        self.model = model
         self.config = config
         self.engine = config.engine
         self.bootstrap = bootstrap
@@ -62,13 +65,19 @@ final class MeterLoop {
         try consumer.subscribe(config.kafka.inputTopics)
         machine.start()
         board.update { $0.running = true }
+        model.setRunning(true)
         logger.info("credit-meter consuming", metadata: ["topics": "\(config.kafka.inputTopics)", "group": "\(config.kafka.groupID)"])
         let clock = ContinuousClock()
         var lastBalances = clock.now
         var lastSnapshot = clock.now
         var lastProgress = clock.now
+        var lastViews = clock.now
+        var lastWatermarks = clock.now
         let snapshotEvery = Duration.seconds(config.snapshots.intervalSeconds)
-        defer { board.update { $0.running = false } }
+        defer {
+            board.update { $0.running = false }
+            model.setRunning(false)
+        }
         do {
             steps: while true {
                 switch machine.step(stopRequested: stopFlag.isRequested) {
@@ -80,11 +89,21 @@ final class MeterLoop {
                 output.producer.poll(timeoutMs: 0)
                 try checkHealth()
                 let now = clock.now
-                if now - lastBalances >= Self.balancesInterval {
+                let tick = now - lastBalances >= Self.balancesInterval
+                // Read views first: a view is never older than its account's balances record.
+                if tick || now - lastViews >= Self.viewsInterval {
+                    publishViews(states.values)
+                    lastViews = now
+                }
+                if tick {
                     for st in states.values { st.tick() }
                     lastBalances = now
                 }
                 try publishDueBalances(budget: 1_000)
+                if now - lastWatermarks >= .seconds(1) {
+                    publishWatermarks()
+                    lastWatermarks = now
+                }
                 if now - lastSnapshot >= snapshotEvery {
                     if case .snapshotInBackground = machine.snapshotDue() {
                         try snapshot(Array(states.values), synchronous: false)
@@ -117,6 +136,31 @@ final class MeterLoop {
     /// Balances records are coalesced per account over this interval (and flushed before
     /// every snapshot and at shutdown, so the last record per key is always current).
     static let balancesInterval = Duration.seconds(1)
+    /// Read views of changed accounts are published at least this often.
+    static let viewsInterval = Duration.milliseconds(50)
+
+    // MARK: Read views (contract §11)
+
+    /// Publishes the views of the accounts changed since the last call, with each partition's
+    /// position. Views are copies (copy-on-write for the account value), built here on the
+    /// consuming thread; HTTP threads only ever see finished views.
+    private func publishViews<Parts: Sequence<PartitionState>>(_ parts: Parts) {
+        for st in parts where st.hasViewsToPublish || st.viewPosition != st.nextOffset {
+            let changed = st.takeViewDirty()
+            model.publish(st.tp, views: changed.map { st.ledger.view($0) }, position: st.nextOffset >= 0 ? st.nextOffset : nil)
+            st.viewPosition = st.nextOffset
+        }
+    }
+
+    /// High watermarks from the consumer's last fetch responses (cached by librdkafka, no
+    /// request), for lag in `/readyz` and `/metrics`.
+    private func publishWatermarks() {
+        var marks: [TopicPartition: Int64] = [:]
+        for tp in states.keys {
+            if let w = consumer.cachedWatermarks(tp) { marks[tp] = w.high }
+        }
+        model.watermarks(marks)
+    }
 
     private func checkHealth() throws {
         if let failure = machine.failure { throw failure }
@@ -163,7 +207,10 @@ final class MeterLoop {
         case .applied(_, let result):
             st.markDirty(result.account)
             if result.alertCount > 0 {
-                for a in result.alerts { try output.publish(a) }
+                for a in result.alerts {
+                    try output.publish(a)
+                    batch.alertsByType[a.kind.type, default: 0] += 1
+                }
             }
         case .duplicate:
             break
@@ -199,6 +246,7 @@ final class MeterLoop {
     /// Every pending balances document of these partitions, now (before a snapshot or a
     /// revocation, so that the last record per key is current).
     private func publishAllBalances(_ parts: [PartitionState]) throws {
+        publishViews(parts)
         guard output.balances != nil else { return }
         for st in parts {
             st.tick()
@@ -249,7 +297,13 @@ final class MeterLoop {
             }
             let elapsed = ContinuousClock.now - started
             metrics.snapshotDuration.recordNanoseconds(elapsed.nanoseconds)
-            board.update { $0.snapshotsWritten += Int64(jobsToWrite.count); $0.lastSnapshotMillis = elapsed.milliseconds }
+            metrics.snapshotBytes.record(jobsToWrite.reduce(0) { $0 + $1.2.count })
+            let wroteAt = Int64(Date().timeIntervalSince1970 * 1000)
+            board.update {
+                $0.snapshotsWritten += Int64(jobsToWrite.count)
+                $0.lastSnapshotMillis = elapsed.milliseconds
+                if !commits.isEmpty { $0.lastSnapshotWallMillis = wroteAt }
+            }
         }
         if synchronous {
             pendingWrites.wait()
@@ -266,12 +320,17 @@ final class MeterLoop {
             // Snapshot writes (and their commits) in flight finish first: a partition restored
             // now must see the newest snapshot.
             if waitForWrites { pendingWrites.wait() }
+            model.assigned(tps)
             var offsets: [TopicPartition: Int64] = [:]
             for tp in tps {
                 do {
                     let st = try restore(tp)
                     states[tp] = st
                     offsets[tp] = st.nextOffset
+                    let ledger = st.ledger
+                    model.restored(tp, position: st.nextOffset >= 0 ? st.nextOffset : nil,
+                                   views: (0..<ledger.accountCount).map { ledger.view($0) })
+                    st.viewPosition = st.nextOffset
                 } catch {
                     _ = machine.failed(error)
                     logger.critical("cannot restore partition", metadata: ["partition": "\(tp)", "error": "\(error)"])
@@ -300,6 +359,7 @@ final class MeterLoop {
                 }
             }
             collectCounts(parts)
+            model.revoked(tps)
             if keepFinal { for st in parts { finalStates[st.tp] = st } }
             for tp in tps { states[tp] = nil }
             cached = (nil, -1, nil)
@@ -340,12 +400,6 @@ final class MeterLoop {
         collectCounts(states.values)
         let b = batch
         batch = ServiceStatus()
-        if b.consumed > 0 { metrics.consumed.increment(by: b.consumed) }
-        if b.priced > 0 { metrics.priced.increment(by: b.priced) }
-        if b.duplicates > 0 { metrics.duplicates.increment(by: b.duplicates) }
-        if b.deadLettered > 0 { metrics.deadLettered.increment(by: b.deadLettered) }
-        if b.creditsChargedMillicredits > 0 { metrics.charged.increment(by: b.creditsChargedMillicredits) }
-        if b.alertsPublished > 0 { metrics.alerts.increment(by: b.alertsPublished) }
         var positions: [TopicPartition: Int64] = [:]
         for (tp, st) in states { positions[tp] = st.nextOffset }
         let failures = output?.deliveries.failed ?? 0
@@ -353,6 +407,7 @@ final class MeterLoop {
             s.consumed += b.consumed; s.applied += b.applied; s.priced += b.priced; s.duplicates += b.duplicates
             s.deadLettered += b.deadLettered; s.alertsPublished += b.alertsPublished; s.balancesPublished += b.balancesPublished
             s.creditsChargedMillicredits &+= b.creditsChargedMillicredits
+            for (type, n) in b.alertsByType { s.alertsByType[type, default: 0] += n }
             s.deliveryFailures = failures
             s.positions = positions
         }

@@ -7,6 +7,8 @@ final class PartitionState {
     let tp: TopicPartition
     let ledger: PartitionLedger
     var nextOffset: Int64
+    /// The position last published to the read model.
+    var viewPosition: Int64 = .min
     /// The next offset covered by the last snapshot handed to the writer.
     var snapshotOffset: Int64
     /// The ledger's counters as last folded into the service status.
@@ -26,8 +28,17 @@ final class PartitionState {
         self.reported = ledger.counters
     }
 
+    /// Accounts whose read view must be republished (contract §11), each at most once.
+    private var viewFlags: [Bool] = []
+    private var viewDirty: [Int] = []
+
     @inline(__always)
     func markDirty(_ account: Int) {
+        if account >= viewFlags.count { viewFlags.append(contentsOf: repeatElement(false, count: account - viewFlags.count + 1024)) }
+        if !viewFlags[account] {
+            viewFlags[account] = true
+            viewDirty.append(account)
+        }
         if account >= dirtyFlags.count { dirtyFlags.append(contentsOf: repeatElement(false, count: account - dirtyFlags.count + 1024)) }
         if !dirtyFlags[account] {
             dirtyFlags[account] = true
@@ -36,6 +47,16 @@ final class PartitionState {
     }
 
     var hasDue: Bool { head < due }
+
+    var hasViewsToPublish: Bool { !viewDirty.isEmpty }
+
+    /// The accounts changed since the last call (their views are rebuilt and published).
+    func takeViewDirty() -> [Int] {
+        let out = viewDirty
+        for i in out { viewFlags[i] = false }
+        viewDirty.removeAll(keepingCapacity: true)
+        return out
+    }
 
     /// Everything dirty so far becomes due.
     func tick() { due = dirty.count }

@@ -119,6 +119,16 @@ final class RDKafkaClient {
         return (low, high)
     }
 
+    /// Low and high watermarks as last seen in fetch responses (no request: never blocks);
+    /// nil until a fetch for the partition has answered.
+    func cachedWatermarks(_ tp: TopicPartition) -> (low: Int64, high: Int64)? {
+        var low: Int64 = -1
+        var high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(handle, tp.topic, tp.partition, &low, &high)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return (low, high)
+    }
+
     /// For each partition, the earliest offset whose timestamp ≥ `timestampMs` (-1 / end when none).
     func offsetsForTimes(_ partitions: [TopicPartition], timestampMs: Int64, timeoutMs: Int32) throws(KafkaError) -> [TopicPartition: Int64] {
         let list = RDKafkaTopicPartitionList(partitions.map { ($0, timestampMs) })

@@ -1,0 +1,282 @@
+public import CreditConfig
+public import CreditEngine
+public import CreditMeterService
+public import Hummingbird
+import CoreMetrics
+import Foundation
+import Synchronization
+
+/// Everything the API needs besides the read model.
+public struct APISettings: Sendable {
+    public var token: String?
+    public var readyMaxLag: Int64
+    public var accessMode: AccessMode
+    public var engine: EngineConfiguration
+
+    public init(config: ServiceConfiguration) {
+        token = config.http.token
+        readyMaxLag = Int64(config.http.readyMaxLag)
+        accessMode = config.accessMode
+        engine = config.engine
+    }
+}
+
+/// The HTTP API (contract §11) as one responder. Routing is done here on the raw request
+/// target, so that an account id is one path segment decoded exactly once (`%2F` stays part
+/// of the id) and the metrics carry the route template, never the raw path or query.
+public struct API: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    let model: ReadModel
+    let settings: APISettings
+    let exporter: MetricsExporter
+    /// The wall clock, for `/check` without `time=` (the engine has no clock).
+    let now: @Sendable () -> Int64
+
+    public init(model: ReadModel, settings: APISettings, exporter: MetricsExporter,
+                now: @escaping @Sendable () -> Int64 = API.wallClockNanos) {
+        self.model = model
+        self.settings = settings
+        self.exporter = exporter
+        self.now = now
+    }
+
+    public static let wallClockNanos: @Sendable () -> Int64 = {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
+    }
+
+    /// A matched route: its template (the metrics label) and the account segment, if any.
+    enum Route: String {
+        case healthz = "/healthz", readyz = "/readyz", metrics = "/metrics"
+        case accounts = "/v1/accounts", account = "/v1/accounts/{account}"
+        case check = "/v1/accounts/{account}/check", history = "/v1/accounts/{account}/history"
+        case ui = "/ui/", uiAccount = "/ui/accounts/{account}"
+        case unmatched = "unmatched"
+
+        var isPage: Bool { self == .ui || self == .uiAccount }
+
+        var needsToken: Bool {
+            switch self {
+            case .healthz, .readyz, .metrics, .unmatched: return false
+            default: return true
+            }
+        }
+    }
+
+    static func route(_ s: [Substring]) -> (Route, Substring?) {
+        switch s.count {
+        case 1 where s[0] == "healthz": return (.healthz, nil)
+        case 1 where s[0] == "readyz": return (.readyz, nil)
+        case 1 where s[0] == "metrics": return (.metrics, nil)
+        case 2 where s[0] == "v1" && s[1] == "accounts": return (.accounts, nil)
+        case 3 where s[0] == "v1" && s[1] == "accounts": return (.account, s[2])
+        case 4 where s[0] == "v1" && s[1] == "accounts" && s[3] == "check": return (.check, s[2])
+        case 4 where s[0] == "v1" && s[1] == "accounts" && s[3] == "history": return (.history, s[2])
+        case 1 where s[0] == "ui", 2 where s[0] == "ui" && s[1] == "": return (.ui, nil)
+        case 3 where s[0] == "ui" && s[1] == "accounts": return (.uiAccount, s[2])
+        default: return (.unmatched, nil)
+        }
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let target = RequestTarget(request.head.path ?? "/")
+        let (route, segment) = Self.route(target.segments)
+        let response: Response
+        if route != .unmatched && request.method != .get && request.method != .head {
+            response = Self.json(.methodNotAllowed, error: "only GET is supported", extra: [.allow: "GET, HEAD"])
+        } else if route.needsToken, let token = settings.token,
+                  !Self.authorized(request, token: token, queryToken: route.isPage ? try? target.parameter("token") : nil) {
+            response = Self.json(.unauthorized, error: "missing or invalid bearer token", extra: [.wwwAuthenticate: "Bearer"])
+        } else {
+            do {
+                response = try handle(route, segment, target)
+            } catch {
+                response = Self.json(.badRequest, error: error.reason)
+            }
+        }
+        exporter.countRequest(route: route.rawValue, code: Int(response.status.code))
+        return response
+    }
+
+    func handle(_ route: Route, _ segment: Substring?, _ target: RequestTarget) throws(BadRequest) -> Response {
+        switch route {
+        case .healthz:
+            return model.isRunning ? Self.json(.ok, raw: #"{"status":"ok"}"#)
+                : Self.json(.serviceUnavailable, raw: #"{"status":"stopped"}"#)
+        case .readyz:
+            if let reason = model.readiness(maxLag: settings.readyMaxLag) {
+                var w = JSONWriter(capacity: 128)
+                w.beginObject(); w.key("status"); w.string("not_ready"); w.key("reason"); w.string(reason); w.endObject()
+                return Self.json(.serviceUnavailable, bytes: w.bytes)
+            }
+            return Self.json(.ok, raw: #"{"status":"ready"}"#)
+        case .metrics:
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exporter.render())))
+        case .accounts:
+            return try listAccounts(target)
+        case .account, .history, .check:
+            let id = try Parameters.account(segment!)
+            if route == .check { return try check(id, target) }
+            let limit = route == .history ? try Parameters.integer(target, "limit", 1...100, default: 100)! : 0
+            switch model.account(id) {
+            case .found(let view):
+                return Self.json(.ok, bytes: route == .history ? view.history(limit: Int(limit)) : view.document())
+            case .notHeld:
+                return Self.json(.notFound, error: "no state for this account on this instance")
+            case .notReady(let reason):
+                return Self.json(.serviceUnavailable, error: "not ready: \(reason)")
+            }
+        case .ui, .uiAccount:
+            return try page(route, segment, target)
+        case .unmatched:
+            return Self.json(.notFound, error: "no such route")
+        }
+    }
+
+    func check(_ id: String, _ target: RequestTarget) throws(BadRequest) -> Response {
+        guard let action = try Parameters.text(target, "action") else { throw BadRequest("action", "is required") }
+        var request = CheckRequest(action: action)
+        request.quantity = try Parameters.integer(target, "quantity", 1...1_000_000_000, default: 1)!
+        request.model = try Parameters.text(target, "model")
+        request.inputTokens = try Parameters.integer(target, "input_tokens", 0...1_000_000_000_000, default: 0)!
+        request.outputTokens = try Parameters.integer(target, "output_tokens", 0...1_000_000_000_000, default: 0)!
+        request.toolCalls = try Parameters.integer(target, "tool_calls", 0...1_000_000_000, default: 0)!
+        if let member = try Parameters.text(target, "member") {
+            guard !member.contains("/") else { throw BadRequest("member", "must not contain /") }
+            request.member = member
+        }
+        var at = now()
+        if let time = try target.parameter("time") {
+            guard let t = EventTime.parse(time) else { throw BadRequest("time", "must be an RFC 3339 time") }
+            at = t
+        }
+        request.time = at
+        let decision: CheckDecision
+        switch model.account(id) {
+        case .found(let view):
+            decision = view.check(request, mode: settings.accessMode, now: at)
+        case .notHeld:
+            decision = .unknownAccount
+        case .notReady(let reason):
+            return Self.json(.serviceUnavailable, error: "not ready: \(reason)")
+        }
+        switch decision.problem {
+        case .noRateCardInForce?: throw BadRequest("time", "no rate-card version is in force at this time")
+        case .unpriceable?: throw BadRequest("quantity", "the price would exceed the ledger's limits")
+        case nil: break
+        }
+        return Self.json(.ok, bytes: decision.json())
+    }
+
+    func listAccounts(_ target: RequestTarget) throws(BadRequest) -> Response {
+        let status = try target.parameter("status") ?? "all"
+        let include: (AccountView) -> Bool
+        switch status {
+        case "all": include = { _ in true }
+        case "low": include = { $0.summary.isLow }
+        case "exhausted": include = { $0.summary.isExhausted }
+        case "idle": include = { $0.summary.isIdle }
+        default: throw BadRequest("status", "must be low, exhausted, idle or all")
+        }
+        let limit = Int(try Parameters.integer(target, "limit", 1...1000, default: 100)!)
+        let after = try Parameters.text(target, "after")
+        if let reason = model.readableReason { return Self.json(.serviceUnavailable, error: "not ready: \(reason)") }
+        let (views, next) = model.page(after: after, limit: limit, include: include)
+        var w = JSONWriter(capacity: 256 * views.count + 64)
+        w.beginObject()
+        w.key("accounts"); w.beginArray()
+        for v in views { v.summary.json(into: &w) }
+        w.endArray()
+        w.key("next"); if let next { w.string(next) } else { w.null() }
+        w.endObject()
+        return Self.json(.ok, bytes: w.bytes)
+    }
+
+    // MARK: Helpers
+
+    /// `Authorization: Bearer <token>` (pages also take `?token=`, for browsers), compared in constant time (for a given token length).
+    static func authorized(_ request: Request, token: String, queryToken: String? = nil) -> Bool {
+        if let queryToken, constantTimeEqual(Array(queryToken.utf8), Array(token.utf8)) { return true }
+        guard let header = request.headers[.authorization] else { return false }
+        let prefix = "Bearer "
+        guard header.utf8.count > prefix.utf8.count, header.hasPrefix(prefix) else { return false }
+        return constantTimeEqual(Array(header.utf8.dropFirst(prefix.utf8.count)), Array(token.utf8))
+    }
+
+    /// Equal bytes, in time that depends only on the lengths (never on where they differ).
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var diff = UInt8(a.count == b.count ? 0 : 1)
+        let n = max(a.count, b.count)
+        for i in 0..<n {
+            let x = i < a.count ? a[i] : 0
+            let y = i < b.count ? b[i] : 0
+            diff |= x ^ y
+        }
+        return diff == 0
+    }
+
+    static func json(_ status: HTTPResponse.Status, bytes: [UInt8], extra: HTTPFields = [:]) -> Response {
+        var headers = extra
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func json(_ status: HTTPResponse.Status, raw: String) -> Response {
+        json(status, bytes: Array(raw.utf8))
+    }
+
+    static func json(_ status: HTTPResponse.Status, error: String, extra: HTTPFields = [:]) -> Response {
+        var w = JSONWriter(capacity: 64 + error.utf8.count)
+        w.beginObject(); w.key("error"); w.string(error); w.endObject()
+        return json(status, bytes: w.bytes, extra: extra)
+    }
+}
+
+// MARK: Pages for people (/ui)
+
+extension API {
+    func page(_ route: Route, _ segment: Substring?, _ target: RequestTarget) throws(BadRequest) -> Response {
+        // The token is carried on links only when it came in the query (a browser's way in).
+        let tokenQuery = (try? target.parameter("token")).flatMap { $0 }.map { "?token=" + HTML.urlEncode($0) } ?? ""
+        if let reason = model.readableReason { return Self.html(.serviceUnavailable, HTML.page(title: "Not ready", body: "<p>Not ready: \(HTML.escape(reason))</p>")) }
+        switch route {
+        case .uiAccount:
+            let id = try Parameters.account(segment!)
+            guard case .found(let view) = model.account(id) else {
+                return Self.html(.notFound, HTML.page(title: "Unknown account", body: "<h1>\(HTML.escape(id))</h1><p>This instance holds no state for this account.</p><p><a href=\"/ui/\(tokenQuery)\">← all accounts</a></p>"))
+            }
+            func parse(_ bytes: [UInt8]) -> [String: Any] {
+                (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
+            }
+            var summary = JSONWriter(capacity: 256)
+            view.summary.json(into: &summary)
+            let history = parse(view.history(limit: 100))["entries"] as? [[String: Any]] ?? []
+            let page = AccountPage(document: parse(view.document()), summary: parse(summary.bytes), history: history,
+                                   thresholds: settings.engine.thresholds.map { Int($0) }, tokenQuery: tokenQuery)
+            return Self.html(.ok, page.render())
+        default:
+            let statusText = try target.parameter("status") ?? "all"
+            guard let status = OverviewPage.Status(rawValue: statusText) else { throw BadRequest("status", "must be all, low, exhausted or idle") }
+            let sortText = try target.parameter("sort") ?? "account"
+            guard let sort = OverviewPage.Column(rawValue: sortText) else {
+                throw BadRequest("sort", "must be one of " + OverviewPage.Column.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            let dir = try target.parameter("dir") ?? "asc"
+            guard dir == "asc" || dir == "desc" else { throw BadRequest("dir", "must be asc or desc") }
+            let pageNumber = Int(try Parameters.integer(target, "page", 0...10_000_000, default: 0)!)
+            let summaries = model.summaries { status.includes($0) }
+            let page = OverviewPage.make(summaries, status: status, sort: sort, descending: dir == "desc", page: pageNumber, tokenQuery: tokenQuery)
+            return Self.html(.ok, page.render())
+        }
+    }
+
+    static func html(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/html; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,116 @@
+public import CreditMeterService
+import CoreMetrics
+import Kafka
+public import Prometheus
+import Synchronization
+
+/// Prometheus export (contract §11). swift-prometheus is the swift-metrics backend: what the
+/// service records through swift-metrics (snapshot durations and sizes, HTTP requests by
+/// route template and code) lands in `registry`. Values that are state rather than events —
+/// consumer lag per partition, accounts held, snapshot age — are set from the read model at
+/// each scrape, so they are current and a revoked partition's lag disappears. The record,
+/// credit and alert counters are written from the service's own counters: exact (credits are
+/// integer millicredits written as a decimal; a floating-point counter would drift) and per
+/// service rather than per process.
+public final class MetricsExporter: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let model: ReadModel
+    let status: @Sendable () -> ServiceStatus
+    private let lagPartitions = Mutex<Set<String>>([])
+    private let requestCounters = Mutex<[String: CoreMetrics.Counter]>([:])
+
+    /// - Parameters:
+    ///   - registry: the registry bootstrapped as the metrics backend (`MetricsBootstrap`).
+    ///   - status: the service's counters (credits charged, last snapshot).
+    public init(registry: PrometheusCollectorRegistry, model: ReadModel, status: @escaping @Sendable () -> ServiceStatus) {
+        self.registry = registry
+        self.model = model
+        self.status = status
+    }
+
+    /// `credit_meter_http_requests_total{route, code}` (route = the template).
+    func countRequest(route: String, code: Int) {
+        let key = "\(route) \(code)"
+        let counter = requestCounters.withLock { cache in
+            if let c = cache[key] { return c }
+            let c = CoreMetrics.Counter(label: "credit_meter_http_requests_total", dimensions: [("route", route), ("code", String(code))])
+            cache[key] = c
+            return c
+        }
+        counter.increment()
+    }
+
+    /// The Prometheus text exposition.
+    public func render() -> [UInt8] {
+        let s = status()
+        let parts = model.partitions
+        let nowMillis = API.wallClockNanos() / 1_000_000
+        var seen = Set<String>()
+        for (tp, p) in parts {
+            let key = "\(tp.topic)\u{0}\(tp.partition)"
+            seen.insert(key)
+            let gauge = registry.makeGauge(name: "credit_meter_consumer_lag",
+                                           labels: [("topic", tp.topic), ("partition", String(tp.partition))])
+            gauge.set(Double(p.lag ?? 0))
+        }
+        // Partitions no longer assigned here leave the exposition.
+        let gone = lagPartitions.withLock { old -> Set<String> in
+            let g = old.subtracting(seen)
+            old = seen
+            return g
+        }
+        for key in gone {
+            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false)
+            registry.unregisterGauge(registry.makeGauge(name: "credit_meter_consumer_lag",
+                                                        labels: [("topic", String(parts[0])), ("partition", String(parts[1]))]))
+        }
+        registry.makeGauge(name: "credit_meter_accounts").set(Double(model.accountCount))
+        let age = s.lastSnapshotWallMillis > 0 ? Double(max(0, nowMillis - s.lastSnapshotWallMillis)) / 1000 : -1
+        registry.makeGauge(name: "credit_meter_snapshot_age_seconds").set(age)
+        var out: [UInt8] = []
+        out.reserveCapacity(4096)
+        registry.emit(into: &out)
+        // The service's own counters, exact and per service (not process-global): records by
+        // outcome, credits charged (integer millicredits written as an exact decimal), alerts by type.
+        var text = "# TYPE credit_meter_records_total counter\n"
+        for (outcome, value) in [("applied", s.applied), ("duplicate", s.duplicates), ("dead_lettered", s.deadLettered)] {
+            text += "credit_meter_records_total{outcome=\"\(outcome)\"} \(value)\n"
+        }
+        text += "# TYPE credit_meter_credits_charged_total counter\ncredit_meter_credits_charged_total \(Self.exact(s.creditsChargedMillicredits))\n"
+        text += "# TYPE credit_meter_alerts_published_total counter\n"
+        for (type, value) in s.alertsByType.sorted(by: { $0.key < $1.key }) {
+            text += "credit_meter_alerts_published_total{type=\"\(type)\"} \(value)\n"
+        }
+        out.append(contentsOf: text.utf8)
+        return out
+    }
+
+    /// Millicredits as an exact decimal number of credits ("1234.567").
+    static func exact(_ millicredits: Int64) -> String {
+        let sign = millicredits < 0 ? "-" : ""
+        let m = millicredits.magnitude
+        let frac = m % 1000
+        let fracText = frac == 0 ? "" : "." + String(String(frac + 1000).dropFirst()).replacing(/0+$/, with: "")
+        return sign + String(m / 1000) + fracText
+    }
+}
+
+/// Bootstraps swift-metrics with a Prometheus registry, once per process.
+public enum MetricsBootstrap {
+    private static let shared = Mutex<PrometheusCollectorRegistry?>(nil)
+
+    /// The process's registry, bootstrapping the metrics system on first use.
+    public static func registry() -> PrometheusCollectorRegistry {
+        shared.withLock { r in
+            if let r { return r }
+            let registry = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.durationHistogramBuckets["credit_meter_snapshot_duration_seconds"] =
+                [.milliseconds(5), .milliseconds(25), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                 .seconds(1), .seconds(2.5), .seconds(5), .seconds(10)]
+            MetricsSystem.bootstrap(factory)
+            r = registry
+            return registry
+        }
+    }
+}

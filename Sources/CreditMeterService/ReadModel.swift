@@ -1,0 +1,228 @@
+public import CreditEngine
+public import Kafka
+import Synchronization
+
+/// What HTTP readers see (contract §11): a consistent view that the consuming thread
+/// publishes — account views of the accounts that changed, after their records were applied
+/// and before their balances records are produced — never the ledgers themselves. Readers and
+/// the loop share one short lock: the loop holds it to insert a batch of views, a reader to
+/// look one up; nothing is rendered or sorted under it, and no lock is held across an apply.
+public final class ReadModel: Sendable {
+    /// One input partition as readers see it.
+    public struct PartitionStatus: Sendable, Equatable {
+        /// Its state was restored (from a snapshot, or empty) and records are being applied.
+        public var restored = false
+        /// Next offset to apply (nil: not known yet — no snapshot and no record applied).
+        public var position: Int64?
+        /// Log-end offset last seen by the consumer (nil until the first fetch answers).
+        public var highWatermark: Int64?
+
+        /// high watermark − position, when both are known; an empty partition read from its
+        /// start (position unknown) lags by its whole high watermark.
+        public var lag: Int64? {
+            guard let high = highWatermark else { return nil }
+            return max(0, high - (position ?? 0))
+        }
+    }
+
+    public enum Lookup: Sendable {
+        case found(AccountView)
+        /// No partition held here has this account (404).
+        case notHeld
+        /// Not every assigned partition is restored yet, so absence proves nothing (503).
+        case notReady(String)
+    }
+
+    struct Partition {
+        var status = PartitionStatus()
+        var accounts: [String: AccountView] = [:]
+    }
+
+    struct State {
+        var running = false
+        var assignmentArrived = false
+        var partitions: [TopicPartition: Partition] = [:]
+        /// Account → the partition whose ledger holds it.
+        var owner: [String: TopicPartition] = [:]
+        /// Bumped whenever the set of accounts changes (the sorted listing is rebuilt then).
+        var generation: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let sorted = Mutex<(generation: UInt64, ids: [String])>((.max, []))
+
+    public init() {}
+
+    // MARK: Written by the consuming loop
+
+    public func setRunning(_ running: Bool) {
+        state.withLock { $0.running = running }
+    }
+
+    /// Partitions assigned to this instance: not readable until restored.
+    public func assigned(_ tps: [TopicPartition]) {
+        state.withLock { s in
+            s.assignmentArrived = true
+            for tp in tps where s.partitions[tp] == nil { s.partitions[tp] = Partition() }
+        }
+    }
+
+    /// A partition's restored state: every account it holds.
+    public func restored(_ tp: TopicPartition, position: Int64?, views: [AccountView]) {
+        state.withLock { s in
+            var p = Partition()
+            p.status.restored = true
+            p.status.position = position
+            p.status.highWatermark = s.partitions[tp]?.status.highWatermark
+            p.accounts.reserveCapacity(views.count)
+            for v in views {
+                p.accounts[v.account] = v
+                s.owner[v.account] = tp
+            }
+            s.partitions[tp] = p
+            s.generation &+= 1
+        }
+    }
+
+    /// Views of the accounts that changed since the last publish, and the partition's position.
+    public func publish(_ tp: TopicPartition, views: [AccountView], position: Int64?) {
+        state.withLock { s in
+            guard var p = s.partitions.removeValue(forKey: tp) else { return }
+            var added = false
+            for v in views {
+                if p.accounts.updateValue(v, forKey: v.account) == nil {
+                    s.owner[v.account] = tp
+                    added = true
+                }
+            }
+            if let position { p.status.position = position }
+            s.partitions[tp] = p
+            if added { s.generation &+= 1 }
+        }
+    }
+
+    /// High watermarks as the consumer last saw them.
+    public func watermarks(_ marks: [TopicPartition: Int64]) {
+        state.withLock { s in
+            for (tp, high) in marks { s.partitions[tp]?.status.highWatermark = high }
+        }
+    }
+
+    /// Partitions leaving this instance: their accounts are no longer served here.
+    public func revoked(_ tps: [TopicPartition]) {
+        state.withLock { s in
+            for tp in tps {
+                guard let p = s.partitions.removeValue(forKey: tp) else { continue }
+                for id in p.accounts.keys where s.owner[id] == tp { s.owner[id] = nil }
+            }
+            s.generation &+= 1
+        }
+    }
+
+    // MARK: Read by HTTP handlers
+
+    public var isRunning: Bool { state.withLock { $0.running } }
+
+    /// Every assigned partition with its status.
+    public var partitions: [TopicPartition: PartitionStatus] {
+        state.withLock { $0.partitions.mapValues(\.status) }
+    }
+
+    public var accountCount: Int { state.withLock { $0.owner.count } }
+
+    /// Ready (contract §11): the first assignment arrived, and every assigned partition is
+    /// restored with lag ≤ `maxLag`. Otherwise the first reason found.
+    public func readiness(maxLag: Int64) -> String? {
+        let (running, arrived, parts) = state.withLock { ($0.running, $0.assignmentArrived, $0.partitions.mapValues(\.status)) }
+        guard running else { return "the consuming loop is not running" }
+        guard arrived else { return "waiting for the first partition assignment" }
+        for (tp, p) in parts.sorted(by: { $0.key < $1.key }) {
+            guard p.restored else { return "\(tp) is being restored" }
+            guard let lag = p.lag else { return "\(tp): lag not known yet" }
+            if lag > maxLag { return "\(tp) lags by \(lag) records (ready_max_lag \(maxLag))" }
+        }
+        return nil
+    }
+
+    /// Whether reads can be answered: the first assignment arrived and every assigned
+    /// partition is restored (lag does not matter for reads). Otherwise the reason.
+    public var readableReason: String? {
+        state.withLock { s in
+            guard s.assignmentArrived else { return "waiting for the first partition assignment" }
+            if let tp = s.partitions.first(where: { !$0.value.status.restored })?.key { return "\(tp) is being restored" }
+            return nil
+        }
+    }
+
+    public func account(_ id: String) -> Lookup {
+        state.withLock { s in
+            if let tp = s.owner[id], let v = s.partitions[tp]?.accounts[id] { return .found(v) }
+            guard s.assignmentArrived else { return .notReady("waiting for the first partition assignment") }
+            if let tp = s.partitions.first(where: { !$0.value.status.restored })?.key { return .notReady("\(tp) is being restored") }
+            return .notHeld
+        }
+    }
+
+    /// Up to `limit` accounts after `after` (by the id's UTF-8 bytes) that satisfy `include`,
+    /// and the id to continue after (nil when the listing is complete).
+    public func page(after: String?, limit: Int, include: (AccountView) -> Bool) -> (views: [AccountView], next: String?) {
+        let ids = sortedIDs()
+        var start = 0
+        if let after {
+            // First id whose bytes sort after `after`.
+            var lo = 0, hi = ids.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if after.utf8.lexicographicallyPrecedes(ids[mid].utf8) { hi = mid } else { lo = mid + 1 }
+            }
+            start = lo
+        }
+        var out: [AccountView] = []
+        out.reserveCapacity(min(limit, 1024))
+        var i = start
+        while i < ids.count && out.count < limit {
+            let end = min(ids.count, i + 256)
+            // A short lock per chunk, so that a filtered scan never holds up the loop for long.
+            let views: [AccountView?] = state.withLock { s in
+                ids[i..<end].map { id in s.owner[id].flatMap { s.partitions[$0]?.accounts[id] } }
+            }
+            for v in views {
+                i += 1
+                guard let v, include(v) else { continue }
+                out.append(v)
+                if out.count == limit { break }
+            }
+        }
+        let more = out.count == limit && i < ids.count
+        return (out, more ? out.last?.account : nil)
+    }
+
+    /// The summary row of every account held here that satisfies `include` (unordered). The
+    /// partitions' dictionaries are taken under the lock (copy-on-write: O(1)) and read
+    /// outside it.
+    public func summaries(_ include: (AccountSummary) -> Bool) -> [AccountSummary] {
+        let parts = state.withLock { $0.partitions.values.map(\.accounts) }
+        var out: [AccountSummary] = []
+        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for accounts in parts {
+            for v in accounts.values {
+                let s = v.summary
+                if include(s) { out.append(s) }
+            }
+        }
+        return out
+    }
+
+    /// Account ids sorted by UTF-8 bytes; re-sorted (outside the state lock) only when the
+    /// set of accounts changed.
+    private func sortedIDs() -> [String] {
+        let current = state.withLock { $0.generation }
+        if let cached = sorted.withLock({ $0.generation == current ? $0.ids : nil }) { return cached }
+        // Copying the dictionary is O(1) here (copy-on-write); the loop pays one copy of it at
+        // its next new account — only after the set of accounts changed and someone listed.
+        let (generation, owner) = state.withLock { ($0.generation, $0.owner) }
+        let ids = owner.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        sorted.withLock { $0 = (generation, ids) }
+        return ids
+    }
+}

@@ -1,0 +1,289 @@
+import CreditConfig
+import CreditEngine
+import CreditMeterTools
+@testable import CreditMeterHTTP
+import CreditMeterService
+import Foundation
+import Kafka
+import Logging
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+/// The service and its HTTP server, running for real: the loop on a mock cluster, the server
+/// on a free loopback port, in one ServiceGroup (as `credit-meter run` runs them).
+final class HTTPStack: @unchecked Sendable {
+    let harness: ServiceHarness
+    let service: MeterService
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+    let port: Int
+    let token: String?
+    var client: LoopbackHTTPClient { LoopbackHTTPClient(port: port) }
+
+    init(harness: ServiceHarness, token: String?, extraServers: [(APISettings, @Sendable (Int) async -> Void)] = []) async throws {
+        self.harness = harness
+        self.token = token
+        var config = try harness.config()
+        config.http.token = token
+        let service = MeterService(config: config, logger: harness.logger)
+        self.service = service
+        let ports = Mutex<[Int]>([])
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
+        services.append(.init(service: try HTTPServer.forService(service, listen: "127.0.0.1:0", logger: harness.logger) { p in
+            ports.withLock { $0.append(p) }
+        }))
+        for (settings, onListening) in extraServers {
+            services.append(.init(service: try HTTPServer.forService(service, settings: settings, listen: "127.0.0.1:0",
+                                                                     logger: harness.logger, onListening: onListening)))
+        }
+        let group = ServiceGroup(configuration: .init(services: services, logger: harness.logger))
+        self.group = group
+        task = Task { try await group.run() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ports.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        guard let p = ports.withLock({ $0.first }) else { throw LoopbackHTTPClient.Failure("HTTP server did not start") }
+        port = p
+    }
+
+    /// Waits until `/readyz` answers 200 and the service has processed `records`.
+    func waitReady(processed records: Int64, timeout: Duration = .seconds(40)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if service.status.processed >= records, try client.get("/readyz").status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("not ready in time: processed \(service.status.processed) of \(records), readyz \(try client.get("/readyz").text)")
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}
+
+@Suite struct RequestTargetTests {
+    @Test func pathSegmentsStayRawAndDecodeOnce() throws {
+        let t = RequestTarget("/v1/accounts/a%2Fb/check?action=chat&time=2026-11-21T10:00:00%2B01:00&x=%ZZ")
+        #expect(t.segments.map(String.init) == ["v1", "accounts", "a%2Fb", "check"])
+        #expect(try Parameters.account(t.segments[2]) == "a/b")
+        #expect(try Parameters.account("%252F") == "%2F")  // decoded exactly once
+        #expect(try t.parameter("time") == "2026-11-21T10:00:00+01:00")
+        #expect(throws: BadRequest.self) { try t.parameter("x") }
+        #expect(try t.parameter("absent") == nil)
+    }
+
+    @Test(arguments: ["1.0", "1e0", "-0", "+1", "", " 1", "0x1", "99999999999999999999"])
+    func integersArePlainDigits(_ text: String) {
+        #expect(throws: BadRequest.self) { try Parameters.integer(RequestTarget("/?limit=\(text)"), "limit", 1...1000, default: 100) }
+    }
+
+    @Test func integerRangesAndDefaults() throws {
+        #expect(try Parameters.integer(RequestTarget("/?limit=7"), "limit", 1...1000, default: 100) == 7)
+        #expect(try Parameters.integer(RequestTarget("/"), "limit", 1...1000, default: 100) == 100)
+        #expect(throws: BadRequest.self) { try Parameters.integer(RequestTarget("/?limit=0"), "limit", 1...1000, default: 100) }
+        #expect(throws: BadRequest.self) { try Parameters.integer(RequestTarget("/?limit=1001"), "limit", 1...1000, default: 100) }
+    }
+
+    @Test func accountIdsAreOneToOneHundredTwentyEightCharacters() throws {
+        #expect(throws: BadRequest.self) { try Parameters.account("") }
+        #expect(try Parameters.account(Substring(String(repeating: "é", count: 128))).unicodeScalars.count == 128)
+        #expect(throws: BadRequest.self) { try Parameters.account(Substring(String(repeating: "a", count: 129))) }
+        #expect(throws: BadRequest.self) { try Parameters.account("%C3%28") }  // not UTF-8
+    }
+
+    @Test func tokenComparisonIsExact() {
+        #expect(API.constantTimeEqual(Array("s3cret".utf8), Array("s3cret".utf8)))
+        #expect(!API.constantTimeEqual(Array("s3cre".utf8), Array("s3cret".utf8)))
+        #expect(!API.constantTimeEqual(Array("s3cret!".utf8), Array("s3cret".utf8)))
+        #expect(!API.constantTimeEqual(Array("S3cret".utf8), Array("s3cret".utf8)))
+    }
+}
+
+/// Contract §11 over real HTTP against the running service.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct HTTPEndpointTests {
+    static let token = "s3cret-token-42"
+
+    /// Five accounts with hand-computed states (rate card 2026-11-01, price book in configs/).
+    static func produceAccounts(_ h: ServiceHarness) throws -> Int64 {
+        let events: [(String, String)] = [
+            // acct-1: basic 500; chat ×3, web_research 10, grant 50, doc_search 3 (member m1, capability assistant) → 534 of 550
+            (event("credit.plan.assigned", "acct-1", id: "p1", time: "2026-11-01T00:00:00Z", data: #"{"plan":"basic"}"#), "acct-1"),
+            (event("ai.usage", "acct-1", id: "u1", time: "2026-11-02T10:00:00Z", data: #"{"action":"chat","quantity":3}"#), "acct-1"),
+            (event("ai.usage", "acct-1", id: "u2", time: "2026-11-03T10:00:00Z", data: #"{"action":"web_research"}"#), "acct-1"),
+            (event("credit.grant.issued", "acct-1", id: "g1", time: "2026-11-03T11:00:00Z",
+                   data: #"{"credits":50,"expires_at":"2026-12-15T00:00:00Z","reason":"promo"}"#), "acct-1"),
+            (event("ai.usage", "acct-1", id: "u4", time: "2026-11-04T09:00:00Z",
+                   data: #"{"action":"doc_search","member":"m1","capability":"assistant"}"#), "acct-1"),
+            // a/b: trial 100, doc_search → 97
+            (event("credit.plan.assigned", "a/b", id: "p2", time: "2026-11-01T00:00:00Z", data: #"{"plan":"trial"}"#), "a/b"),
+            (event("ai.usage", "a/b", id: "u5", time: "2026-11-02T10:00:00Z", data: #"{"action":"doc_search"}"#), "a/b"),
+            // acct-x: trial 100, knowledge_sync ×5 = 125 → −25 (exhausted)
+            (event("credit.plan.assigned", "acct-x", id: "p3", time: "2026-11-01T00:00:00Z", data: #"{"plan":"trial"}"#), "acct-x"),
+            (event("ai.usage", "acct-x", id: "u6", time: "2026-11-02T10:00:00Z", data: #"{"action":"knowledge_sync","quantity":5}"#), "acct-x"),
+            // acct-low: trial 100, action_execution ×6 = 90 → 10 (10 %: low)
+            (event("credit.plan.assigned", "acct-low", id: "p4", time: "2026-11-01T00:00:00Z", data: #"{"plan":"trial"}"#), "acct-low"),
+            (event("ai.usage", "acct-low", id: "u7", time: "2026-11-02T10:00:00Z", data: #"{"action":"action_execution","quantity":6}"#), "acct-low"),
+            // acct-idle: pro 2000, no usage
+            (event("credit.plan.assigned", "acct-idle", id: "p5", time: "2026-11-01T00:00:00Z", data: #"{"plan":"pro"}"#), "acct-idle"),
+        ]
+        for (json, key) in events { try h.produce(json, key: key) }
+        return Int64(events.count)
+    }
+
+    @Test func accountsChecksHistoryPagingAndErrors() async throws {
+        let h = try ServiceHarness(partitions: 2)
+        let hardPort = Mutex<Int?>(nil)
+        var hard = APISettings(config: try h.config())
+        hard.accessMode = .hard
+        hard.token = Self.token
+        let stack = try await HTTPStack(harness: h, token: Self.token, extraServers: [(hard, { @Sendable p in hardPort.withLock { $0 = p } })])
+        let c = stack.client
+        // Before the first assignment: alive, not ready, and account reads say why.
+        #expect(try c.get("/healthz").text == #"{"status":"ok"}"#)
+        let early = try c.get("/readyz")
+        #expect(early.status == 503)
+        #expect(early.json["status"] as? String == "not_ready")
+        #expect(!(early.json["reason"] as? String ?? "").isEmpty)
+
+        let n = try Self.produceAccounts(h)
+        try await stack.waitReady(processed: n)
+        #expect(try c.get("/readyz").text == #"{"status":"ready"}"#)
+
+        // 401 without, or with a wrong, token; health, readiness and metrics stay open.
+        for auth in [nil, "wrong", Self.token + "x"] as [String?] {
+            let r = try c.get("/v1/accounts/acct-1", token: auth)
+            #expect(r.status == 401)
+            #expect(r.json["error"] as? String == "missing or invalid bearer token")
+            #expect(!r.text.contains(Self.token))
+        }
+        #expect(try c.get("/metrics").status == 200)
+
+        // The document: exact millicredits.
+        let doc = try c.get("/v1/accounts/acct-1", token: Self.token)
+        #expect(doc.status == 200)
+        #expect(doc.headers["content-type"] == "application/json")
+        let d = doc.json
+        #expect(d["account"] as? String == "acct-1")
+        #expect((d["balance_credits"] as? NSNumber)?.int64Value == 534)
+        #expect((d["entitlement_credits"] as? NSNumber)?.int64Value == 550)
+        #expect((d["used_this_cycle_credits"] as? NSNumber)?.int64Value == 16)
+        #expect((d["overage_credits"] as? NSNumber)?.int64Value == 0)
+        #expect(d["plan"] as? String == "basic")
+        #expect(d["cycle_start"] as? String == "2026-11-01T00:00:00Z")
+        #expect(d["cycle_end"] as? String == "2026-12-01T00:00:00Z")
+        #expect(d["last_event_id"] as? String == "u4")
+        #expect(d["rate_card_version"] as? String == "2026-11-01")
+        let blocks = d["blocks"] as? [[String: Any]] ?? []
+        #expect(blocks.count == 2)
+        #expect(blocks.first?["kind"] as? String == "allowance" && (blocks.first?["credits"] as? NSNumber)?.int64Value == 484)
+        #expect(blocks.last?["kind"] as? String == "grant" && (blocks.last?["credits"] as? NSNumber)?.int64Value == 50)
+        #expect(blocks.last?["expires_at"] as? String == "2026-12-15T00:00:00Z")
+        let usage = d["usage"] as? [String: Any] ?? [:]
+        func amounts(_ any: Any?) -> [String: Int64] {
+            ((any as? [String: Any]) ?? [:]).mapValues { ($0 as? NSNumber)?.int64Value ?? -1 }
+        }
+        #expect(amounts(usage["by_capability"]) == ["assistant": 3])
+        #expect(amounts(usage["by_member"]) == ["m1": 3])
+        #expect(amounts(usage["by_day"]) == ["2026-11-02": 3, "2026-11-03": 10, "2026-11-04": 3])
+        // Runway by hand: D = 11-02…11-04 (n 3), C = 16 credits; 16/3 = 5.333; 534 × 3 × 86400 / 16 s after t.
+        let runway = d["runway"] as? [String: Any] ?? [:]
+        #expect(String(decoding: try JSONSerialization.data(withJSONObject: runway["credits_per_day"]!, options: .fragmentsAllowed), as: UTF8.self) == "5.333")
+        #expect(runway["exhausted_at"] as? String == "2027-02-12T12:00:00Z")
+        #expect(runway["before_cycle_end"] as? Bool == false)
+        #expect((d["money"] as? [String: Any])?["currency"] as? String == "USD")
+
+        // The balances topic's last record for the account carries the same shared fields.
+        let balances = try h.readAll("credit.balances").filter { $0.key == "acct-1" }
+        let last = try #require(balances.last).json
+        #expect(last["last_event_id"] as? String == "u4")
+        for (key, value) in last {
+            func canonical(_ v: Any?) throws -> String {
+                String(decoding: try JSONSerialization.data(withJSONObject: [key: v ?? NSNull()], options: [.sortedKeys]), as: UTF8.self)
+            }
+            #expect(try canonical(d[key]) == (try canonical(value)), "field \(key) differs from the balances topic")
+        }
+
+        // Ids are one path segment, decoded once.
+        #expect(try c.get("/v1/accounts/a%2Fb", token: Self.token).json["balance_credits"] as? NSNumber == 97)
+        #expect(try c.get("/v1/accounts/a/b", token: Self.token).status == 404)
+        #expect(try c.get("/v1/accounts/nobody", token: Self.token).status == 404)
+        #expect(try c.get("/v1/accounts/nobody", token: Self.token).json["error"] as? String == "no state for this account on this instance")
+        #expect(try c.get("/v1/accounts/" + String(repeating: "z", count: 128), token: Self.token).status == 404)
+        let long = try c.get("/v1/accounts/" + String(repeating: "z", count: 129), token: Self.token)
+        #expect(long.status == 400 && (long.json["error"] as? String ?? "").hasPrefix("account:"))
+        #expect(try c.get("/v1/accounts/%ZZ", token: Self.token).status == 400)
+        #expect(try c.get("/v1/nothing-here", token: Self.token).status == 404)
+        #expect(try c.get("/v1/accounts/acct-1", token: Self.token, method: "DELETE").status == 405)
+
+        // Listing: byte order, paging, status filters, bad parameters.
+        func ids(_ target: String) throws -> ([String], String?) {
+            let j = try c.get(target, token: Self.token).json
+            return ((j["accounts"] as? [[String: Any]] ?? []).compactMap { $0["account"] as? String }, j["next"] as? String)
+        }
+        #expect(try ids("/v1/accounts?limit=2") == (["a/b", "acct-1"], "acct-1"))
+        #expect(try ids("/v1/accounts?limit=2&after=acct-1") == (["acct-idle", "acct-low"], "acct-low"))
+        #expect(try ids("/v1/accounts?limit=2&after=acct-low") == (["acct-x"], nil))
+        #expect(try ids("/v1/accounts?status=low").0 == ["acct-low"])
+        #expect(try ids("/v1/accounts?status=exhausted").0 == ["acct-x"])
+        #expect(try ids("/v1/accounts?status=idle").0 == ["acct-idle"])
+        #expect(try ids("/v1/accounts?unknown=1").0.count == 5)
+        let row = try #require((try c.get("/v1/accounts?limit=1&after=acct-idle", token: Self.token).json["accounts"] as? [[String: Any]])?.first)
+        #expect(row["account"] as? String == "acct-low" && row["plan"] as? String == "trial")
+        #expect((row["balance_credits"] as? NSNumber)?.int64Value == 10 && (row["remaining_percent"] as? NSNumber)?.doubleValue == 10.0)
+        #expect(row["last_event_time"] as? String == "2026-11-02T10:00:00Z")
+        for bad in ["limit=1.0", "limit=0", "limit=1001", "limit=-0", "status=bogus"] {
+            let r = try c.get("/v1/accounts?" + bad, token: Self.token)
+            #expect(r.status == 400, "\(bad)")
+            let error = r.json["error"] as? String ?? ""
+            #expect(error.hasPrefix(String(bad.prefix { $0 != "=" }) + ":"), "\(bad): \(r.text)")
+        }
+
+        // /check, soft mode (the default).
+        func check(_ target: String, port: Int? = nil) throws -> [String: Any] {
+            let r = try LoopbackHTTPClient(port: port ?? stack.port).get(target, token: Self.token)
+            #expect(r.status == 200, "\(target): \(r.text)")
+            return r.json
+        }
+        var j = try check("/v1/accounts/acct-1/check?action=chat")
+        #expect(j["allowed"] as? Bool == true && (j["credits"] as? NSNumber)?.int64Value == 1)
+        #expect((j["balance_credits"] as? NSNumber)?.int64Value == 534 && j["rate_card_version"] as? String == "2026-11-01")
+        #expect(j["reason"] is NSNull)
+        j = try check("/v1/accounts/acct-x/check?action=chat")
+        #expect(j["allowed"] as? Bool == false && j["reason"] as? String == "no_credits")
+        j = try check("/v1/accounts/acct-1/check?action=teleport")
+        #expect(j["allowed"] as? Bool == false && j["reason"] as? String == "unknown_action" && j["credits"] is NSNull)
+        j = try check("/v1/accounts/ghost/check?action=chat")
+        #expect(j["allowed"] as? Bool == false && j["reason"] as? String == "unknown_account")
+        j = try check("/v1/accounts/acct-low/check?action=summarize_thread&input_tokens=12345&time=2026-11-05T00:00:00Z")
+        #expect(j["allowed"] as? Bool == true)
+        #expect(String(decoding: try JSONSerialization.data(withJSONObject: j["credits"]!, options: .fragmentsAllowed), as: UTF8.self) == "1.617")
+        for (bad, parameter) in [("quantity=1.0", "quantity"), ("quantity=0", "quantity"), ("time=yesterday", "time"),
+                                 ("time=2020-01-01T00:00:00Z", "time"), ("input_tokens=-1", "input_tokens")] {
+            let r = try c.get("/v1/accounts/acct-1/check?action=chat&" + bad, token: Self.token)
+            #expect(r.status == 400, "\(bad)")
+            let error = r.json["error"] as? String ?? ""
+            #expect(error.hasPrefix(parameter + ":"), "\(bad): \(r.text)")
+        }
+        #expect(try c.get("/v1/accounts/acct-1/check", token: Self.token).json["error"] as? String == "action: is required")
+
+        // /check, hard mode: balance ≥ credits.
+        let hp = try #require(hardPort.withLock { $0 })
+        #expect(try check("/v1/accounts/acct-low/check?action=web_research", port: hp)["allowed"] as? Bool == true)
+        j = try check("/v1/accounts/acct-low/check?action=action_execution", port: hp)
+        #expect(j["allowed"] as? Bool == false && j["reason"] as? String == "insufficient_credits")
+        #expect((j["credits"] as? NSNumber)?.int64Value == 15 && (j["balance_credits"] as? NSNumber)?.int64Value == 10)
+
+        // Metrics: the contract's names, exact credits, route templates (never raw paths or the token).
+        let metrics = try c.get("/metrics").text
+        #expect(metrics.contains("credit_meter_records_total{outcome=\"applied\"} \(n)"))
+        #expect(metrics.contains("credit_meter_credits_charged_total 234\n"))
+        #expect(metrics.contains("credit_meter_accounts 5"))
+        #expect(metrics.contains("credit_meter_http_requests_total{route=\"/v1/accounts/{account}\",code=\"401\"} 3"))
+        #expect(metrics.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"0\"} 0"))
+        #expect(metrics.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"1\"} 0"))
+        #expect(metrics.contains("credit_meter_snapshot_age_seconds"))
+        #expect(!metrics.contains("a%2Fb") && !metrics.contains("acct-1") && !metrics.contains(Self.token))
+        try await stack.stop()
+    }
+}
