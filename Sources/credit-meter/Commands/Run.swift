@@ -1,5 +1,6 @@
 import ArgumentParser
 import CreditConfig
+import CreditMeterHTTP
 import CreditMeterService
 import CreditMeterTools
 import Logging
@@ -13,6 +14,7 @@ struct Run: CreditMeterCommand {
 
     func execute() async throws {
         let logger = common.logger("credit-meter", default: .info)
+        _ = MetricsBootstrap.registry()  // before any instrument is created: swift-metrics → Prometheus
         let cfg = try loadConfig(config)
         // `bootstrap_servers: embedded`: a development cluster in this process.
         var embedded: DevCluster?
@@ -22,7 +24,11 @@ struct Run: CreditMeterCommand {
             embedded = cluster
         }
         let service = MeterService(config: cfg, logger: logger, bootstrap: embedded?.bootstrapServers)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: service)],
+        let http = try HTTPServer.forService(service, logger: logger) { port in
+            logger.notice("HTTP listening", metadata: ["listen": "\(cfg.http.listen)", "port": "\(port)"])
+        }
+        // Shut down in reverse order: the loop drains (snapshots, commits) while HTTP still answers.
+        let group = ServiceGroup(configuration: .init(services: [.init(service: http), .init(service: service)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()
