@@ -222,7 +222,13 @@ public final class EventDecoder {
                     } else if key.equals("max_per_cycle") {
                         try mark(8, "data.max_per_cycle")
                         if !s.readNull() {
-                            guard let n = try integer(&s, "data.max_per_cycle", expected: "an integer ≥ 1"), n >= 1 else {
+                            // Plain digits only (§7 v2: `2.0` and `2e0` are not integers).
+                            guard let c = s.peek(), c == UInt8(ascii: "-") || (c >= 48 && c <= 57) else {
+                                throw s.typeError("data.max_per_cycle", expected: "an integer ≥ 1")
+                            }
+                            let text = try s.readNumberText()
+                            guard text.allSatisfy({ $0 >= 48 && $0 <= 57 }), text.count <= 18,
+                                  let n = Int64(String(decoding: text, as: UTF8.self)), n >= 1 else {
                                 throw .wrongType("data.max_per_cycle", expected: "an integer ≥ 1")
                             }
                             guard n <= 1_000_000 else { throw .invalid("data.max_per_cycle", "is absurdly large (limit 1000000)") }
