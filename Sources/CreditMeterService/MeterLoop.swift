@@ -176,6 +176,7 @@ final class MeterLoop {
                 for a in result.alerts { try output.publish(a) }
                 batch.alertsPublished += Int64(result.alertCount)
             }
+            if result.requestCount > 0 { for r in result.requests { try output.publish(r) } }
         case .duplicate:
             batch.duplicates += 1
         case .rejected(let reason):

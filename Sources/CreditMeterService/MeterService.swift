@@ -50,7 +50,7 @@ public final class MeterService: Service, Sendable {
         if bootstrapOverride == nil && config.kafka.isEmbedded {
             let cluster = try MockCluster(brokers: 1, logger: logger)
             for t in config.kafka.inputTopics { try cluster.createTopic(t, partitions: 16) }
-            for t in [config.kafka.alertsTopic, config.kafka.deadLetterTopic] + (config.kafka.balancesTopic.map { [$0] } ?? []) {
+            for t in [config.kafka.alertsTopic, config.kafka.deadLetterTopic, config.kafka.requestsTopic] + (config.kafka.balancesTopic.map { [$0] } ?? []) {
                 try cluster.createTopic(t, partitions: 4)
             }
             bootstrap = cluster.bootstrapServers

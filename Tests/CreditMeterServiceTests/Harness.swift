@@ -39,7 +39,7 @@ final class ServiceHarness: @unchecked Sendable {
         } else {
             let cluster = try MockCluster(brokers: 1, logger: logger)
             try cluster.createTopic("ai.usage", partitions: partitions)
-            for t in ["credit.alerts", "ai.usage.dlq", "credit.balances"] { try cluster.createTopic(t, partitions: 2) }
+            for t in ["credit.alerts", "ai.usage.dlq", "credit.balances", "credit.requests"] { try cluster.createTopic(t, partitions: 2) }
             self.cluster = cluster
             bootstrap = cluster.bootstrapServers
         }
