@@ -111,6 +111,9 @@ struct Demo: AsyncParsableCommand {
                   report.alertsReadBack == Int(report.status.alertsPublished) else {
                 throw ServiceError("demo finished with inconsistent counts")
             }
+            guard report.requestsReadBack > 0, report.memberAlerts > 0 else {
+                throw ServiceError("demo showed no auto top-up request or no member budget alert")
+            }
         } catch let e as ExitCode {
             throw e
         } catch {
