@@ -65,11 +65,12 @@ public enum RateCardLoader {
         var plans: [PriceBook.Plan] = []
         if let p = m["plans"] {
             for (id, v) in try p.namedEntries() {
-                let pm = try v.mapping(allowed: ["monthly_credits", "price", "description"])
+                let pm = try v.mapping(allowed: ["monthly_credits", "price", "rollover_max_credits", "description"])
                 guard let mc = pm["monthly_credits"] else { throw v.error("missing key", key: v.child("monthly_credits")) }
                 guard let price = pm["price"] else { throw v.error("missing key", key: v.child("price")) }
                 plans.append(.init(id: id, monthlyCredits: try mc.scaled(Credits.scale, unit: "credits"),
-                                   priceMicros: try price.scaled(PriceBook.moneyScale, unit: "money")))
+                                   priceMicros: try price.scaled(PriceBook.moneyScale, unit: "money"),
+                                   rolloverMaxCredits: try pm["rollover_max_credits"]?.scaled(Credits.scale, unit: "credits") ?? 0))
             }
         }
         var packs: [PriceBook.Pack] = []

@@ -34,12 +34,14 @@ public final class DevCluster: Sendable {
     }
 
     /// The topics a service configuration names: its input topics with `inputPartitions`
-    /// each; alerts, dead letters and balances (when configured) with `outputPartitions`;
+    /// each; alerts, dead letters, top-up requests and balances (when configured) with
+    /// `outputPartitions`;
     /// plus `extra`.
     public static func topics(for kafka: ServiceConfiguration.Kafka, inputPartitions: Int32, outputPartitions: Int32,
                               extra: [Topic] = []) -> [Topic] {
         kafka.inputTopics.map { Topic($0, partitions: inputPartitions) }
-            + ([kafka.alertsTopic, kafka.deadLetterTopic] + (kafka.balancesTopic.map { [$0] } ?? [])).map { Topic($0, partitions: outputPartitions) }
+            + ([kafka.alertsTopic, kafka.deadLetterTopic, kafka.requestsTopic] + (kafka.balancesTopic.map { [$0] } ?? []))
+                .map { Topic($0, partitions: outputPartitions) }
             + extra
     }
 

@@ -157,14 +157,14 @@ import CreditEngine
         t.usage("a", "web_research", at: "2026-11-02T00:00:00Z", quantity: 8, id: "u1")   // 20 % left: low/20
         t.usage("a", "web_research", at: "2026-11-03T00:00:00Z", quantity: 2, id: "u2")   // 0: exhausted
         let view = t.ledger.view(0)
-        #expect(view.state.cycleAlerts.map { view.alertID($0) } == [
+        #expect(view.alerts.map(\.id) == [
             "a/2026-11-01T00:00:00Z/credit.balance.low/20/1", "a/2026-11-01T00:00:00Z/credit.balance.exhausted/0/1",
         ])
         #expect(String(decoding: view.document(), as: UTF8.self).contains(
             #""alerts":[{"id":"a/2026-11-01T00:00:00Z/credit.balance.low/20/1","type":"credit.balance.low","threshold_percent":20,"time":"2026-11-02T00:00:00Z"},{"id":"a/2026-11-01T00:00:00Z/credit.balance.exhausted/0/1","type":"credit.balance.exhausted","threshold_percent":0,"time":"2026-11-03T00:00:00Z"}]"#))
         t.usage("a", "chat", at: "2026-12-01T00:00:00Z", id: "u3")   // new cycle: recovered
         let next = t.ledger.view(0)
-        #expect(next.state.cycleAlerts.map { next.alertID($0) } == ["a/2026-12-01T00:00:00Z/credit.balance.recovered/0/1"])
+        #expect(next.alerts.map(\.id) == ["a/2026-12-01T00:00:00Z/credit.balance.recovered/0/1"])
     }
 }
 
@@ -324,6 +324,6 @@ import CreditEngine
         t.grant("acme", "50", at: "2026-11-03T00:00:00Z", expires: "2026-12-15T00:00:00Z", id: "g1")
         t.topup("acme", at: "2026-11-04T00:00:00Z", id: "t1")
         t.usage("acme", "doc_search", at: "2026-11-05T10:00:00Z", id: "u2", member: "bo", capability: "assistant")
-        #expect(t.document("acme") == #"{"account":"acme","balance_credits":1517,"overage_credits":0,"entitlement_credits":1550,"used_this_cycle_credits":33,"plan":"basic","monthly_credits":500,"cycle_start":"2026-11-01T00:00:00Z","cycle_end":"2026-12-01T00:00:00Z","blocks":[{"kind":"allowance","credits":467,"expires_at":"2026-12-01T00:00:00Z"},{"kind":"grant","credits":50,"expires_at":"2026-12-15T00:00:00Z"},{"kind":"topup","credits":1000,"expires_at":null}],"rate_card_version":"2026-11-01","last_event_id":"u2","remaining_percent":97.8,"pinned_rate_card_version":null,"pinned_until":null,"events":5,"last_event_time":"2026-11-05T10:00:00Z","usage":{"by_capability":{"agents":30,"assistant":3},"by_member":{"ana":30,"bo":3},"by_day":{"2026-11-02":30,"2026-11-05":3}},"runway":{"credits_per_day":8.25,"exhausted_at":"2027-05-08T07:05:27Z","before_cycle_end":false},"money":{"currency":"USD","credits_bought":1500,"paid":"49","price_per_credit":"0.032666","provider_cost":"0.0123","margin":"48.9877"},"alerts":[],"audit":{"granted_credits":1550,"charged_credits":33,"expired_credits":0,"adjusted_credits":0}}"#)
+        #expect(t.document("acme") == #"{"account":"acme","balance_credits":1517,"overage_credits":0,"entitlement_credits":1550,"used_this_cycle_credits":33,"plan":"basic","monthly_credits":500,"cycle_start":"2026-11-01T00:00:00Z","cycle_end":"2026-12-01T00:00:00Z","blocks":[{"kind":"allowance","credits":467,"expires_at":"2026-12-01T00:00:00Z"},{"kind":"grant","credits":50,"expires_at":"2026-12-15T00:00:00Z"},{"kind":"topup","credits":1000,"expires_at":null}],"rate_card_version":"2026-11-01","last_event_id":"u2","remaining_percent":97.8,"pinned_rate_card_version":null,"pinned_until":null,"events":5,"last_event_time":"2026-11-05T10:00:00Z","usage":{"by_capability":{"agents":30,"assistant":3},"by_member":{"ana":30,"bo":3},"by_day":{"2026-11-02":30,"2026-11-05":3}},"runway":{"credits_per_day":8.25,"exhausted_at":"2027-05-08T07:05:27Z","before_cycle_end":false},"money":{"currency":"USD","credits_bought":1500,"paid":"49","price_per_credit":"0.032666","provider_cost":"0.0123","margin":"48.9877"},"alerts":[],"audit":{"granted_credits":1550,"charged_credits":33,"expired_credits":0,"voided_credits":0,"adjusted_credits":0}}"#)
     }
 }

@@ -18,7 +18,7 @@ import CreditEngine
         #expect(overrun.charged == 75_000)
         #expect(t.account("agency-1").overage == 25_000)
         t.topup("agency-1", at: "2026-11-03T01:00:00Z", id: "a1-topup")
-        #expect(t.account("agency-1").blocks == [Block(kind: .topup, remaining: 975_000)])
+        #expect(t.account("agency-1").blocks.withoutOrigins == [Block(kind: .topup, remaining: 975_000)])
         #expect(t.alertLines == [
             "credit.balance.low/20/1 395",       // after the 107th action
             "credit.balance.low/10/1 200",       // after the 120th: exactly 10 %
@@ -43,18 +43,18 @@ import CreditEngine
         for i in 0..<100 { t.usage("crm", "chat", at: "2026-11-02T00:00:00Z", id: "reply-\(i)") }
         var a = t.account("crm")
         #expect(a.allowance == 400_000)
-        #expect(a.blocks == [Block(kind: .topup, remaining: 1_000_000)])
+        #expect(a.blocks.withoutOrigins == [Block(kind: .topup, remaining: 1_000_000)])
         for i in 0..<20 { t.usage("crm", "knowledge_sync", at: "2026-11-03T00:00:00Z", id: "sync-\(i)") }
         a = t.account("crm")
         #expect(a.allowance == 0)
-        #expect(a.blocks == [Block(kind: .topup, remaining: 900_000)])
+        #expect(a.blocks.withoutOrigins == [Block(kind: .topup, remaining: 900_000)])
         #expect(a.entitlement == 1_500_000)
         #expect(t.alerts.isEmpty)  // 900 / 1500 = 60 %
         // Next month: the allowance resets, the top-up carries over and is used after it.
         t.usage("crm", "chat", at: "2026-12-01T00:00:00Z", id: "reply-dec")
         a = t.account("crm")
         #expect(a.allowance == 499_000)
-        #expect(a.blocks == [Block(kind: .topup, remaining: 900_000)])
+        #expect(a.blocks.withoutOrigins == [Block(kind: .topup, remaining: 900_000)])
         #expect(a.entitlement == 1_400_000)
         expectConserved(t)
     }

@@ -25,6 +25,20 @@ enum SnapshotFixture {
         return t
     }
 
+    /// `scenario()` plus every §12 feature: a void, an auto top-up policy and its request, a
+    /// member budget and its alert, a plan with rollover.
+    static func scenarioV3() throws -> TestLedger {
+        let t = try scenario()
+        t.void("acme", "g1", at: "2026-12-03T00:00:00Z", id: "v1")
+        t.autoTopup("acme", pack: "pack-1000", below: "100", maxPerCycle: 2, at: "2026-12-03T01:00:00Z", id: "at1")
+        t.budget("acme", "ana", "40", at: "2026-12-03T02:00:00Z", id: "b1")
+        t.usage("acme", "web_research", at: "2026-12-04T00:00:00Z", quantity: 4, id: "u6", member: "ana")
+        t.plan("roll", "basic", at: "2026-11-01T00:00:00Z", rollover: "100", id: "p3")
+        t.usage("roll", "web_research", at: "2026-11-02T00:00:00Z", quantity: 30, id: "u7")
+        t.usage("roll", "chat", at: "2026-12-02T00:00:00Z", id: "u8")
+        return t
+    }
+
     static func encode(_ t: TestLedger) -> [UInt8] {
         SnapshotCodec.encode(t.ledger, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99)
     }
@@ -44,7 +58,7 @@ enum SnapshotFixture {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"] != nil))
     func writeCurrentFormatFixture() throws {
         let path = ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"]!
-        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenario())
+        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenarioV3())
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 }
@@ -88,17 +102,40 @@ enum SnapshotFixture {
         #expect(balanceDocuments(l) == balanceDocuments(try SnapshotFixture.scenario().ledger))
     }
 
-    @Test func version2IsWrittenByteForByteAndReadBack() throws {
+    /// Written by the format-2 code (commit 5770f41) from `scenario()`.
+    @Test func version2StillDecodesToExactValues() throws {
         let t = try SnapshotFixture.scenario()
-        let bytes = SnapshotFixture.encode(t)
+        let bytes = try SnapshotFixture.bytes("snapshot-v2.snap")
         #expect(bytes[7] == 2)
-        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v2.snap")))
-        let (l, _) = try SnapshotCodec.decode(try SnapshotFixture.bytes("snapshot-v2.snap"), config: t.ledger.config)
+        let (l, _) = try SnapshotCodec.decode(bytes, config: t.ledger.config)
         #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
         #expect(l.view(0).history == t.ledger.view(0).history)
         #expect(l.view(0).history.map(\.kind) == [.cycleStarted, .planAssigned, .grant, .topup, .adjusted,
                                                    .allowanceForfeited, .cycleStarted])
-        #expect(l.account("low")!.cycleAlerts.map { l.view(2).alertID($0) } == ["low/2026-11-01T00:00:00Z/credit.balance.low/10/1"])
+        #expect(l.view(0).history.map(\.credits) == [500_000, 0, 50_000, 1_000_000, -5_000, -15_000, 500_000])
+        #expect(l.view(2).alerts.map(\.id) == ["low/2026-11-01T00:00:00Z/credit.balance.low/10/1"])
+        #expect(l.account("acme")!.voided == 0 && l.account("acme")!.extras.isEmpty)
+        // Format 2 remembered no grant ids: those grants cannot be voided (documented).
+        #expect(l.account("acme")!.blocks.allSatisfy { $0.origin == 0 })
+    }
+
+    @Test func version3IsWrittenByteForByteAndReadBack() throws {
+        let t = try SnapshotFixture.scenarioV3()
+        let bytes = SnapshotFixture.encode(t)
+        #expect(bytes[7] == 3)
+        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v3.snap")))
+        let (l, _) = try SnapshotCodec.decode(bytes, config: t.ledger.config)
+        #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
+        #expect((0..<l.accountCount).map { l.view($0).history } == (0..<l.accountCount).map { t.ledger.view($0).history })
+        #expect(l.account("acme")!.extras == t.account("acme").extras)
+        #expect(l.account("acme")!.features?.budgets.map(\.budget) == [40_000])
+        #expect(l.account("acme")!.features?.autoTopup == AutoTopupPolicy(pack: 0, credits: 1_000_000, below: 100_000, maxPerCycle: 2))
+        #expect(l.account("acme")!.voided == 50_000)
+        #expect(l.counters == t.ledger.counters)
         #expect(SnapshotCodec.encode(l, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99) == bytes)
+        // snapshot inspect's detached configuration describes them identically.
+        let detached = try SnapshotCodec.detachedConfiguration(bytes)
+        let (d, _) = try SnapshotCodec.decode(bytes, config: detached, verifyRateCards: false)
+        #expect((0..<d.accountCount).map { String(decoding: d.accountDocument($0), as: UTF8.self) } == t.documents())
     }
 }

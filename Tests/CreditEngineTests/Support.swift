@@ -58,9 +58,10 @@ enum Fixtures {
         try ServiceConfiguration.loadPriceBook(path: configsDir + "/price-book.yaml")
     }
 
-    static func engine(cards: [RateCard]? = nil, thresholds: [Int] = [20, 10], window: Int = 24) throws -> EngineConfiguration {
-        try EngineConfiguration(rateCards: RateCardBook(cards ?? standardCards()), priceBook: priceBook(),
-                                thresholds: thresholds, dedupeWindowHours: window)
+    static func engine(cards: [RateCard]? = nil, thresholds: [Int] = [20, 10], window: Int = 24, runwayDays: Int? = nil,
+                       book: PriceBook? = nil) throws -> EngineConfiguration {
+        try EngineConfiguration(rateCards: RateCardBook(cards ?? standardCards()), priceBook: book ?? priceBook(),
+                                thresholds: thresholds, dedupeWindowHours: window, runwayDays: runwayDays)
     }
 
     static func card(_ yaml: String) throws(ConfigError) -> RateCard {
@@ -102,6 +103,7 @@ final class TestLedger {
             }
             if case .rejected(let r) = result.outcome { rejections.append(r.description) }
             alerts.append(contentsOf: result.alerts)
+            requests.append(contentsOf: result.requests)
             return result
         }
     }
@@ -123,11 +125,13 @@ final class TestLedger {
     }
 
     @discardableResult
-    func plan(_ account: String, _ plan: String?, at time: String, monthly: String? = nil, anchor: String? = nil, id: String? = nil) -> ApplyResult {
+    func plan(_ account: String, _ plan: String?, at time: String, monthly: String? = nil, anchor: String? = nil,
+              rollover: String? = nil, id: String? = nil) -> ApplyResult {
         var data: [(String, EventJSON.Value)] = []
         if let plan { data.append(("plan", .s(plan))) }
         if let monthly { data.append(("monthly_credits", .n(monthly))) }
         if let anchor { data.append(("cycle_anchor", .s(anchor))) }
+        if let rollover { data.append(("rollover_max_credits", .n(rollover))) }
         return apply(EventJSON.event("credit.plan.assigned", account: account, id: id ?? nextID(), time: time, data: data))
     }
 
@@ -159,6 +163,36 @@ final class TestLedger {
         return apply(EventJSON.event("credit.ratecard.pinned", account: account, id: id ?? nextID(), time: time, data: data))
     }
 
+    @discardableResult
+    func void(_ account: String, _ grant: String, at time: String, grantSource: String? = nil, reason: String? = "refund",
+              id: String? = nil) -> ApplyResult {
+        var data: [(String, EventJSON.Value)] = [("grant_id", .s(grant))]
+        if let grantSource { data.append(("grant_source", .s(grantSource))) }
+        if let reason { data.append(("reason", .s(reason))) }
+        return apply(EventJSON.event("credit.grant.voided", account: account, id: id ?? nextID(), time: time, data: data))
+    }
+
+    @discardableResult
+    func autoTopup(_ account: String, pack: String? = "pack-1000", credits: String? = nil, below: String?, maxPerCycle: Int? = nil,
+                   enabled: Bool? = nil, at time: String, id: String? = nil) -> ApplyResult {
+        var data: [(String, EventJSON.Value)] = []
+        if let pack { data.append(("pack", .s(pack))) }
+        if let credits { data.append(("credits", .n(credits))) }
+        if let below { data.append(("below_credits", .n(below))) }
+        if let maxPerCycle { data.append(("max_per_cycle", .n(String(maxPerCycle)))) }
+        if let enabled { data.append(("enabled", .n(enabled ? "true" : "false"))) }
+        return apply(EventJSON.event("credit.autotopup.configured", account: account, id: id ?? nextID(), time: time, data: data))
+    }
+
+    /// `monthly` nil writes `"monthly_credits": null` (remove).
+    @discardableResult
+    func budget(_ account: String, _ member: String, _ monthly: String?, at time: String, id: String? = nil) -> ApplyResult {
+        apply(EventJSON.event("credit.member.budget.set", account: account, id: id ?? nextID(), time: time,
+                              data: [("member", .s(member)), ("monthly_credits", monthly.map { .n($0) } ?? .null)]))
+    }
+
+    private(set) var requests: [TopupRequest] = []
+
     func account(_ id: String) -> Account { ledger.account(id)! }
     func balance(_ id: String) -> Int64 { account(id).balance }
     func document(_ id: String) -> String { String(decoding: ledger.accountDocument(ledger.accountIndex(id)!), as: UTF8.self) }
@@ -168,4 +202,9 @@ final class TestLedger {
     var alertLines: [String] {
         alerts.map { "\($0.type)/\($0.thresholdPercent)/\($0.sequence) \(Credits.format($0.remaining))" }
     }
+}
+
+extension Array where Element == Block {
+    /// The blocks without the grant fingerprints they carry (for comparing with literals).
+    var withoutOrigins: [Block] { map { Block(kind: $0.kind, remaining: $0.remaining, expiresAt: $0.expiresAt) } }
 }

@@ -75,6 +75,30 @@ struct EndToEndTests {
         #expect(full.contains(#""by_member":{"ana":400}"#))
     }
 
+    /// §12 on the wire: an auto top-up request on the requests topic (exact id and bytes), a
+    /// member budget alert on the alerts topic, a refund (void) reflected in the balances.
+    @Test func topUpRequestsAndMemberBudgetAlertsAreReadBackExactly() async throws {
+        let h = try ServiceHarness()
+        try h.produce(event("credit.plan.assigned", "acme", id: "p1", time: "2026-11-01T00:00:00Z", data: #"{"plan":"trial"}"#), key: "acme")
+        try h.produce(event("credit.topup.purchased", "acme", id: "t1", time: "2026-11-01T00:00:00Z", data: #"{"pack":"pack-1000"}"#), key: "acme")
+        try h.produce(event("credit.autotopup.configured", "acme", id: "c1", time: "2026-11-01T00:00:01Z",
+                            data: #"{"pack":"pack-1000","below_credits":60,"max_per_cycle":2}"#), key: "acme")
+        try h.produce(event("credit.member.budget.set", "acme", id: "b1", time: "2026-11-01T00:00:02Z",
+                            data: #"{"member":"ana","monthly_credits":40}"#), key: "acme")
+        try h.produce(event("ai.usage", "acme", id: "u1", time: "2026-11-02T00:00:00Z", data: #"{"action":"web_research","quantity":4,"member":"ana"}"#), key: "acme")
+        try h.produce(event("credit.grant.voided", "acme", id: "v1", time: "2026-11-03T00:00:00Z", data: #"{"grant_id":"t1","reason":"refund"}"#), key: "acme")
+        let service = try await h.runService(until: 6)
+        #expect(service.status.applied == 6)
+        let requests = try h.readAll("credit.requests", expect: 1)
+        #expect(requests.count == 1)
+        #expect(requests.first?.key == "acme")
+        #expect(requests.first?.value == #"{"specversion":"1.0","id":"acme/2026-11-01T00:00:00Z/credit.topup.requested/1","source":"credit-meter","type":"credit.topup.requested","subject":"acme","time":"2026-11-03T00:00:00Z","datacontenttype":"application/json","data":{"account":"acme","pack":"pack-1000","credits":1000,"balance_credits":60,"below_credits":60,"triggered_by":"v1","request_number":1,"max_per_cycle":2}}"#)
+        let alerts = try h.readAll("credit.alerts", expect: 1)
+        #expect(alerts.map { $0.json["id"] as? String } == ["acme/2026-11-01T00:00:00Z/ana/credit.member.budget.exhausted/0/1"])
+        let balances = try h.readAll("credit.balances")
+        #expect(balances.last { $0.key == "acme" }?.value.contains(#""balance_credits":60,"overage_credits":0,"entitlement_credits":100,"#) == true)
+    }
+
     @Test func binaryModeEventsAreAccepted() async throws {
         let h = try ServiceHarness()
         try h.produce(#"{"action":"web_research","quantity":2}"#, key: "bin",

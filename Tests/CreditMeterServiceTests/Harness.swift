@@ -39,7 +39,7 @@ final class ServiceHarness: @unchecked Sendable {
             bootstrap = externalBootstrap
         } else {
             let cluster = try DevCluster(topics: [DevCluster.Topic("ai.usage", partitions: partitions)]
-                                            + ["credit.alerts", "ai.usage.dlq", "credit.balances"].map { DevCluster.Topic($0, partitions: 2) },
+                                            + ["credit.alerts", "ai.usage.dlq", "credit.balances", "credit.requests"].map { DevCluster.Topic($0, partitions: 2) },
                                          logger: logger)
             self.cluster = cluster
             bootstrap = cluster.bootstrapServers

@@ -17,14 +17,21 @@ public struct AlertState: Sendable, Equatable {
 
     public enum Kind: UInt8, Sendable {
         case low, exhausted, recovered
+        /// §12: member budgets and the runway alert.
+        case memberLow, memberExhausted, runway
 
         public var type: String {
             switch self {
             case .low: return "credit.balance.low"
             case .exhausted: return "credit.balance.exhausted"
             case .recovered: return "credit.balance.recovered"
+            case .memberLow: return "credit.member.budget.low"
+            case .memberExhausted: return "credit.member.budget.exhausted"
+            case .runway: return "credit.balance.runway"
             }
         }
+
+        public var isMember: Bool { self == .memberLow || self == .memberExhausted }
     }
 
     /// An alert to publish: its kind, `threshold_percent` and `n`.
@@ -123,6 +130,14 @@ public struct Alert: Sendable, Equatable {
     public var triggeredBy: String
     public var rateCardVersion: String?
     public var time: Int64
+    /// Member budget alerts (§12): the member, its index in the partition, budget and used.
+    public var member: String?
+    var memberIndex: Int32 = -1
+    public var budget: Int64 = 0
+    public var used: Int64 = 0
+    /// Runway alert (§12): `alerts.runway_days` and the runway.
+    public var runwayDays: Int64?
+    public var runway: Runway?
 
     public init(kind: AlertState.Kind, thresholdPercent: Int, sequence: Int, account: String, remaining: Int64,
                 entitlement: Int64, cycleStart: Int64, cycleEnd: Int64, triggeredBy: String, rateCardVersion: String?, time: Int64) {
@@ -142,7 +157,14 @@ public struct Alert: Sendable, Equatable {
     public var type: String { kind.type }
 
     public var id: String {
-        "\(account)/\(EventTime.format(cycleStart))/\(type)/\(thresholdPercent)/\(sequence)"
+        switch kind {
+        case .memberLow, .memberExhausted:
+            return "\(account)/\(EventTime.format(cycleStart))/\(member ?? "")/\(type)/\(thresholdPercent)/\(sequence)"
+        case .runway:
+            return "\(account)/\(EventTime.format(cycleStart))/\(type)/\(runwayDays ?? 0)/\(sequence)"
+        default:
+            return "\(account)/\(EventTime.format(cycleStart))/\(type)/\(thresholdPercent)/\(sequence)"
+        }
     }
 
     /// floor(remaining / entitlement × 1000) in tenths of a percent, nil when entitlement is 0.
@@ -168,7 +190,20 @@ public struct Alert: Sendable, Equatable {
         w.key("datacontenttype"); w.string("application/json")
         w.key("data"); w.beginObject()
         w.key("account"); w.string(account)
-        w.key("threshold_percent"); w.integer(Int64(thresholdPercent))
+        if kind.isMember {
+            w.key("member"); w.string(member ?? "")
+            w.key("threshold_percent"); w.integer(Int64(thresholdPercent))
+            w.key("budget_credits"); w.credits(budget)
+            w.key("used_credits"); w.credits(used)
+            w.key("remaining_credits"); w.credits(budget - used)
+            w.key("cycle_start"); w.time(cycleStart)
+            w.key("cycle_end"); w.time(cycleEnd)
+            w.key("triggered_by"); w.string(triggeredBy)
+            w.endObject()
+            w.endObject()
+            return w.bytes
+        }
+        w.key("threshold_percent"); if kind == .runway { w.null() } else { w.integer(Int64(thresholdPercent)) }
         w.key("remaining_credits"); w.credits(remaining)
         w.key("entitlement_credits"); w.credits(entitlement)
         w.key("remaining_percent")
@@ -177,6 +212,10 @@ public struct Alert: Sendable, Equatable {
         w.key("cycle_end"); w.time(cycleEnd)
         w.key("triggered_by"); w.string(triggeredBy)
         w.key("rate_card_version"); if let v = rateCardVersion { w.string(v) } else { w.null() }
+        if kind == .runway, let runwayDays, let runway {
+            w.key("runway_days"); w.integer(runwayDays)
+            w.key("runway"); runway.json(into: &w)
+        }
         w.endObject()
         w.endObject()
         return w.bytes

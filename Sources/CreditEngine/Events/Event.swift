@@ -6,6 +6,9 @@ public enum EventType: UInt8, Sendable, CaseIterable {
     case grantIssued      // credit.grant.issued
     case adjusted         // credit.adjusted
     case rateCardPinned   // credit.ratecard.pinned
+    case grantVoided      // credit.grant.voided (§12)
+    case autoTopupConfigured  // credit.autotopup.configured (§12)
+    case memberBudgetSet  // credit.member.budget.set (§12)
 
     public var name: String {
         switch self {
@@ -15,6 +18,9 @@ public enum EventType: UInt8, Sendable, CaseIterable {
         case .grantIssued: return "credit.grant.issued"
         case .adjusted: return "credit.adjusted"
         case .rateCardPinned: return "credit.ratecard.pinned"
+        case .grantVoided: return "credit.grant.voided"
+        case .autoTopupConfigured: return "credit.autotopup.configured"
+        case .memberBudgetSet: return "credit.member.budget.set"
         }
     }
 
@@ -23,7 +29,12 @@ public enum EventType: UInt8, Sendable, CaseIterable {
         switch bytes.count {
         case 8: return bytes.equals("ai.usage") ? .usage : nil
         case 15: return bytes.equals("credit.adjusted") ? .adjusted : nil
-        case 19: return bytes.equals("credit.grant.issued") ? .grantIssued : nil
+        case 19:
+            if bytes.equals("credit.grant.issued") { return .grantIssued }
+            if bytes.equals("credit.grant.voided") { return .grantVoided }
+            return nil
+        case 24: return bytes.equals("credit.member.budget.set") ? .memberBudgetSet : nil
+        case 27: return bytes.equals("credit.autotopup.configured") ? .autoTopupConfigured : nil
         case 20: return bytes.equals("credit.plan.assigned") ? .planAssigned : nil
         case 22:
             if bytes.equals("credit.topup.purchased") { return .topupPurchased }
@@ -72,6 +83,13 @@ public struct DecodedEvent {
     // credit.grant.voided (§12)
     public var grantID: UnsafeRawBufferPointer?
     public var grantSource: UnsafeRawBufferPointer?
+    // credit.autotopup.configured (§12): pack/credits as for top-ups
+    public var belowCredits: Int64?
+    public var maxPerCycle: Int64 = 1
+    public var enabled = true
+    // credit.member.budget.set (§12): `member`, and `monthlyCredits` (nil = remove)
+    // credit.plan.assigned (§12): rollover cap, millicredits
+    public var rolloverMaxCredits: Int64?
 
     public init() {}
 }

@@ -198,11 +198,54 @@ public final class EventDecoder {
                     if key.equals("plan") { try mark(1, "data.plan"); e.plan = try optionalString(&s, "data.plan") }
                     else if key.equals("monthly_credits") { try mark(2, "data.monthly_credits"); e.monthlyCredits = try optionalCredits(&s, "data.monthly_credits", allowNegative: false) }
                     else if key.equals("cycle_anchor") { try mark(4, "data.cycle_anchor"); e.cycleAnchor = try optionalTime(&s, "data.cycle_anchor") }
+                    else if key.equals("rollover_max_credits") {
+                        try mark(8, "data.rollover_max_credits")
+                        e.rolloverMaxCredits = try optionalCredits(&s, "data.rollover_max_credits", allowNegative: false)
+                    }
                     else { try s.skipValue() }
                 case .topupPurchased:
                     if key.equals("pack") { try mark(1, "data.pack"); e.pack = try optionalString(&s, "data.pack") }
                     else if key.equals("credits") { try mark(2, "data.credits"); e.credits = try optionalCredits(&s, "data.credits", allowNegative: false) }
+                    else if key.equals("ref") { try mark(4, "data.ref"); e.ref = try optionalString(&s, "data.ref") }
                     else { try s.skipValue() }
+                case .grantVoided:
+                    if key.equals("grant_id") { try mark(1, "data.grant_id"); e.grantID = try optionalString(&s, "data.grant_id") }
+                    else if key.equals("grant_source") { try mark(2, "data.grant_source"); e.grantSource = try optionalString(&s, "data.grant_source") }
+                    else if key.equals("reason") { try mark(4, "data.reason"); e.reason = try optionalString(&s, "data.reason") }
+                    else { try s.skipValue() }
+                case .autoTopupConfigured:
+                    if key.equals("pack") { try mark(1, "data.pack"); e.pack = try optionalString(&s, "data.pack") }
+                    else if key.equals("credits") { try mark(2, "data.credits"); e.credits = try optionalCredits(&s, "data.credits", allowNegative: false) }
+                    else if key.equals("below_credits") {
+                        try mark(4, "data.below_credits")
+                        e.belowCredits = try optionalCredits(&s, "data.below_credits", allowNegative: false)
+                    } else if key.equals("max_per_cycle") {
+                        try mark(8, "data.max_per_cycle")
+                        if !s.readNull() {
+                            // Plain digits only (§7 v2: `2.0` and `2e0` are not integers).
+                            guard let c = s.peek(), c == UInt8(ascii: "-") || (c >= 48 && c <= 57) else {
+                                throw s.typeError("data.max_per_cycle", expected: "an integer ≥ 1")
+                            }
+                            let text = try s.readNumberText()
+                            guard text.allSatisfy({ $0 >= 48 && $0 <= 57 }), text.count <= 18,
+                                  let n = Int64(String(decoding: text, as: UTF8.self)), n >= 1 else {
+                                throw .wrongType("data.max_per_cycle", expected: "an integer ≥ 1")
+                            }
+                            guard n <= 1_000_000 else { throw .invalid("data.max_per_cycle", "is absurdly large (limit 1000000)") }
+                            e.maxPerCycle = n
+                        }
+                    } else if key.equals("enabled") {
+                        try mark(16, "data.enabled")
+                        if s.readLiteral("true") { e.enabled = true }
+                        else if s.readLiteral("false") { e.enabled = false }
+                        else if !s.readNull() { throw s.typeError("data.enabled", expected: "true or false") }
+                    } else { try s.skipValue() }
+                case .memberBudgetSet:
+                    if key.equals("member") { try mark(1, "data.member"); e.member = try optionalString(&s, "data.member") }
+                    else if key.equals("monthly_credits") {
+                        try mark(2, "data.monthly_credits")
+                        e.monthlyCredits = try optionalCredits(&s, "data.monthly_credits", allowNegative: true)
+                    } else { try s.skipValue() }
                 case .grantIssued:
                     if key.equals("credits") { try mark(1, "data.credits"); e.credits = try optionalCredits(&s, "data.credits", allowNegative: false) }
                     else if key.equals("expires_at") { try mark(2, "data.expires_at"); e.expiresAt = try optionalTime(&s, "data.expires_at") }
@@ -236,6 +279,24 @@ public final class EventDecoder {
             guard e.credits != nil else { throw .missing("data.credits") }
         case .rateCardPinned:
             guard sawVersion else { throw .missing("data.version") }
+        case .grantVoided:
+            guard let id = e.grantID else { throw .missing("data.grant_id") }
+            guard id.count > 0 else { throw .invalid("data.grant_id", "must not be empty") }
+            if let source = e.grantSource, source.count == 0 { throw .invalid("data.grant_source", "must not be empty") }
+        case .autoTopupConfigured:
+            if e.enabled {
+                guard e.pack != nil || e.credits != nil else { throw .missing("data.pack") }
+                if let c = e.credits, c <= 0 { throw .invalid("data.credits", "must be greater than 0") }
+                guard e.belowCredits != nil else { throw .missing("data.below_credits") }
+            }
+        case .memberBudgetSet:
+            guard let m = e.member else { throw .missing("data.member") }
+            guard m.count > 0, m.count <= 512, UTF8Check.scalarCount(m) <= 128 else {
+                throw .invalid("data.member", "must be 1 to 128 characters")
+            }
+            guard !m.contains(UInt8(ascii: "/")) else { throw .invalid("data.member", "must not contain '/'") }
+            guard seen & 2 != 0 else { throw .missing("data.monthly_credits") }
+            if let c = e.monthlyCredits, c <= 0 { throw .invalid("data.monthly_credits", "must be greater than 0 (or null to remove)") }
         }
     }
 

@@ -11,16 +11,20 @@ public enum BlockKind: UInt8, Sendable {
     }
 }
 
-/// A grant or top-up block. `expiresAt == .max` means never.
+/// A grant or top-up block. `expiresAt == .max` means never. `origin`: fingerprint of the
+/// (source, id) of the grant or top-up event that made it (0: an adjustment or rollover,
+/// which cannot be voided).
 public struct Block: Sendable, Equatable {
     public var kind: BlockKind
     public var remaining: Int64
     public var expiresAt: Int64
+    public var origin: UInt64
 
-    public init(kind: BlockKind, remaining: Int64, expiresAt: Int64 = .max) {
+    public init(kind: BlockKind, remaining: Int64, expiresAt: Int64 = .max, origin: UInt64 = 0) {
         self.kind = kind
         self.remaining = remaining
         self.expiresAt = expiresAt
+        self.origin = origin
     }
 }
 
@@ -64,6 +68,8 @@ public struct Account: Sendable, Equatable {
     public internal(set) var charged: Int64 = 0
     public internal(set) var expired: Int64 = 0
     public internal(set) var adjusted: Int64 = 0
+    /// Removed by `credit.grant.voided` (§12).
+    public internal(set) var voided: Int64 = 0
 
     // Money
     public internal(set) var creditsBought: Int64 = 0
@@ -88,6 +94,8 @@ public struct Account: Sendable, Equatable {
     var pendingHistory: UInt8 = 0
     /// This cycle's fired alerts (at most `CycleAlert.capacity`, newest last).
     public internal(set) var cycleAlerts: [CycleAlert] = []
+    /// §12 state (auto top-up, member budgets, rollover, remembered grant ids), 0 or 1 element.
+    public internal(set) var extras: [AccountExtras] = []
 
     public static let noPlan: Int32 = -1
     public static let customPlan: Int32 = -2
@@ -99,8 +107,8 @@ public struct Account: Sendable, Equatable {
     /// balance = sum of blocks − overage.
     public var balance: Int64 { allowance + blockCredits - overage }
 
-    /// Conservation: granted − charged − expired + adjustments = balance.
-    public var isConserved: Bool { granted - charged - expired + adjusted == balance }
+    /// Conservation: granted − charged − expired − voided + adjustments = balance.
+    public var isConserved: Bool { granted - charged - expired - voided + adjusted == balance }
 
     // MARK: Mechanics (internal)
 
@@ -139,10 +147,10 @@ public struct Account: Sendable, Equatable {
     }
 
     /// Adds a grant or top-up block in burn order.
-    mutating func addBlock(_ kind: BlockKind, _ credits: Int64, expiresAt: Int64) {
+    mutating func addBlock(_ kind: BlockKind, _ credits: Int64, expiresAt: Int64, origin: UInt64 = 0) {
         let rest = payOverage(credits)
         guard rest > 0 else { return }
-        let block = Block(kind: kind, remaining: rest, expiresAt: expiresAt)
+        let block = Block(kind: kind, remaining: rest, expiresAt: expiresAt, origin: origin)
         let position: Int
         if kind == .topup {
             position = blocks.count
@@ -172,10 +180,36 @@ public struct Account: Sendable, Equatable {
 
     /// Starts a cycle with `monthly` allowance (no rollover of the old one). `endsCycle`: a
     /// previous cycle ends here, its unused allowance forfeited (history).
-    mutating func beginCycle(_ cycle: BillingCycle, planPriceMicros: Int64, endsCycle: Bool = true) {
-        if endsCycle { record(HistoryEntry(.allowanceForfeited, time: cycle.start, credits: -allowance)) }
+    /// `continuingCounts`: a re-anchored cycle keeps counting the `n` of ids (as alerts do).
+    mutating func beginCycle(_ cycle: BillingCycle, planPriceMicros: Int64, endsCycle: Bool = true, continuingCounts: Bool = false) {
+        var rolled: Int64 = 0
+        if endsCycle {
+            // Rollover under the ending cycle's plan (§12): min(unused allowance, cap) becomes a
+            // grant expiring at the new cycle's end; the rest is forfeited. (Unused allowance is
+            // 0 whenever there is overage.)
+            let cap = extras.first?.rolloverMax ?? 0
+            rolled = min(allowance, cap)
+            record(HistoryEntry(.allowanceForfeited, time: cycle.start, credits: -(allowance - rolled)))
+            if cap > 0 { record(HistoryEntry(.rollover, time: cycle.start, credits: rolled, at: cycle.end)) }
+            if rolled > 0 {
+                allowance -= rolled
+                addBlock(.grant, rolled, expiresAt: cycle.end)
+            }
+        }
         record(HistoryEntry(.cycleStarted, time: cycle.start, credits: monthly, at: cycle.end, aux: plan))
         if !cycleAlerts.isEmpty { cycleAlerts.removeAll() }
+        if !extras.isEmpty {
+            // A cycle start: no request pending, the count restarts; member budgets and the
+            // runway alert re-arm.
+            extras[0].requestPending = false
+            extras[0].requestsInCycle = 0
+            extras[0].runwayFired = false
+            if !continuingCounts { extras[0].requestSequence = 0; extras[0].runwaySequence = 0 }
+            for i in extras[0].budgets.indices {
+                extras[0].budgets[i].fired = 0
+                if !continuingCounts { extras[0].budgets[i].counts = [] }
+            }
+        }
         expired += allowance
         cycleIndex = cycle.index
         cycleStart = cycle.start
@@ -229,7 +263,7 @@ public struct Account: Sendable, Equatable {
         if cycle.start != cycleStart {
             plan = newPlan
             monthly = newMonthly
-            beginCycle(cycle, planPriceMicros: priceMicros)
+            beginCycle(cycle, planPriceMicros: priceMicros, continuingCounts: true)
             record(HistoryEntry(.planAssigned, time: eventTime, credits: 0, at: newMonthly, aux: newPlan))
             return alerts.startCycle(continuingCounts: true)
         }
@@ -239,6 +273,7 @@ public struct Account: Sendable, Equatable {
         let newRemaining = max(0, newMonthly - allowanceUsed)
         let delta = newRemaining - allowance
         if delta > 0 {
+            clearPendingRequest()
             granted += delta
             creditsBought += delta
             let rest = payOverage(delta)
@@ -335,6 +370,15 @@ public struct Runway: Sendable, Equatable {
     public var creditsPerDay: Int64
     public var exhaustedAt: Int64?
     public var beforeCycleEnd: Bool?
+
+    /// `{"credits_per_day", "exhausted_at", "before_cycle_end"}`.
+    public func json(into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("credits_per_day"); w.credits(creditsPerDay)
+        w.key("exhausted_at"); w.optionalTime(exhaustedAt)
+        w.key("before_cycle_end"); if let b = beforeCycleEnd { w.bool(b) } else { w.null() }
+        w.endObject()
+    }
 }
 
 /// One alert fired in the current cycle, for the account document's `alerts`.
@@ -347,4 +391,6 @@ public struct CycleAlert: Sendable, Equatable {
     public var threshold: Int32
     /// The `n` of its id.
     public var sequence: Int32
+    /// Member budget alerts: the member's index in the partition's member table, else −1.
+    public var member: Int32 = -1
 }

@@ -8,6 +8,7 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownPack
     case unknownRateCardVersion
     case overflow
+    case unknownGrant
 
     public var description: String {
         switch self {
@@ -19,16 +20,19 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownPack: return "unknown top-up pack (not in the price book)"
         case .unknownRateCardVersion: return "unknown rate-card version"
         case .overflow: return "amount overflow: the account's totals would exceed the ledger's limits"
+        case .unknownGrant: return "unknown grant: grant_id names no credit.grant.issued or credit.topup.purchased event of this account"
         }
     }
 }
 
-/// What applying one record did.
-/// The alerts one event fired (allocated only when one fires).
+/// The alerts and top-up requests one event produced (allocated only when there are some).
 final class FiredAlerts {
     let alerts: [Alert]
-    init(_ alerts: [Alert]) { self.alerts = alerts }
+    let requests: [TopupRequest]
+    init(_ alerts: [Alert], requests: [TopupRequest] = []) { self.alerts = alerts; self.requests = requests }
 }
+
+/// What applying one record did.
 
 public struct ApplyResult {
     public enum Outcome: Equatable {
@@ -50,6 +54,9 @@ public struct ApplyResult {
     var fired: FiredAlerts?
 
     public var alertCount: Int { fired?.alerts.count ?? 0 }
+    /// Auto top-up requests to publish on `kafka.requests_topic` (§12): at most one.
+    public var requests: [TopupRequest] { fired?.requests ?? [] }
+    public var requestCount: Int { fired?.requests.count ?? 0 }
 
     public init(outcome: Outcome, account: Int = -1, charged: Int64 = 0, version: Int = -1) {
         self.outcome = outcome
@@ -89,6 +96,8 @@ public final class PartitionLedger {
         public var rejected: Int64 = 0
         public var alerts: Int64 = 0
         public var chargedMillicredits: Int64 = 0
+        /// Auto top-up requests made (not in snapshots before format 3).
+        public var requests: Int64 = 0
     }
 
     public init(config: EngineConfiguration) {
@@ -133,6 +142,7 @@ public final class PartitionLedger {
             report.charged += Int128(a.charged)
             report.expired += Int128(a.expired)
             report.adjusted += Int128(a.adjusted)
+            report.voided += Int128(a.voided)
             report.balance += Int128(a.balance)
             for f in a.invariantFailures { report.failures.append(ids.string(i) + f) }
         }
@@ -141,7 +151,7 @@ public final class PartitionLedger {
     }
 }
 
-/// Result of the conservation audit: granted − charged − expired + adjustments = balance,
+/// Result of the conservation audit: granted − charged − expired − voided + adjustments = balance,
 /// per account and in total, to the millicredit.
 public struct AuditReport: Sendable, Equatable {
     public var accounts = 0
@@ -149,12 +159,13 @@ public struct AuditReport: Sendable, Equatable {
     public var charged: Int128 = 0
     public var expired: Int128 = 0
     public var adjusted: Int128 = 0
+    public var voided: Int128 = 0
     public var balance: Int128 = 0
     public var failures: [String] = []
 
     public init() {}
 
-    public var totalConserved: Bool { granted - charged - expired + adjusted == balance }
+    public var totalConserved: Bool { granted - charged - expired - voided + adjusted == balance }
     public var isClean: Bool { failures.isEmpty && totalConserved }
 }
 
@@ -206,6 +217,22 @@ struct LedgerState {
         var pinVersion: Int32 = -1
         var capability = -1
         var member = -1
+        /// Grant or top-up fingerprint (to remember, or to void).
+        var origin: UInt64 = 0
+        var rollover: Int64 = 0
+        var policy: AutoTopupPolicy?
+    }
+
+    /// What an applied event decided besides the balance change: alerts and requests.
+    struct Decision {
+        var recovered: AlertState.Action?
+        var crossed: AlertState.Action?
+        var member: MemberAlertAction?
+        var runway: Int64?
+        var request: Int64?
+
+        @inline(__always)
+        var isEmpty: Bool { recovered == nil && crossed == nil && member == nil && runway == nil && request == nil }
     }
 
     mutating func apply(_ e: DecodedEvent, key: UnsafeRawBufferPointer?, recordTime: Int64?) -> ApplyResult {
@@ -241,9 +268,11 @@ struct LedgerState {
                 change.plan = Int32(i)
                 change.monthly = e.monthlyCredits ?? book.plans[i].monthlyCredits
                 change.planPrice = book.plans[i].priceMicros
+                change.rollover = e.rolloverMaxCredits ?? book.plans[i].rolloverMaxCredits
             } else {
                 change.plan = Account.customPlan
                 change.monthly = e.monthlyCredits ?? 0
+                change.rollover = e.rolloverMaxCredits ?? 0
             }
             change.amount = change.monthly
         case .topupPurchased:
@@ -255,8 +284,30 @@ struct LedgerState {
                 change.packPrice = book.packs[i].priceMicros
             }
             change.amount = e.credits ?? packCredits
-        case .grantIssued, .adjusted:
+            change.origin = fp
+        case .grantIssued:
             change.amount = e.credits ?? 0
+            change.origin = fp
+        case .adjusted:
+            change.amount = e.credits ?? 0
+        case .grantVoided:
+            let target = PartitionLedger.fingerprint(subjectHash: subjectHash, source: e.grantSource ?? e.source, id: e.grantID!)
+            guard let i = existing, accounts[i].extras.first?.knowsGrant(target) == true else { return reject(.unknownGrant) }
+            change.origin = target
+        case .autoTopupConfigured:
+            if e.enabled {
+                var pack: Int32 = -1
+                var packCredits: Int64 = 0
+                if let p = e.pack {
+                    guard let i = config.priceBook.packIndex(p) else { return reject(.unknownPack) }
+                    pack = Int32(i)
+                    packCredits = config.priceBook.packs[i].credits
+                }
+                change.policy = AutoTopupPolicy(pack: pack, credits: e.credits ?? packCredits, below: e.belowCredits ?? 0,
+                                                maxPerCycle: e.maxPerCycle)
+            }
+        case .memberBudgetSet:
+            break
         case .rateCardPinned:
             if let v = e.version {
                 guard let i = config.rateCards.index(ofVersion: v) else { return reject(.unknownRateCardVersion) }
@@ -286,6 +337,8 @@ struct LedgerState {
             if let m = e.member { change.member = members.intern(m, hash: ByteHash.hash(m)) }
             counters.priced += 1
             counters.chargedMillicredits &+= change.price
+        } else if e.type == .memberBudgetSet, let m = e.member {
+            change.member = members.intern(m, hash: ByteHash.hash(m))
         }
         counters.applied += 1
 
@@ -293,11 +346,7 @@ struct LedgerState {
         let decision = LedgerState.commit(&accounts[index], e, change, config: config)
         if accounts[index].pendingHistory != 0 { storeHistory(index, e, change) }
         var result = ApplyResult(outcome: .applied, account: index, charged: change.price, version: change.version)
-        if decision.recovered != nil || decision.crossed != nil {
-            result.fired = FiredAlerts(makeAlerts(index, decision, e, version: change.version))
-            counters.alerts += Int64(result.alertCount)
-            recordCycleAlerts(index, result.alerts)
-        }
+        if !decision.isEmpty { report(index, decision, e, change, into: &result) }
         return result
     }
 
@@ -380,11 +429,26 @@ struct LedgerState {
         texts = fresh
     }
 
-    /// Keeps the alerts just fired in the account's list for this cycle.
-    mutating func recordCycleAlerts(_ index: Int, _ alerts: [Alert]) {
+    /// Makes the alerts and requests to publish (strings only now) and keeps the alerts in the
+    /// account's list for this cycle.
+    @inline(never)
+    mutating func report(_ index: Int, _ decision: Decision, _ e: DecodedEvent, _ change: Change, into result: inout ApplyResult) {
+        let alerts = makeAlerts(index, decision, e, version: change.version)
+        var requests: [TopupRequest] = []
+        if let n = decision.request, let x = accounts[index].extras.first, let p = x.autoTopup {
+            let a = accounts[index]
+            requests.append(TopupRequest(account: ids.string(index), cycleStart: a.hasPlan ? a.cycleStart : nil, sequence: n,
+                                         pack: p.pack >= 0 ? config.priceBook.packs[Int(p.pack)].id : nil, credits: p.credits,
+                                         balance: a.balance, below: p.below, triggeredBy: e.id.utf8String,
+                                         maxPerCycle: p.maxPerCycle, time: e.time))
+        }
+        result.fired = FiredAlerts(alerts, requests: requests)
+        counters.alerts += Int64(alerts.count)
+        counters.requests += Int64(requests.count)
         for alert in alerts {
-            accounts[index].cycleAlerts.append(CycleAlert(time: alert.time, kind: alert.kind, threshold: Int32(alert.thresholdPercent),
-                                                          sequence: Int32(clamping: alert.sequence)))
+            accounts[index].cycleAlerts.append(CycleAlert(time: alert.time, kind: alert.kind,
+                                                          threshold: Int32(alert.kind == .runway ? alert.runwayDays ?? 0 : Int64(alert.thresholdPercent)),
+                                                          sequence: Int32(clamping: alert.sequence), member: alert.memberIndex))
         }
         if accounts[index].cycleAlerts.count > CycleAlert.capacity {
             accounts[index].cycleAlerts.removeFirst(accounts[index].cycleAlerts.count - CycleAlert.capacity)
@@ -393,8 +457,7 @@ struct LedgerState {
 
     /// The account side of an applied event: cycles, the change itself, then the alert
     /// evaluation. Runs with the account borrowed in place.
-    static func commit(_ a: inout Account, _ e: DecodedEvent, _ change: Change,
-                       config: EngineConfiguration) -> (recovered: AlertState.Action?, crossed: AlertState.Action?) {
+    static func commit(_ a: inout Account, _ e: DecodedEvent, _ change: Change, config: EngineConfiguration) -> Decision {
         let planPrice: Int64 = a.plan >= 0 ? config.priceBook.plans[Int(a.plan)].priceMicros : 0
         var openEpisode = a.advance(to: e.time, planPriceMicros: planPrice)
         switch e.type {
@@ -413,43 +476,69 @@ struct LedgerState {
             let replaced = a.assignPlan(change.plan, monthly: change.monthly, priceMicros: change.planPrice,
                                         previousPriceMicros: oldPrice, anchor: e.cycleAnchor, at: a.clock, eventTime: e.time)
             if openEpisode == AlertState.noEpisode { openEpisode = replaced }
+            if change.rollover != 0 || !a.extras.isEmpty { a.withExtras { $0.rolloverMax = change.rollover } }
         case .topupPurchased:
             a.granted += change.amount
             a.entitlement += change.amount
             a.creditsBought += change.amount
             a.moneyPaidMicros += change.packPrice
             a.record(HistoryEntry(.topup, time: e.time, credits: change.amount))
-            a.addBlock(.topup, change.amount, expiresAt: .max)
+            a.withExtras { $0.rememberGrant(change.origin); $0.requestPending = false }
+            a.addBlock(.topup, change.amount, expiresAt: .max, origin: change.origin)
         case .grantIssued:
             a.granted += change.amount
             a.entitlement += change.amount
             a.record(HistoryEntry(.grant, time: e.time, credits: change.amount, at: e.expiresAt ?? .max))
+            a.withExtras { $0.rememberGrant(change.origin); $0.requestPending = false }
             if let expiry = e.expiresAt, expiry <= a.clock {
                 // A late grant that has already expired on this account's clock is gone at
                 // once: it pays nothing off.
                 a.expired += change.amount
                 a.record(HistoryEntry(.grantExpired, time: expiry, credits: -change.amount))
             } else {
-                a.addBlock(.grant, change.amount, expiresAt: e.expiresAt ?? .max)
+                a.addBlock(.grant, change.amount, expiresAt: e.expiresAt ?? .max, origin: change.origin)
             }
         case .adjusted:
             a.adjusted += change.amount
             a.record(HistoryEntry(.adjusted, time: e.time, credits: change.amount))
-            if change.amount < 0 { a.burn(-change.amount) } else if change.amount > 0 { a.addBlock(.grant, change.amount, expiresAt: .max) }
+            if change.amount < 0 {
+                a.burn(-change.amount)
+            } else if change.amount > 0 {
+                a.clearPendingRequest()
+                a.addBlock(.grant, change.amount, expiresAt: .max)
+            }
         case .rateCardPinned:
             a.pinnedVersion = change.pinVersion
             a.pinUntil = change.pinVersion >= 0 ? (e.until ?? .max) : .max
+        case .grantVoided:
+            let removed = a.voidBlock(origin: change.origin)
+            a.record(HistoryEntry(.grantVoided, time: e.time, credits: -removed))
+        case .autoTopupConfigured:
+            if change.policy != nil || !a.extras.isEmpty { a.withExtras { $0.autoTopup = change.policy } }
+        case .memberBudgetSet:
+            a.setMemberBudget(Int32(change.member), e.monthlyCredits)
         }
         a.events += 1
+        var decision = Decision()
         // Alerts: only within a cycle.
-        guard a.hasPlan else { return (nil, nil) }
-        return a.alerts.evaluate(balance: a.balance, entitlement: a.entitlement, thresholds: config.thresholds,
-                                 openFromPreviousCycle: openEpisode)
+        if a.hasPlan {
+            (decision.recovered, decision.crossed) = a.alerts.evaluate(balance: a.balance, entitlement: a.entitlement,
+                                                                       thresholds: config.thresholds, openFromPreviousCycle: openEpisode)
+        }
+        if !a.extras.isEmpty {
+            if change.member >= 0 && (e.type == .usage || e.type == .memberBudgetSet) {
+                decision.member = a.evaluateMemberBudget(Int32(change.member), thresholds: config.thresholds)
+            }
+            decision.request = a.evaluateAutoTopup()
+        }
+        if let days = config.runwayDays, a.hasPlan, e.type == .usage || a.extras.first?.runwayFired == true {
+            decision.runway = a.evaluateRunwayAlert(days: days, usage: e.type == .usage)
+        }
+        return decision
     }
 
     /// Builds the alerts to publish (only when one fires: strings are made here).
-    private func makeAlerts(_ index: Int, _ decision: (recovered: AlertState.Action?, crossed: AlertState.Action?),
-                            _ e: DecodedEvent, version: Int) -> [Alert] {
+    private func makeAlerts(_ index: Int, _ decision: Decision, _ e: DecodedEvent, version: Int) -> [Alert] {
         let a = accounts[index]
         let account = ids.string(index)
         let trigger = e.id.utf8String
@@ -460,7 +549,22 @@ struct LedgerState {
                   cycleStart: a.cycleStart, cycleEnd: a.cycleEnd, triggeredBy: trigger,
                   rateCardVersion: versionName, time: e.time)
         }
-        return [decision.recovered.map(make), decision.crossed.map(make)].compactMap { $0 }
+        var out = [decision.recovered.map(make), decision.crossed.map(make)].compactMap { $0 }
+        if let m = decision.member, let b = a.extras.first?.budgets.first(where: { $0.member == m.member }) {
+            var alert = make(AlertState.Action(kind: m.kind, thresholdPercent: m.thresholdPercent, sequence: m.sequence))
+            alert.member = members.string(Int(m.member))
+            alert.memberIndex = m.member
+            alert.budget = b.budget
+            alert.used = a.memberUsed(m.member)
+            out.append(alert)
+        }
+        if let n = decision.runway {
+            var alert = make(AlertState.Action(kind: .runway, thresholdPercent: 0, sequence: Int(n)))
+            alert.runwayDays = config.runwayDays
+            alert.runway = a.runway
+            out.append(alert)
+        }
+        return out
     }
 
     @inline(__always)
@@ -495,6 +599,7 @@ struct LedgerState {
         return ok(accounts[i].granted, recurring, magnitude) && ok(accounts[i].charged, magnitude)
             && ok(accounts[i].expired, recurring, accounts[i].allowance, accounts[i].blockCredits)
             && ok(accounts[i].adjusted, magnitude) && ok(accounts[i].overage, magnitude)
+            && ok(accounts[i].voided, accounts[i].blockCredits)
             && ok(accounts[i].entitlement, recurring, magnitude) && ok(accounts[i].creditsBought, recurring, magnitude)
             && ok(accounts[i].moneyPaidMicros, recurringMoney, money) && ok(accounts[i].costNanoUSD, cost)
     }

@@ -13,6 +13,24 @@ public struct AccountView: Sendable {
     public let byMember: [NamedAmount]
     /// Allocation history, oldest first.
     public let history: [HistoryItem]
+    /// This cycle's fired alerts, oldest first.
+    public let alerts: [FiredAlert]
+    /// Member budgets (§12), sorted by member.
+    public let memberBudgets: [MemberBudgetItem]
+
+    public struct FiredAlert: Sendable, Equatable {
+        public var id: String
+        public var type: String
+        /// nil for the runway alert.
+        public var thresholdPercent: Int64?
+        public var time: Int64
+    }
+
+    public struct MemberBudgetItem: Sendable, Equatable {
+        public var member: String
+        public var budget: Int64
+        public var used: Int64
+    }
 
     public struct NamedAmount: Sendable, Equatable {
         public var name: String
@@ -121,19 +139,44 @@ public struct AccountView: Sendable {
         w.key("margin"); w.decimalString(Int64(clamping: Int128(a.moneyPaidMicros) * 1000 - Int128(a.costNanoUSD)), scale: 9)
         w.endObject()
         w.key("alerts"); w.beginArray()
-        for f in a.cycleAlerts {
+        for f in alerts {
             w.beginObject()
-            w.key("id"); w.string(alertID(f))
-            w.key("type"); w.string(f.kind.type)
-            w.key("threshold_percent"); w.integer(Int64(f.threshold))
+            w.key("id"); w.string(f.id)
+            w.key("type"); w.string(f.type)
+            w.key("threshold_percent"); if let t = f.thresholdPercent { w.integer(t) } else { w.null() }
             w.key("time"); w.time(f.time)
             w.endObject()
         }
         w.endArray()
+        if let x = a.features {
+            if let p = x.autoTopup {
+                w.key("auto_topup"); w.beginObject()
+                w.key("pack"); if p.pack >= 0 { w.string(config.priceBook.packs[Int(p.pack)].id) } else { w.null() }
+                w.key("credits"); w.credits(p.credits)
+                w.key("below_credits"); w.credits(p.below)
+                w.key("max_per_cycle"); w.integer(p.maxPerCycle)
+                w.key("requests_this_cycle"); w.integer(x.requestsInCycle)
+                w.key("pending"); w.bool(x.requestPending)
+                w.endObject()
+            }
+            if !memberBudgets.isEmpty {
+                w.key("member_budgets"); w.beginObject()
+                for b in memberBudgets {
+                    w.key(b.member); w.beginObject()
+                    w.key("budget_credits"); w.credits(b.budget)
+                    w.key("used_credits"); w.credits(b.used)
+                    w.key("remaining_credits"); w.credits(b.budget - b.used)
+                    w.endObject()
+                }
+                w.endObject()
+            }
+            if x.rolloverMax > 0 { w.key("rollover_max_credits"); w.credits(x.rolloverMax) }
+        }
         w.key("audit"); w.beginObject()
         w.key("granted_credits"); w.credits(a.granted)
         w.key("charged_credits"); w.credits(a.charged)
         w.key("expired_credits"); w.credits(a.expired)
+        w.key("voided_credits"); w.credits(a.voided)
         w.key("adjusted_credits"); w.credits(a.adjusted)
         w.endObject()
         w.endObject()
@@ -158,10 +201,6 @@ public struct AccountView: Sendable {
         if let p = remainingPermille { w.fixed(p, scale: 1, minFractionDigits: 1) } else { w.null() }
     }
 
-    /// A fired alert's deterministic id (contract §6).
-    public func alertID(_ f: CycleAlert) -> String {
-        "\(account)/\(EventTime.format(state.cycleStart))/\(f.kind.type)/\(f.threshold)/\(f.sequence)"
-    }
 
     // MARK: History
 
@@ -265,9 +304,24 @@ extension PartitionLedger {
             history.append(.init(kind: e.kind, time: e.time, credits: e.credits, eventID: state.texts.string(e.idRef) ?? "",
                                  at: e.at, text: state.texts.string(e.textRef), text2: state.texts.string(e.text2Ref)))
         }
-        return AccountView(account: ids.string(index), state: a, config: config, lastEventID: lastEventID(index),
+        let account = ids.string(index)
+        let cycle = EventTime.format(a.cycleStart)
+        let alerts = a.cycleAlerts.map { f -> AccountView.FiredAlert in
+            let id: String
+            switch f.kind {
+            case .memberLow, .memberExhausted:
+                id = "\(account)/\(cycle)/\(f.member >= 0 ? members.string(Int(f.member)) : "")/\(f.kind.type)/\(f.threshold)/\(f.sequence)"
+            default:
+                id = "\(account)/\(cycle)/\(f.kind.type)/\(f.threshold)/\(f.sequence)"
+            }
+            return AccountView.FiredAlert(id: id, type: f.kind.type, thresholdPercent: f.kind == .runway ? nil : Int64(f.threshold), time: f.time)
+        }
+        let budgets = (a.features?.budgets ?? []).map {
+            AccountView.MemberBudgetItem(member: members.string(Int($0.member)), budget: $0.budget, used: a.memberUsed($0.member))
+        }.sorted { Array($0.member.utf8).lexicographicallyPrecedes(Array($1.member.utf8)) }
+        return AccountView(account: account, state: a, config: config, lastEventID: lastEventID(index),
                            byCapability: named(UsageCell.capabilityTag, capabilities), byMember: named(UsageCell.memberTag, members),
-                           history: history)
+                           history: history, alerts: alerts, memberBudgets: budgets)
     }
 
     /// The `/v1/accounts` row of account `index`, without building a whole view.

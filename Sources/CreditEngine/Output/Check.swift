@@ -128,7 +128,7 @@ extension AccountView {
 
     /// The member's budget this cycle and what the member used (§12), nil without a budget.
     public func memberBudget(_ member: String) -> (budget: Int64, used: Int64)? {
-        nil  // member budgets arrive with §12
+        memberBudgets.first { $0.member == member }.map { ($0.budget, $0.used) }
     }
 
     /// Prices a check with the ledger's own pricing (`RateCardBook.price`).

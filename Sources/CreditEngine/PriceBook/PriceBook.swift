@@ -5,8 +5,11 @@ public struct PriceBook: Sendable {
         public var id: String
         public var monthlyCredits: Int64   // millicredits
         public var priceMicros: Int64
-        public init(id: String, monthlyCredits: Int64, priceMicros: Int64) {
+        /// §12: unused allowance up to this rolls over into the next cycle (millicredits; 0 = none).
+        public var rolloverMaxCredits: Int64
+        public init(id: String, monthlyCredits: Int64, priceMicros: Int64, rolloverMaxCredits: Int64 = 0) {
             self.id = id; self.monthlyCredits = monthlyCredits; self.priceMicros = priceMicros
+            self.rolloverMaxCredits = rolloverMaxCredits
         }
     }
 
@@ -35,6 +38,7 @@ public struct PriceBook: Sendable {
             guard planSymbols.find(p.id) == nil else { throw ConfigError(key: "plans.\(p.id)", "duplicate plan") }
             guard p.monthlyCredits >= 0 else { throw ConfigError(key: "plans.\(p.id).monthly_credits", "must not be negative") }
             guard p.priceMicros >= 0 else { throw ConfigError(key: "plans.\(p.id).price", "must not be negative") }
+            guard p.rolloverMaxCredits >= 0 else { throw ConfigError(key: "plans.\(p.id).rollover_max_credits", "must not be negative") }
             _ = planSymbols.intern(p.id)
         }
         for p in packs {

@@ -16,8 +16,11 @@ public enum SnapshotCodec {
     public static let magic: [UInt8] = Array("CMSNAP".utf8) + [0]
     /// The version written. v2 added per account the first usage day, the allocation history
     /// and this cycle's alerts (contract §11); v1 files are still read (those start empty).
-    public static let formatVersion: UInt8 = 2
-    public static let readableVersions: ClosedRange<UInt8> = 1...2
+    /// v3 added §12: block origins, the voided flow, each account's §12 state (remembered grant
+    /// ids, rollover cap, auto top-up policy and request state, member budgets, runway alert),
+    /// member alerts' members, plans' rollover caps, the request counter.
+    public static let formatVersion: UInt8 = 3
+    public static let readableVersions: ClosedRange<UInt8> = 1...3
 
     /// What a snapshot says about where it stands, without the accounts.
     public struct Header: Sendable, Equatable {
@@ -55,11 +58,13 @@ public enum SnapshotCodec {
         w.svar(config.dedupeWindowHours)
         w.svar(ledger.watermark)
         let c = ledger.counters
-        for v in [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.chargedMillicredits] { w.svar(v) }
+        for v in [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.chargedMillicredits, c.requests] { w.svar(v) }
         // Plans by name (with their terms, for `inspect`), so reordering the price book is harmless.
         w.string(config.priceBook.currency)
         w.uvar(UInt64(config.priceBook.plans.count))
-        for p in config.priceBook.plans { w.string(p.id); w.svar(p.monthlyCredits); w.svar(p.priceMicros) }
+        for p in config.priceBook.plans { w.string(p.id); w.svar(p.monthlyCredits); w.svar(p.priceMicros); w.svar(p.rolloverMaxCredits) }
+        w.uvar(UInt64(config.priceBook.packs.count))
+        for p in config.priceBook.packs { w.string(p.id); w.svar(p.credits); w.svar(p.priceMicros) }
         writeTable(ledger.capabilities, &w)
         writeTable(ledger.members, &w)
         // Accounts.
@@ -70,11 +75,11 @@ public enum SnapshotCodec {
             w.svar(Int64(a.plan))
             for v in [a.monthly, a.anchor, a.cycleIndex, a.cycleStart, a.cycleEnd, a.clock, a.allowance, a.allowanceUsed,
                       a.overage, a.entitlement, a.usedThisCycle, a.granted, a.charged, a.expired, a.adjusted,
-                      a.creditsBought, a.moneyPaidMicros, a.costNanoUSD, Int64(a.pinnedVersion), a.pinUntil, a.events] {
+                      a.creditsBought, a.moneyPaidMicros, a.costNanoUSD, Int64(a.pinnedVersion), a.pinUntil, a.events, a.voided] {
                 w.svar(v)
             }
             w.uvar(UInt64(a.blocks.count))
-            for b in a.blocks { w.u8(b.kind.rawValue); w.svar(b.remaining); w.svar(b.expiresAt) }
+            for b in a.blocks { w.u8(b.kind.rawValue); w.svar(b.remaining); w.svar(b.expiresAt); w.uvar(b.origin) }
             w.uvar(UInt64(a.alerts.fired))
             w.u8(a.alerts.episodeLowest)
             w.uvar(UInt64(a.alerts.counts.count))
@@ -95,7 +100,34 @@ public enum SnapshotCodec {
                 text(h.idRef); text(h.textRef); text(h.text2Ref)
             }
             w.uvar(UInt64(a.cycleAlerts.count))
-            for f in a.cycleAlerts { w.u8(f.kind.rawValue); w.svar(f.time); w.svar(Int64(f.threshold)); w.svar(Int64(f.sequence)) }
+            for f in a.cycleAlerts {
+                w.u8(f.kind.rawValue); w.svar(f.time); w.svar(Int64(f.threshold)); w.svar(Int64(f.sequence)); w.svar(Int64(f.member))
+            }
+            // v3: §12 state
+            if let x = a.features, !x.isEmpty {
+                w.u8(1)
+                w.uvar(UInt64(x.grantIDs.count))
+                var previous: UInt64 = 0
+                for id in x.grantIDs { w.uvar(id &- previous); previous = id }
+                w.svar(x.rolloverMax)
+                if let p = x.autoTopup {
+                    w.u8(1)
+                    w.string(p.pack >= 0 ? config.priceBook.packs[Int(p.pack)].id : "")
+                    w.svar(p.credits); w.svar(p.below); w.svar(p.maxPerCycle)
+                } else {
+                    w.u8(0)
+                }
+                w.svar(x.requestsInCycle); w.svar(x.requestSequence); w.u8(x.requestPending ? 1 : 0)
+                w.uvar(UInt64(x.budgets.count))
+                for b in x.budgets {
+                    w.svar(Int64(b.member)); w.svar(b.budget); w.uvar(UInt64(b.fired))
+                    w.uvar(UInt64(b.counts.count))
+                    for n in b.counts { w.uvar(UInt64(n)) }
+                }
+                w.u8(x.runwayFired ? 1 : 0); w.svar(x.runwaySequence)
+            } else {
+                w.u8(0)
+            }
             let last = ledger.lastEventID(i) ?? ""
             w.string(last)
         }
@@ -157,16 +189,24 @@ public enum SnapshotCodec {
         for _ in 0..<(try r.int(64)) { thresholds.append(Int(try r.svar())) }
         let window = try r.svar()
         _ = try r.svar()  // watermark
-        for _ in 0..<6 { _ = try r.svar() }  // counters
+        let version = bytes[magic.count]
+        for _ in 0..<(version >= 3 ? 7 : 6) { _ = try r.svar() }  // counters
         let currency = try r.string()
         var plans: [PriceBook.Plan] = []
-        for _ in 0..<(try r.int(1 << 20)) { plans.append(.init(id: try r.string(), monthlyCredits: try r.svar(), priceMicros: try r.svar())) }
+        for _ in 0..<(try r.int(1 << 20)) {
+            plans.append(.init(id: try r.string(), monthlyCredits: try r.svar(), priceMicros: try r.svar(),
+                               rolloverMaxCredits: version >= 3 ? try r.svar() : 0))
+        }
+        var packs: [PriceBook.Pack] = []
+        if version >= 3 {
+            for _ in 0..<(try r.int(1 << 20)) { packs.append(.init(id: try r.string(), credits: try r.svar(), priceMicros: try r.svar())) }
+        }
         do {
             let cards = try header.rateCardVersions.map { (version, from) throws(ConfigError) in
                 try RateCard(version: version, effectiveFrom: from, incrementMillicredits: 1, roundingMode: .halfUp,
                              modelMultipliers: [:], actions: ["(not in snapshot)": ActionPrice(credits: 0)])
             }
-            return try EngineConfiguration(rateCards: RateCardBook(cards), priceBook: PriceBook(currency: currency, plans: plans, packs: []),
+            return try EngineConfiguration(rateCards: RateCardBook(cards), priceBook: PriceBook(currency: currency, plans: plans, packs: packs),
                                            thresholds: thresholds, dedupeWindowHours: Int(window))
         } catch {
             throw SnapshotError("snapshot metadata is inconsistent: \(error)")
@@ -193,13 +233,18 @@ public enum SnapshotCodec {
         var counters = PartitionLedger.Counters()
         counters.applied = try r.svar(); counters.priced = try r.svar(); counters.duplicates = try r.svar()
         counters.rejected = try r.svar(); counters.alerts = try r.svar(); counters.chargedMillicredits = try r.svar()
+        if version >= 3 { counters.requests = try r.svar() }
         ledger.state.counters = counters
         _ = try r.string()  // currency
         var planMap: [Int32] = []
         for _ in 0..<(try r.int(1 << 20)) {
             let id = try r.string()
             _ = try r.svar(); _ = try r.svar()
+            if version >= 3 { _ = try r.svar() }
             planMap.append(config.priceBook.planIndex(id).map(Int32.init) ?? -3)
+        }
+        if version >= 3 {
+            for _ in 0..<(try r.int(1 << 20)) { _ = try r.string(); _ = try r.svar(); _ = try r.svar() }
         }
         let versionMap: [Int32] = header.rateCardVersions.map { config.rateCards.index(ofVersion: $0.0).map(Int32.init) ?? -1 }
         ledger.state.capabilities = try readTable(&r)
@@ -231,11 +276,12 @@ public enum SnapshotCodec {
             a.pinnedVersion = pinned >= 0 ? (Int(pinned) < versionMap.count ? versionMap[Int(pinned)] : -1) : -1
             a.pinUntil = try r.svar()
             a.events = try r.svar()
+            if version >= 3 { a.voided = try r.svar() }
             let blockCount = try r.int(1 << 24)
             a.blocks.reserveCapacity(blockCount)
             for _ in 0..<blockCount {
                 guard let kind = BlockKind(rawValue: try r.u8()) else { throw SnapshotError("bad block kind") }
-                let b = Block(kind: kind, remaining: try r.svar(), expiresAt: try r.svar())
+                let b = Block(kind: kind, remaining: try r.svar(), expiresAt: try r.svar(), origin: version >= 3 ? try r.uvar() : 0)
                 a.blocks.append(b)
                 a.blockCredits += b.remaining
             }
@@ -270,7 +316,41 @@ public enum SnapshotCodec {
                 for _ in 0..<fired {
                     guard let kind = AlertState.Kind(rawValue: try r.u8()) else { throw SnapshotError("bad alert kind") }
                     a.cycleAlerts.append(CycleAlert(time: try r.svar(), kind: kind, threshold: Int32(truncatingIfNeeded: try r.svar()),
-                                                    sequence: Int32(truncatingIfNeeded: try r.svar())))
+                                                    sequence: Int32(truncatingIfNeeded: try r.svar()),
+                                                    member: version >= 3 ? Int32(truncatingIfNeeded: try r.svar()) : -1))
+                }
+                if version >= 3, try r.u8() != 0 {
+                    var x = AccountExtras()
+                    let ids = try r.int(1 << 28)
+                    x.grantIDs.reserveCapacity(ids)
+                    var id: UInt64 = 0
+                    for _ in 0..<ids { id &+= try r.uvar(); x.grantIDs.append(id) }
+                    x.rolloverMax = try r.svar()
+                    if try r.u8() != 0 {
+                        let packName = try r.string()
+                        var pack: Int32 = -1
+                        if !packName.isEmpty {
+                            guard let i = config.priceBook.packIndex(packName) else {
+                                throw SnapshotError("an account's auto top-up pack \(packName) is no longer in the price book")
+                            }
+                            pack = Int32(i)
+                        }
+                        x.autoTopup = AutoTopupPolicy(pack: pack, credits: try r.svar(), below: try r.svar(), maxPerCycle: try r.svar())
+                    }
+                    x.requestsInCycle = try r.svar(); x.requestSequence = try r.svar(); x.requestPending = try r.u8() != 0
+                    for _ in 0..<(try r.int(1 << 24)) {
+                        var b = MemberBudget(member: Int32(truncatingIfNeeded: try r.svar()), budget: try r.svar())
+                        let fired = UInt16(truncatingIfNeeded: try r.uvar())
+                        var remapped: UInt16 = fired & AlertState.exhaustedBit
+                        for (old, new) in bitMap.enumerated() where new >= 0 && fired & (1 << old) != 0 { remapped |= 1 << new }
+                        b.fired = remapped
+                        var counts: [UInt16] = []
+                        for _ in 0..<(try r.int(64)) { counts.append(UInt16(truncatingIfNeeded: try r.uvar())) }
+                        b.counts = remapMemberCounts(counts, from: thresholds, to: config.thresholds)
+                        x.budgets.append(b)
+                    }
+                    x.runwayFired = try r.u8() != 0; x.runwaySequence = try r.svar()
+                    a.extras = [x]
                 }
             } else {
                 a.firstUsageDay = SnapshotCodec.v1FirstUsageDay(a)
@@ -327,6 +407,17 @@ public enum SnapshotCodec {
             _ = b.withUnsafeBytes { t.insert($0, hash: ByteHash.hash($0)) }
         }
         return t
+    }
+
+    /// Member budget counts: low[0..<T], exhausted — remapped by threshold value.
+    private static func remapMemberCounts(_ counts: [UInt16], from old: [Int64], to new: [Int64]) -> [UInt16] {
+        guard !counts.isEmpty, old != new else { return counts }
+        var out = [UInt16](repeating: 0, count: new.count + 1)
+        for (i, v) in old.enumerated() where i < counts.count {
+            if let j = new.firstIndex(of: v) { out[j] = counts[i] }
+        }
+        if old.count < counts.count { out[new.count] = counts[old.count] }
+        return out
     }
 
     private static func remapCounts(_ counts: [UInt16], from old: [Int64], to new: [Int64]) -> [UInt16] {

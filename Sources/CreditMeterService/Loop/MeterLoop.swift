@@ -212,6 +212,7 @@ final class MeterLoop {
                     batch.alertsByType[a.kind.type, default: 0] += 1
                 }
             }
+            if result.requestCount > 0 { for r in result.requests { try output.publish(r) } }
         case .duplicate:
             break
         case .deadLetter(let reason):

@@ -19,6 +19,8 @@ final class OutputPublisher {
     let alerts: ProducerTopic
     let deadLetters: ProducerTopic
     let balances: ProducerTopic?
+    /// Auto top-up requests (§12), flushed before a snapshot exactly like alerts.
+    let requests: ProducerTopic
 
     init(kafka: ServiceConfiguration.Kafka, bootstrap: String, logger: Logger) throws(KafkaError) {
         let deliveries = Deliveries()
@@ -35,6 +37,17 @@ final class OutputPublisher {
         alerts = producer.topic(kafka.alertsTopic)
         deadLetters = producer.topic(kafka.deadLetterTopic)
         balances = kafka.balancesTopic.map { producer.topic($0) }
+        requests = producer.topic(kafka.requestsTopic)
+    }
+
+    func publish(_ request: TopupRequest) throws {
+        var key = Array(request.account.utf8)
+        let value = request.json()
+        try key.withUnsafeMutableBytes { k in
+            try value.withUnsafeBytes { v in
+                try producer.produce(requests, key: UnsafeRawBufferPointer(k), value: v, timestampMs: nil)
+            }
+        }
     }
 
     func publish(_ alert: Alert) throws {

@@ -11,7 +11,12 @@ public struct DemoOptions: Sendable {
     public var workload = WorkloadSpec()
     public var partitions: Int32 = 64
     public var printAlerts = 25
-    public init() {}
+    public init() {
+        // §12 in the demo: auto top-up policies, member budgets, a few refunds.
+        workload.autoTopupPercent = 10
+        workload.budgetPercent = 15
+        workload.refunds = 3
+    }
 }
 
 public struct DemoReport: Sendable {
@@ -20,6 +25,10 @@ public struct DemoReport: Sendable {
     public var alertsReadBack = 0
     public var distinctAlertIDs = 0
     public var deadLettersReadBack = 0
+    /// §12: top-up requests read back from the requests topic, and member budget alerts.
+    public var requestsReadBack = 0
+    public var requestIDs: [String] = []
+    public var memberAlerts = 0
     public var auditClean = false
     public var seconds = 0.0
 }
@@ -53,8 +62,12 @@ public enum Demo {
         let reader = TopicReader(topic: config.kafka.alertsTopic, bootstrap: cluster.bootstrapServers, logger: logger)
         let printLimit = options.printAlerts
         let printed = Locked(0)
+        let memberAlerts = Locked((count: 0, first: [String]()))
         reader.start { value in
             guard let line = describeAlert(value) else { return }
+            if line.contains("member ") {
+                memberAlerts.withLock { m in m.count += 1; if m.first.count < 3 { m.first.append(line) } }
+            }
             let n = printed.withLock { n -> Int in n += 1; return n }
             if n <= printLimit { say("  alert  " + line) } else if n == printLimit + 1 { say("  alert  … (further alerts counted, not printed)") }
         }
@@ -92,12 +105,23 @@ public enum Demo {
         report.alertsReadBack = reader.count
         report.distinctAlertIDs = reader.distinctIDs
         report.deadLettersReadBack = dlq.count
+        let requests = TopicReader.readAll(topic: config.kafka.requestsTopic, bootstrap: cluster.bootstrapServers, logger: logger)
+        report.requestsReadBack = requests.count
+        report.requestIDs = requests.compactMap { r in
+            (try? JSONSerialization.jsonObject(with: Data(r.value)) as? [String: Any])?["id"] as? String
+        }
+        let member = memberAlerts.withLock { $0 }
+        report.memberAlerts = member.count
         let ledgers = service.finalLedgers()
         report.auditClean = ledgers.values.allSatisfy { $0.audit().isClean }
         say("")
         say(balancesTable(ledgers, top: 12))
         var reasons: [String: Int] = [:]
         for r in dlq { reasons[r.headers["error"] ?? "?", default: 0] += 1 }
+        say("  auto top-up requests on \(config.kafka.requestsTopic): \(requests.count) (read back)")
+        for r in requests.prefix(3) { say("    request  " + (describeRequest(r.value) ?? "?")) }
+        say("  member budget alerts: \(member.count)")
+        for line in member.first { say("    alert  " + line) }
         say("  dead letters by reason:")
         for (reason, n) in reasons.sorted(by: { $0.value > $1.value }) { say("    \(n) × \(reason)") }
         let s = report.status
@@ -148,9 +172,21 @@ public enum Demo {
         say("  produced \(fmt(records.count)) records (all \(fmt(Int(held))) held by the broker)")
     }
 
+    static func describeRequest(_ value: [UInt8]) -> String? {
+        guard let obj = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any], let id = obj["id"] as? String else { return nil }
+        let text = String(decoding: value, as: UTF8.self)
+        return "\(id)  \(field(text, "credits") ?? "?") credits (balance \(field(text, "balance_credits") ?? "?") ≤ \(field(text, "below_credits") ?? "?"))"
+    }
+
     static func describeAlert(_ value: [UInt8]) -> String? {
         guard let obj = try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any],
               let type = obj["type"] as? String, let data = obj["data"] as? [String: Any] else { return nil }
+        if type.hasPrefix("credit.member.budget.") {
+            let text = String(decoding: value, as: UTF8.self)
+            let kind = type == "credit.member.budget.low" ? "low \(data["threshold_percent"] ?? "?")%" : "exhausted"
+            return "\(data["account"] ?? "?")  member \(data["member"] ?? "?") budget \(kind): used \(field(text, "used_credits") ?? "?") of "
+                + "\(field(text, "budget_credits") ?? "?") credits  at \(obj["time"] ?? "?")"
+        }
         let kind = type.replacingOccurrences(of: "credit.balance.", with: "")
         let account = data["account"] as? String ?? "?"
         let threshold = data["threshold_percent"].map { "\($0)" } ?? "?"

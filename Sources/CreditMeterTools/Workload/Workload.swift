@@ -17,6 +17,12 @@ public struct WorkloadSpec: Sendable {
     /// Event times run from `start` over `spanDays`.
     public var start: Int64 = EventTime.parse("2026-11-01T00:00:00Z")!
     public var spanDays = 20
+    /// §12 (the demo turns them on; off by default so benchmark and crash-test workloads stay as
+    /// they were): percent of accounts with an auto top-up policy, percent with a member budget
+    /// for `u-0`, and how many scheduled top-ups are refunded (voided) an hour later.
+    public var autoTopupPercent = 0
+    public var budgetPercent = 0
+    public var refunds = 0
     public init() {}
 }
 
@@ -59,6 +65,8 @@ public enum Workload {
         var spent = [Double](repeating: 0, count: spec.accounts)
         var packsBought = [Int](repeating: 0, count: spec.accounts)
         var buysWhenOut = [Bool](repeating: false, count: spec.accounts)
+        // §12 choices come from their own generator: enabling them adds records, changes none.
+        var extra = SplitMix64(seed: spec.seed ^ 0x5EC7_1012)
         for i in 0..<spec.accounts {
             let t = spec.start + Int64(rng.next() % 3_600_000) * 1_000_000
             let plan = pick(plans)
@@ -66,6 +74,14 @@ public enum Workload {
             buysWhenOut[i] = rng.next() % 100 < 70
             out.append(setup(type: "credit.plan.assigned", account: i, id: "plan-\(i)", time: t,
                              data: "{\"plan\":\"\(plan)\"}"))
+            if Int(extra.next() % 100) < spec.autoTopupPercent {
+                out.append(setup(type: "credit.autotopup.configured", account: i, id: "autotopup-\(i)", time: t + EventTime.nanosPerSecond,
+                                 data: "{\"pack\":\"pack-1000\",\"below_credits\":\(Int(allowance[i]) / 10),\"max_per_cycle\":2}"))
+            }
+            if Int(extra.next() % 100) < spec.budgetPercent {
+                out.append(setup(type: "credit.member.budget.set", account: i, id: "budget-\(i)", time: t + 2 * EventTime.nanosPerSecond,
+                                 data: "{\"member\":\"u-0\",\"monthly_credits\":\(max(1, Int(allowance[i]) / 20))}"))
+            }
             if Int(rng.next() % 100) < spec.topupPercent { scheduled.append((spec.start + Int64(rng.next() % UInt64(span)), i, 0)) }
             if Int(rng.next() % 100) < spec.grantPercent { scheduled.append((spec.start + Int64(rng.next() % UInt64(span)), i, 1)) }
         }
@@ -77,6 +93,7 @@ public enum Workload {
         var order = Array(0..<spec.accounts)
         order.shuffle(using: &rng)  // heavy accounts are not simply the first ids
         var next = 0
+        var refundsLeft = spec.refunds
         var malformedLeft = spec.malformed
         let malformedEvery = spec.malformed > 0 ? max(1, spec.usageEvents / spec.malformed) : Int.max
         for n in 0..<spec.usageEvents {
@@ -86,6 +103,12 @@ public enum Workload {
                 if kind == 0 {
                     out.append(setup(type: "credit.topup.purchased", account: account, id: "topup-\(account)-\(next)", time: st,
                                      data: "{\"pack\":\"pack-1000\"}"))
+                    if refundsLeft > 0 {
+                        refundsLeft -= 1
+                        out.append(setup(type: "credit.grant.voided", account: account, id: "refund-\(account)-\(next)",
+                                         time: st + EventTime.nanosPerHour,
+                                         data: "{\"grant_id\":\"topup-\(account)-\(next)\",\"reason\":\"refund\"}"))
+                    }
                 } else {
                     let expires = EventTime.format(st + 10 * EventTime.nanosPerDay)
                     out.append(setup(type: "credit.grant.issued", account: account, id: "grant-\(account)-\(next)", time: st,

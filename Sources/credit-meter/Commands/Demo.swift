@@ -31,5 +31,8 @@ struct Demo: CreditMeterCommand {
               report.alertsReadBack == Int(report.status.alertsPublished) else {
             throw ServiceError("demo finished with inconsistent counts")
         }
+        guard report.requestsReadBack > 0, report.memberAlerts > 0 else {
+            throw ServiceError("demo showed no auto top-up request or no member budget alert")
+        }
     }
 }

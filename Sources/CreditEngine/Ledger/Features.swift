@@ -1,0 +1,235 @@
+/// Contract §12 state of one account, kept out of line (`Account.extras`, empty for an account
+/// that uses none of it) so that an ordinary account stays small and its usage events touch
+/// nothing new.
+public struct AccountExtras: Sendable, Equatable {
+    /// Fingerprints of (source, id) of this account's grant and top-up events, kept forever,
+    /// sorted: `credit.grant.voided` must name one of them.
+    public internal(set) var grantIDs: [UInt64] = []
+    /// The current plan's rollover cap (millicredits; 0 = no rollover).
+    public internal(set) var rolloverMax: Int64 = 0
+    public internal(set) var autoTopup: AutoTopupPolicy?
+    /// Requests made in the current cycle (against `max_per_cycle`); reset at every cycle start.
+    public internal(set) var requestsInCycle: Int64 = 0
+    /// The `n` of request ids: counts this cycle start's requests; kept across a re-anchor.
+    public internal(set) var requestSequence: Int64 = 0
+    /// A request is pending until the next credit-adding event or cycle start.
+    public internal(set) var requestPending = false
+    public internal(set) var budgets: [MemberBudget] = []
+    /// Runway alert (§12): fired this cycle and not lifted out since; `n` of its ids.
+    public internal(set) var runwayFired = false
+    public internal(set) var runwaySequence: Int64 = 0
+
+    public init() {}
+
+    var isEmpty: Bool { self == AccountExtras() }
+
+    func knowsGrant(_ fp: UInt64) -> Bool {
+        var lo = 0, hi = grantIDs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if grantIDs[mid] < fp { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < grantIDs.count && grantIDs[lo] == fp
+    }
+
+    mutating func rememberGrant(_ fp: UInt64) {
+        var lo = 0, hi = grantIDs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if grantIDs[mid] < fp { lo = mid + 1 } else { hi = mid }
+        }
+        if lo < grantIDs.count && grantIDs[lo] == fp { return }
+        grantIDs.insert(fp, at: lo)
+    }
+}
+
+/// `credit.autotopup.configured` (§12).
+public struct AutoTopupPolicy: Sendable, Equatable {
+    /// Price-book pack index, or −1.
+    public var pack: Int32
+    /// Credits to request (the event's `credits`, else the pack's), millicredits.
+    public var credits: Int64
+    public var below: Int64
+    public var maxPerCycle: Int64
+
+    public init(pack: Int32, credits: Int64, below: Int64, maxPerCycle: Int64) {
+        self.pack = pack; self.credits = credits; self.below = below; self.maxPerCycle = maxPerCycle
+    }
+}
+
+/// A member's per-cycle sub-limit (§12) and its alert state.
+public struct MemberBudget: Sendable, Equatable {
+    /// Index in the partition's member table.
+    public var member: Int32
+    public var budget: Int64
+    /// Bit i: threshold i fired; bit 15: exhausted.
+    public var fired: UInt16 = 0
+    /// `n` per (type, threshold): low[0..<T], exhausted.
+    public var counts: [UInt16] = []
+}
+
+/// A `credit.topup.requested` CloudEvent (§12), published on `kafka.requests_topic`.
+public struct TopupRequest: Sendable, Equatable {
+    public var account: String
+    /// The cycle start of the id, nil before any plan (`-`).
+    public var cycleStart: Int64?
+    public var sequence: Int64
+    public var pack: String?
+    public var credits: Int64
+    public var balance: Int64
+    public var below: Int64
+    public var triggeredBy: String
+    public var maxPerCycle: Int64
+    public var time: Int64
+
+    public static let type = "credit.topup.requested"
+
+    /// `<account>/<cycle_start>/credit.topup.requested/<n>`.
+    public var id: String {
+        "\(account)/\(cycleStart.map(EventTime.format) ?? "-")/\(Self.type)/\(sequence)"
+    }
+
+    public func json() -> [UInt8] {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("specversion"); w.string("1.0")
+        w.key("id"); w.string(id)
+        w.key("source"); w.string("credit-meter")
+        w.key("type"); w.string(Self.type)
+        w.key("subject"); w.string(account)
+        w.key("time"); w.time(time)
+        w.key("datacontenttype"); w.string("application/json")
+        w.key("data"); w.beginObject()
+        w.key("account"); w.string(account)
+        w.key("pack"); if let pack { w.string(pack) } else { w.null() }
+        w.key("credits"); w.credits(credits)
+        w.key("balance_credits"); w.credits(balance)
+        w.key("below_credits"); w.credits(below)
+        w.key("triggered_by"); w.string(triggeredBy)
+        w.key("request_number"); w.integer(sequence)
+        w.key("max_per_cycle"); w.integer(maxPerCycle)
+        w.endObject()
+        w.endObject()
+        return w.bytes
+    }
+}
+
+extension Account {
+    /// Runs `body` on the account's §12 state, creating it if needed.
+    @inline(__always)
+    mutating func withExtras<R>(_ body: (inout AccountExtras) -> R) -> R {
+        if extras.isEmpty { extras.append(AccountExtras()) }
+        return body(&extras[0])
+    }
+
+    public var features: AccountExtras? { extras.first }
+
+    /// Removes what is left of the block that grant `origin` made (§12); returns the amount.
+    mutating func voidBlock(origin: UInt64) -> Int64 {
+        guard let i = blocks.firstIndex(where: { $0.origin == origin }) else { return 0 }
+        let removed = blocks[i].remaining
+        blocks.remove(at: i)
+        blockCredits -= removed
+        voided += removed
+        entitlement -= removed
+        return removed
+    }
+
+    /// A cycle start or a credit-adding event: no request is pending any more.
+    @inline(__always)
+    mutating func clearPendingRequest() {
+        if !extras.isEmpty && extras[0].requestPending { extras[0].requestPending = false }
+    }
+}
+
+/// A member budget alert to publish: which budget, kind, threshold and `n`.
+struct MemberAlertAction {
+    var member: Int32
+    var kind: AlertState.Kind
+    var thresholdPercent: Int
+    var sequence: Int
+}
+
+extension Account {
+    /// Credits charged this cycle by usage events with `member`.
+    public func memberUsed(_ member: Int32) -> Int64 {
+        let key = UsageCell.memberTag | UInt32(member)
+        for cell in usage where cell.key == key { return cell.amount }
+        return 0
+    }
+
+    /// `credit.member.budget.set`: sets (or, with nil, removes) one member's budget. Its alert
+    /// state is kept: the evaluation that follows re-arms what the new budget lifts.
+    mutating func setMemberBudget(_ member: Int32, _ budget: Int64?) {
+        if budget == nil && extras.isEmpty { return }
+        withExtras { x in
+            if let i = x.budgets.firstIndex(where: { $0.member == member }) {
+                if let budget { x.budgets[i].budget = budget } else { x.budgets.remove(at: i) }
+            } else if let budget {
+                x.budgets.append(MemberBudget(member: member, budget: budget))
+            }
+        }
+    }
+
+    /// Member budget alerts (§12), after a usage event of the member or a budget set: low when
+    /// (budget − used) × 100 ≤ t × budget, exhausted when used ≥ budget; edge-triggered, most
+    /// severe only, re-armed when the budget lifts the member back above a threshold.
+    mutating func evaluateMemberBudget(_ member: Int32, thresholds: [Int64]) -> MemberAlertAction? {
+        guard hasPlan, !extras.isEmpty, let bi = extras[0].budgets.firstIndex(where: { $0.member == member }) else { return nil }
+        let used = memberUsed(member)
+        var b = extras[0].budgets[bi]
+        let budget = b.budget
+        let t = thresholds.count
+        func below(_ percent: Int64) -> Bool { Int128(budget - used) * 100 <= Int128(percent) * Int128(budget) }
+        func next(_ slot: Int) -> Int {
+            if b.counts.isEmpty { b.counts = [UInt16](repeating: 0, count: t + 1) }
+            if b.counts[slot] < UInt16.max { b.counts[slot] += 1 }
+            return Int(b.counts[slot])
+        }
+        for i in 0..<t where b.fired & (1 << i) != 0 && !below(thresholds[i]) { b.fired &= ~(1 << i) }
+        if b.fired & AlertState.exhaustedBit != 0 && used < budget { b.fired &= ~AlertState.exhaustedBit }
+        var action: MemberAlertAction?
+        if used >= budget && b.fired & AlertState.exhaustedBit == 0 {
+            b.fired |= AlertState.exhaustedBit
+            for i in 0..<t where below(thresholds[i]) { b.fired |= 1 << i }
+            action = MemberAlertAction(member: member, kind: .memberExhausted, thresholdPercent: 0, sequence: next(t))
+        } else if used < budget {
+            var lowest = -1
+            for i in 0..<t where b.fired & (1 << i) == 0 && below(thresholds[i]) {
+                b.fired |= 1 << i
+                lowest = i
+            }
+            if lowest >= 0 {
+                action = MemberAlertAction(member: member, kind: .memberLow, thresholdPercent: Int(thresholds[lowest]), sequence: next(lowest))
+            }
+        }
+        extras[0].budgets[bi] = b
+        return action
+    }
+
+    /// Auto top-up (§12), after each applied event: a request iff a policy is enabled, balance ≤
+    /// `below_credits`, none pending, and fewer than `max_per_cycle` made this cycle. Returns its `n`.
+    mutating func evaluateAutoTopup() -> Int64? {
+        guard let p = extras[0].autoTopup, balance <= p.below, !extras[0].requestPending,
+              extras[0].requestsInCycle < p.maxPerCycle else { return nil }
+        extras[0].requestPending = true
+        extras[0].requestsInCycle += 1
+        extras[0].requestSequence += 1
+        return extras[0].requestSequence
+    }
+
+    /// Runway alert (§12): fires after a usage event whose runway runs out before the cycle
+    /// ends and within `days` days of t; once per cycle, re-armed when an event lifts it out.
+    mutating func evaluateRunwayAlert(days: Int64, usage: Bool) -> Int64? {
+        let r = runway
+        let inside = r.exhaustedAt.map { $0 < cycleEnd && $0 - clock < days * EventTime.nanosPerDay } ?? false
+        let fired = extras.first?.runwayFired ?? false
+        if fired && !inside { extras[0].runwayFired = false; return nil }
+        guard !fired, inside, usage else { return nil }
+        return withExtras { x in
+            x.runwayFired = true
+            x.runwaySequence += 1
+            return x.runwaySequence
+        }
+    }
+}
