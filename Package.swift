@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "CreditMeterService", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

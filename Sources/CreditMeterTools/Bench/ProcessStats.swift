@@ -20,9 +20,9 @@ enum ProcessStats {
 
     /// CPU seconds of one thread (the calling one).
     static func threadCPUSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        var usage = rusage()
+        getrusage(__rusage_who_t(1), &usage)  // RUSAGE_THREAD
+        return seconds(usage)
     }
 
     static func seconds(_ u: rusage) -> Double {

@@ -1,9 +1,11 @@
 public import CreditConfig
 import CreditEngine
+import CreditMeterHTTP
 public import CreditMeterService
 import Foundation
 import Kafka
 public import Logging
+import ServiceLifecycle
 
 /// `credit-meter demo`: the real service on librdkafka's in-process mock cluster, fed a
 /// synthetic workload; alerts are read back by a separate consumer as they arrive.
@@ -11,6 +13,13 @@ public struct DemoOptions: Sendable {
     public var workload = WorkloadSpec()
     public var partitions: Int32 = 64
     public var printAlerts = 25
+    /// Product services ask `/check` before each AI action (the soft cap); false produces
+    /// the whole workload ungated, as a product that ignores the balance would.
+    public var gated = true
+    /// `--serve`: keep the service and its HTTP server running after the workload, on
+    /// `http.listen`, until `waitForStop` returns.
+    public var serve = false
+    public var waitForStop: (@Sendable () async -> Void)?
     public init() {
         // §12 in the demo: auto top-up policies, member budgets, a few refunds.
         workload.autoTopupPercent = 10
@@ -29,6 +38,13 @@ public struct DemoReport: Sendable {
     public var requestsReadBack = 0
     public var requestIDs: [String] = []
     public var memberAlerts = 0
+    /// The product services' side: checks asked, actions paused by reason, packs bought when
+    /// paused, accounts that resumed after one.
+    public var checks = 0
+    public var paused: [String: Int] = [:]
+    public var packsBoughtWhenPaused = 0
+    public var resumed = 0
+    public var largestOverageMillicredits: Int64 = 0
     public var auditClean = false
     public var seconds = 0.0
 }
@@ -56,7 +72,9 @@ public enum Demo {
         let malformed = records.filter { $0.kind == .malformed }.count
         say("  workload: \(options.workload.accounts) accounts on trial/basic/pro/plus, \(fmt(usage)) usage events, "
             + "\(fmt(records.count - usage - duplicates - malformed)) plan/top-up/grant events, \(fmt(duplicates)) duplicates, \(malformed) malformed")
-        try produce(records, to: config.kafka.inputTopics[0], bootstrap: cluster.bootstrapServers, logger: logger, say: say)
+        // Plans, policies and budgets come first (the product services ask about accounts that exist).
+        let firstUsage = options.gated ? (records.firstIndex { $0.kind == .usage } ?? records.count) : records.count
+        try produce(Array(records[..<firstUsage]), to: config.kafka.inputTopics[0], bootstrap: cluster.bootstrapServers, logger: logger, say: say)
 
         // 2. A separate consumer prints alerts as they arrive.
         let reader = TopicReader(topic: config.kafka.alertsTopic, bootstrap: cluster.bootstrapServers, logger: logger)
@@ -72,13 +90,54 @@ public enum Demo {
             if n <= printLimit { say("  alert  " + line) } else if n == printLimit + 1 { say("  alert  … (further alerts counted, not printed)") }
         }
 
-        // 3. The real service.
+        // 3. The real service, and its HTTP server (the product services' /check).
         let service = MeterService(config: config, logger: logger, bootstrap: cluster.bootstrapServers)
         let serviceTask = Task { try await service.run() }
-        let total = Int64(records.count)
+        let port = Locked<Int?>(nil)
+        let http = try HTTPServer.forService(service, listen: options.serve ? config.http.listen : "127.0.0.1:0", logger: logger) { p in
+            port.withLock { $0 = p }
+        }
+        // In a service group of its own, so that it stops gracefully (requests in flight finish).
+        let httpGroup = ServiceGroup(configuration: .init(services: [.init(service: http)], logger: logger))
+        let httpTask = Task { try await httpGroup.run() }
         let clock = ContinuousClock()
         let t0 = clock.now
         var lastLine = clock.now
+        while service.status.processed < Int64(firstUsage) || port.value == nil {
+            try await Task.sleep(for: .milliseconds(100))
+            if !service.status.running && service.status.consumed > 0 { break }
+            if clock.now - lastLine >= .seconds(1) {
+                lastLine = clock.now
+                say("  joining the consumer group (the mock cluster takes ~3 s) …")
+            }
+            if clock.now - t0 > .seconds(60) { throw ServiceError("the service did not apply the set-up records in 60 s") }
+        }
+        var total = Int64(records.count)
+        var outcome = ProductServices.Outcome()
+        if options.gated, let port = port.value {
+            // 4. Product services: /check before every AI action; paused work is not started.
+            say("  product services ask /check before every AI action (soft cap: http://127.0.0.1:\(port)/v1/accounts/{account}/check)")
+            let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers), ("linger.ms", "2"),
+                                                          ("queue.buffering.max.messages", "500000")], logger: logger) { _ in }
+            let products = ProductServices(records: Array(records[firstUsage...]), port: port, token: config.http.token,
+                                           producer: producer, topic: producer.topic(config.kafka.inputTopics[0]), shards: 4)
+            let status: @Sendable () -> ServiceStatus = { service.status }
+            outcome = try await Task.detached {
+                try products.run { o in
+                    let paused = o.paused.values.reduce(0, +)
+                    say("  products  \(fmt(o.checks)) checks, \(fmt(o.allowed)) actions started, \(fmt(paused)) paused, "
+                        + "\(o.packsBought) packs bought when paused; service applied \(fmt(Int(status().applied)))")
+                }
+            }.value
+            try producer.flush(timeoutMs: 60_000)
+            total = Int64(firstUsage + outcome.produced)
+            let held = try held(config.kafka.inputTopics[0], bootstrap: cluster.bootstrapServers, logger: logger)
+            guard held == total else {
+                throw ServiceError("the broker holds \(held) of \(total) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
+            }
+        }
+        lastLine = clock.now
+        let waitStart = clock.now
         while true {
             try await Task.sleep(for: .milliseconds(100))
             let s = service.status
@@ -91,16 +150,28 @@ public enum Demo {
                     + "\(fmt(Int(Double(s.processed) / max(secs, 0.001)))) rec/s, \(s.alertsPublished) alerts, \(s.deadLettered) dead-lettered")
             }
             if s.processed >= total && reader.count >= Int(s.alertsPublished) { break }
-            if clock.now - t0 > .seconds(120) { throw ServiceError("demo did not finish in 120 s (processed \(s.processed) of \(total))") }
+            if clock.now - waitStart > .seconds(120) { throw ServiceError("demo did not finish in 120 s (processed \(s.processed) of \(total))") }
+        }
+        if options.serve, let port = port.value {
+            let base = "http://\(config.http.listen.hasPrefix(":") ? "127.0.0.1" : String(config.http.listen.prefix { $0 != ":" })):\(port)"
+            let token = config.http.token.map { "?token=" + $0 } ?? ""
+            say("")
+            say("  the service keeps running (Ctrl-C to stop). Open:")
+            say("    \(base)/ui/\(token)                      accounts, sortable, filters for low / exhausted / idle")
+            say("    \(base)/ui/accounts/\(Workload.accountID(0))\(token)   one account: burn-down, blocks, usage, history, alerts")
+            say("    \(base)/v1/accounts/\(Workload.accountID(0))    \(base)/v1/accounts?status=low    \(base)/metrics    \(base)/readyz")
+            await options.waitForStop?()
         }
         service.requestStop()
         try await serviceTask.value
+        await httpGroup.triggerGracefulShutdown()
+        try await httpTask.value
         reader.stop()
 
         // 4. Read back the dead letters, then the final state.
         let dlq = TopicReader.readAll(topic: config.kafka.deadLetterTopic, bootstrap: cluster.bootstrapServers, logger: logger)
         var report = DemoReport()
-        report.produced = records.count
+        report.produced = Int(total)
         report.status = service.status
         report.alertsReadBack = reader.count
         report.distinctAlertIDs = reader.distinctIDs
@@ -114,12 +185,26 @@ public enum Demo {
         report.memberAlerts = member.count
         let ledgers = service.finalLedgers()
         report.auditClean = ledgers.values.allSatisfy { $0.audit().isClean }
+        report.checks = outcome.checks
+        report.paused = outcome.paused
+        report.packsBoughtWhenPaused = outcome.packsBought
+        report.resumed = outcome.resumed
+        report.largestOverageMillicredits = ledgers.values.flatMap { $0.accounts.map(\.overage) }.max() ?? 0
         say("")
         say(balancesTable(ledgers, top: 12))
         var reasons: [String: Int] = [:]
         for r in dlq { reasons[r.headers["error"] ?? "?", default: 0] += 1 }
         say("  auto top-up requests on \(config.kafka.requestsTopic): \(requests.count) (read back)")
         for r in requests.prefix(3) { say("    request  " + (describeRequest(r.value) ?? "?")) }
+        if options.gated {
+            say("  product services: \(fmt(outcome.checks)) /check calls; \(fmt(outcome.allowed)) AI actions started, "
+                + "\(fmt(outcome.paused.values.reduce(0, +))) paused ("
+                + outcome.paused.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))" }.joined(separator: ", ") + ") in "
+                + "\(outcome.accountsPaused) accounts; \(outcome.packsBought) packs bought when paused, \(outcome.resumed) resumed after a top-up")
+        } else {
+            say("  product services ignored /check (--ungated): every AI action was started")
+        }
+        say("  largest overage \(Credits.format(report.largestOverageMillicredits)) credits")
         say("  member budget alerts: \(member.count)")
         for line in member.first { say("    alert  " + line) }
         say("  dead letters by reason:")
@@ -159,17 +244,23 @@ public enum Demo {
         try producer.flush(timeoutMs: 60_000)
         guard failures.value == 0 else { throw ServiceError("\(failures.value) workload records were not delivered") }
         // The mock cluster keeps only ~5 MiB per partition: make sure nothing was dropped.
-        let partitions = try producer.partitionCounts([topic])[topic] ?? 0
+        let held = try held(topic, bootstrap: bootstrap, logger: logger)
+        guard held == alreadyHeld + Int64(records.count) else {
+            throw ServiceError("the broker holds \(held) of \(alreadyHeld + Int64(records.count)) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
+        }
+        say("  produced \(fmt(records.count)) records (all \(fmt(Int(held))) held by the broker)")
+    }
+
+    /// Records the broker holds in `topic` (high − low watermarks, summed).
+    static func held(_ topic: String, bootstrap: String, logger: Logger) throws -> Int64 {
         let checker = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger)
+        let partitions = try checker.partitionCounts([topic])[topic] ?? 0
         var held: Int64 = 0
         for p in 0..<partitions {
             let w = try checker.watermarks(TopicPartition(topic, p))
             held += w.high - w.low
         }
-        guard held == alreadyHeld + Int64(records.count) else {
-            throw ServiceError("the broker holds \(held) of \(alreadyHeld + Int64(records.count)) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
-        }
-        say("  produced \(fmt(records.count)) records (all \(fmt(Int(held))) held by the broker)")
+        return held
     }
 
     static func describeRequest(_ value: [UInt8]) -> String? {

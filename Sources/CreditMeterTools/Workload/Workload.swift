@@ -32,6 +32,20 @@ public struct WorkloadRecord: Sendable {
     public var value: [UInt8]
     public var timestampMs: Int64
     public var kind: Kind
+    /// Usage records and their duplicates: the event's number, and the `/check` query a
+    /// product service asks before starting that work (the demo's gated mode).
+    public var usageIndex = -1
+    public var check: String?
+    /// A top-up the generator schedules because it estimates the account ran out; the demo's
+    /// gated mode leaves these out and buys packs when `/check` refuses work instead.
+    public var isRefill = false
+
+    public init(key: [UInt8]?, value: [UInt8], timestampMs: Int64, kind: Kind) {
+        self.key = key
+        self.value = value
+        self.timestampMs = timestampMs
+        self.kind = kind
+    }
 }
 
 public enum Workload {
@@ -126,8 +140,10 @@ public enum Workload {
             spent[account] += estimate
             if buysWhenOut[account] && packsBought[account] < 40 && spent[account] > allowance[account] + 1000 * Double(packsBought[account]) {
                 packsBought[account] += 1
-                out.append(setup(type: "credit.topup.purchased", account: account, id: "refill-\(account)-\(packsBought[account])",
-                                 time: t + EventTime.nanosPerSecond, data: "{\"pack\":\"pack-1000\"}"))
+                var refill = setup(type: "credit.topup.purchased", account: account, id: "refill-\(account)-\(packsBought[account])",
+                                   time: t + EventTime.nanosPerSecond, data: "{\"pack\":\"pack-1000\"}")
+                refill.isRefill = true
+                out.append(refill)
             }
             if spec.duplicateEvery > 0 && rng.next() % UInt64(spec.duplicateEvery) == 0 {
                 var dup = record
@@ -143,7 +159,7 @@ public enum Workload {
         return out
     }
 
-    private static func setup(type: String, account: Int, id: String, time: Int64, data: String) -> WorkloadRecord {
+    static func setup(type: String, account: Int, id: String, time: Int64, data: String) -> WorkloadRecord {
         let acct = accountID(account)
         let json = "{\"specversion\":\"1.0\",\"id\":\"\(id)\",\"source\":\"//billing.example/subscriptions\",\"type\":\"\(type)\","
             + "\"subject\":\"\(acct)\",\"time\":\"\(EventTime.format(time))\",\"datacontenttype\":\"application/json\",\"data\":\(data)}"
@@ -157,19 +173,26 @@ public enum Workload {
     private static func usage(_ rng: inout SplitMix64, account: Int, n: Int, time: Int64, pick action: String) -> (WorkloadRecord, Double) {
         let acct = accountID(account)
         var data = "{\"action\":\"\(action)\",\"quantity\":1"
+        var check = "action=\(action)&quantity=1"
         let m = rng.next() % 10
         var estimate = nominal[action] ?? 0
-        if m == 0 { data += ",\"model\":\"reasoning\""; estimate = action == "summarize_thread" ? 2 : estimate * 6 }
-        else if m < 7 { data += ",\"model\":\"standard\"" }
-        data += ",\"capability\":\"\(capabilityOf[action]!)\",\"member\":\"u-\(rng.next() % 8)\""
+        if m == 0 { data += ",\"model\":\"reasoning\""; check += "&model=reasoning"; estimate = action == "summarize_thread" ? 2 : estimate * 6 }
+        else if m < 7 { data += ",\"model\":\"standard\""; check += "&model=standard" }
+        let member = "u-\(rng.next() % 8)"
+        data += ",\"capability\":\"\(capabilityOf[action]!)\",\"member\":\"\(member)\""
         let input = 200 + rng.next() % 4000
-        data += ",\"input_tokens\":\(input),\"output_tokens\":\(50 + rng.next() % 800)"
+        let output = 50 + rng.next() % 800
+        data += ",\"input_tokens\":\(input),\"output_tokens\":\(output)"
+        check += "&member=\(member)&input_tokens=\(input)&output_tokens=\(output)&time=\(EventTime.format(time))"
         data += ",\"cost_usd\":\"0.00\(10 + rng.next() % 89)\"}"
         let idDigits = String(n)
         let id = "evt-" + String(repeating: "0", count: max(0, 10 - idDigits.count)) + idDigits
         let json = "{\"specversion\":\"1.0\",\"id\":\"\(id)\",\"source\":\"//ai.example/\(capabilityOf[action]!)\",\"type\":\"ai.usage\","
             + "\"subject\":\"\(acct)\",\"time\":\"\(EventTime.format(time))\",\"datacontenttype\":\"application/json\",\"data\":\(data)}"
-        return (WorkloadRecord(key: Array(acct.utf8), value: Array(json.utf8), timestampMs: time / 1_000_000 + 1000, kind: .usage), estimate)
+        var record = WorkloadRecord(key: Array(acct.utf8), value: Array(json.utf8), timestampMs: time / 1_000_000 + 1000, kind: .usage)
+        record.usageIndex = n
+        record.check = check
+        return (record, estimate)
     }
 
     private static func malformed(kind: Int, account: Int, time: Int64) -> WorkloadRecord {

@@ -1,9 +1,11 @@
 import ArgumentParser
 import CreditConfig
+import CreditMeterHTTP
 import CreditMeterService
 import CreditMeterTools
 import Foundation
 import Logging
+import UnixSignals
 
 struct Demo: CreditMeterCommand {
     static let configuration = CommandConfiguration(abstract: "Run the service on an in-process mock cluster with a synthetic workload.")
@@ -14,16 +16,26 @@ struct Demo: CreditMeterCommand {
     @Option(name: .long, help: "Alerts to print as they arrive (the rest are counted).") var printAlerts = 25
     @Option(name: .long, help: "Input partitions (default: enough for the mock cluster's ~5 MiB per partition).")
     var partitions: Int32?
+    @Flag(name: .long, help: "Keep the service and its HTTP server running after the workload (on http.listen) and print the URLs to open.")
+    var serve = false
+    @Flag(name: .long, help: "Product services ignore /check and start every action (for comparison: accounts run into overage).")
+    var ungated = false
     @OptionGroup var common: Common
 
     func execute() async throws {
         let logger = common.logger("credit-meter", default: .warning)
+        _ = MetricsBootstrap.registry()
         let cfg = try config.map(loadConfig) ?? ShippedConfiguration.load()
         var options = DemoOptions()
         options.workload.accounts = accounts
         options.workload.usageEvents = events
         options.printAlerts = printAlerts
         options.partitions = partitions ?? Int32(max(64, min(1024, events / 2_000)))
+        options.gated = !ungated
+        options.serve = serve
+        options.waitForStop = {
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) { return }
+        }
         let report = try await CreditMeterTools.Demo.run(config: cfg, options: options, logger: logger) { line in
             writeLine(line)
         }

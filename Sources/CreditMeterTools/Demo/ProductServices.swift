@@ -1,0 +1,160 @@
+import CreditEngine
+import CreditMeterService
+import Foundation
+import Kafka
+import Synchronization
+
+/// The demo's synthetic product services, behaving like the seed customers' products: before
+/// each AI action they ask `/v1/accounts/{account}/check`; an action that is not allowed is
+/// not started (the AI pauses, the inbox keeps working), and the billing system buys a
+/// top-up pack for the customers who buy when they run out — after which the work resumes.
+/// Each account belongs to one shard, so its records keep their order; shards run on threads
+/// of their own (blocking sockets and produce calls), one kept-alive HTTP connection each.
+struct ProductServices {
+    struct Outcome: Sendable {
+        var produced = 0
+        var checks = 0
+        var allowed = 0
+        var paused: [String: Int] = [:]
+        var packsBought = 0
+        var resumed = 0
+        var accountsPaused = 0
+    }
+
+    let records: [WorkloadRecord]
+    let port: Int
+    let token: String?
+    let producer: KafkaProducer
+    let topic: ProducerTopic
+    let shards: Int
+
+    /// Customers who buy a pack when their product pauses (7 in 10, chosen by account id).
+    static func buysWhenOut(_ account: String) -> Bool {
+        account.utf8.reduce(UInt32(2166136261)) { ($0 ^ UInt32($1)) &* 16777619 } % 10 < 7
+    }
+
+    static let maxPacksPerAccount = 40
+
+    /// Runs every shard to the end; `progress` is called about once a second.
+    func run(progress: @escaping @Sendable (Outcome) -> Void) throws -> Outcome {
+        let total = Mutex(Outcome())
+        let failure = Mutex<(any Error)?>(nil)
+        let group = DispatchGroup()
+        let done = Atomic<Bool>(false)
+        for shard in 0..<shards {
+            group.enter()
+            let thread = Thread {
+                defer { group.leave() }
+                do {
+                    try self.runShard(shard, into: total)
+                } catch {
+                    failure.withLock { if $0 == nil { $0 = error } }
+                }
+            }
+            thread.name = "demo-product-\(shard)"
+            thread.start()
+        }
+        let reporter = Thread {
+            while !done.load(ordering: .relaxed) {
+                Thread.sleep(forTimeInterval: 1)
+                if !done.load(ordering: .relaxed) { progress(total.withLock { $0 }) }
+            }
+        }
+        reporter.start()
+        group.wait()
+        done.store(true, ordering: .relaxed)
+        if let error = failure.withLock({ $0 }) { throw error }
+        return total.withLock { $0 }
+    }
+
+    private func runShard(_ shard: Int, into total: borrowing Mutex<Outcome>) throws {
+        let client = LoopbackHTTPClient(port: port)
+        var producedUsage = Set<Int>()
+        var awaitingTopup = Set<String>()
+        var pausedAccounts = Set<String>()
+        var packs: [String: Int] = [:]
+        var local = Outcome()
+        func flushCounts() {
+            total.withLock { t in
+                t.produced += local.produced; t.checks += local.checks; t.allowed += local.allowed
+                for (r, n) in local.paused { t.paused[r, default: 0] += n }
+                t.packsBought += local.packsBought; t.resumed += local.resumed; t.accountsPaused += local.accountsPaused
+            }
+            local = Outcome()
+        }
+        for (i, r) in records.enumerated() {
+            guard let key = r.key.map({ String(decoding: $0, as: UTF8.self) }) ?? (r.kind == .malformed ? "" : nil) else { continue }
+            guard Self.shard(of: key, shards: shards) == shard else { continue }
+            switch r.kind {
+            case .usage:
+                local.checks += 1
+                let answer = try client.get("/v1/accounts/\(key)/check?\(r.check ?? "")", token: token)
+                guard answer.status == 200 else {
+                    throw ServiceError("/check answered \(answer.status) for \(key): \(answer.text)")
+                }
+                let json = answer.json
+                if json["allowed"] as? Bool == true {
+                    local.allowed += 1
+                    if awaitingTopup.remove(key) != nil { local.resumed += 1 }
+                    try produce(r)
+                    producedUsage.insert(r.usageIndex)
+                    local.produced += 1
+                } else {
+                    let reason = json["reason"] as? String ?? "?"
+                    local.paused[reason, default: 0] += 1
+                    if pausedAccounts.insert(key).inserted { local.accountsPaused += 1 }
+                    // The billing system's answer to a paused product: buy a pack (once per pause).
+                    if reason == "no_credits" || reason == "insufficient_credits", !awaitingTopup.contains(key), Self.buysWhenOut(key),
+                       packs[key, default: 0] < Self.maxPacksPerAccount, let account = Self.accountIndex(key) {
+                        packs[key, default: 0] += 1
+                        let time = EventTime.parse(String(Self.field(r.check ?? "", "time") ?? "")) ?? 0
+                        let topup = Workload.setup(type: "credit.topup.purchased", account: account,
+                                                   id: "paused-refill-\(account)-\(packs[key]!)", time: time,
+                                                   data: "{\"pack\":\"pack-1000\"}")
+                        try produce(topup)
+                        local.produced += 1
+                        local.packsBought += 1
+                        awaitingTopup.insert(key)
+                    }
+                }
+            case .duplicate:
+                // A producer retry of work that was started; work that never started is not retried.
+                if producedUsage.contains(r.usageIndex) {
+                    try produce(r)
+                    local.produced += 1
+                }
+            case .setup where r.isRefill:
+                continue  // the gated demo buys packs when a product pauses instead
+            case .setup, .malformed:
+                try produce(r)
+                local.produced += 1
+            }
+            if i % 512 == 0 { flushCounts(); _ = producer.poll() }
+        }
+        flushCounts()
+    }
+
+    private func produce(_ r: WorkloadRecord) throws {
+        try r.value.withUnsafeBytes { v in
+            if let key = r.key {
+                try key.withUnsafeBytes { k in try producer.produce(topic, key: k, value: v, timestampMs: r.timestampMs) }
+            } else {
+                try producer.produce(topic, key: nil, value: v, timestampMs: r.timestampMs)
+            }
+        }
+    }
+
+    /// Malformed records without a key go to shard 0.
+    static func shard(of key: String, shards: Int) -> Int {
+        key.isEmpty ? 0 : Int(key.utf8.reduce(UInt32(5381)) { $0 &* 33 &+ UInt32($1) } % UInt32(shards))
+    }
+
+    static func accountIndex(_ key: String) -> Int? {
+        key.hasPrefix("acct-") ? Int(key.dropFirst(5)) : nil
+    }
+
+    static func field(_ query: String, _ name: String) -> Substring? {
+        for pair in query.split(separator: "&") where pair.hasPrefix(name + "=") { return pair.dropFirst(name.count + 1) }
+        return nil
+    }
+}
