@@ -287,3 +287,112 @@ final class HTTPStack: @unchecked Sendable {
         try await stack.stop()
     }
 }
+
+/// The pages for people (/ui), loaded in a real browser: headless Chromium.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct UIPageTests {
+    static let token = "ui-token-7"
+
+    static var chromium: String? {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Where screenshots are kept (test artifacts): .build/test-artifacts/.
+    static let artifacts: URL = {
+        let url = ServiceHarness.repoRoot.appendingPathComponent(".build/test-artifacts")
+        try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }()
+
+    /// Runs headless Chromium on `url` with `arguments`; returns its standard output.
+    static func browser(_ arguments: [String], _ url: String) throws -> String {
+        guard let chromium else {
+            Issue.record("headless Chromium is needed: apt-get install chromium (scripts/install-deps.sh --test does)")
+            return ""
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: chromium)
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("cm-chromium-\(UUID().uuidString)")
+        p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                       "--user-data-dir=\(home.path)", "--window-size=1200,2200", "--virtual-time-budget=2000"] + arguments + [url]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        try? FileManager.default.removeItem(at: home)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// The attribute `name` of the first element with `id`.
+    static func attribute(_ dom: String, id: String, _ name: String) -> String? {
+        guard let tag = dom.range(of: "id=\"\(id)\"") else { return nil }
+        let start = dom[..<tag.lowerBound].lastIndex(of: "<") ?? tag.lowerBound
+        let end = dom[tag.upperBound...].firstIndex(of: ">") ?? dom.endIndex
+        let element = dom[start..<end]
+        guard let a = element.range(of: " \(name)=\"") else { return nil }
+        return String(element[a.upperBound...].prefix { $0 != "\"" })
+    }
+
+    @Test func overviewAndAccountPagesInARealBrowser() async throws {
+        let h = try ServiceHarness(partitions: 2)
+        let stack = try await HTTPStack(harness: h, token: Self.token)
+        var n = try HTTPEndpointTests.produceAccounts(h)
+        // An account with no plan: a grant only.
+        try h.produce(event("credit.grant.issued", "no-plan", id: "g9", time: "2026-11-02T00:00:00Z", data: #"{"credits":25}"#), key: "no-plan")
+        n += 1
+        try await stack.waitReady(processed: n)
+        let base = "http://127.0.0.1:\(stack.port)"
+
+        // Without the token: 401, also for pages.
+        #expect(try stack.client.get("/ui/").status == 401)
+        #expect(try stack.client.get("/ui/?token=nope").status == 401)
+
+        // The overview: every account, sorted by balance (descending) on the server.
+        let overview = try Self.browser(["--dump-dom"], "\(base)/ui/?sort=balance&dir=desc&token=\(Self.token)")
+        #expect(overview.contains("<title>Accounts (6) — CreditMeter</title>"))
+        let order = ["acct-idle", "acct-1", "a/b", "no-plan", "acct-low", "acct-x"].map { ">" + $0 + "</a>" }
+        let positions = order.compactMap { overview.range(of: $0)?.lowerBound }
+        #expect(positions.count == order.count && positions == positions.sorted(), "rows not in balance order")
+        #expect(overview.contains("class=\"status-exhausted\">exhausted<"))
+        #expect(overview.contains("class=\"status-low\">low<"))
+        let low = try Self.browser(["--dump-dom"], "\(base)/ui/?status=low&token=\(Self.token)")
+        #expect(low.contains(">acct-low</a>") && !low.contains(">acct-1</a>"))
+
+        // One account: the burn-down's last point is the balance, exactly where the scale puts it.
+        let page = try Self.browser(["--dump-dom"], "\(base)/ui/accounts/acct-1?token=\(Self.token)")
+        #expect(page.contains("<title>acct-1 — 534 credits left — CreditMeter</title>"))
+        let d = try #require(Self.attribute(page, id: "balance-line", "d"))
+        let last = try #require(d.split(separator: "L").last).split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "M", with: "")) }
+        let yZero = try #require(Self.attribute(page, id: "burndown", "data-y-zero").flatMap(Double.init))
+        let perCredit = try #require(Self.attribute(page, id: "burndown", "data-px-per-credit").flatMap(Double.init))
+        #expect(last.count == 2)
+        #expect(abs(last[1] - (yZero - 534 * perCredit)) < 0.02, "last point \(last) vs balance 534")
+        #expect(Self.attribute(page, id: "runway-line", "d") != nil)  // projected runway, dashed
+        #expect(Self.attribute(page, id: "reset", "x1") != nil)       // the reset date
+        #expect(page.contains("resets 2026-12-01") && page.contains("20 % (110)") && page.contains("10 % (55)"))
+        #expect(page.contains("<table id=\"history\">") && page.contains(">g1<"))
+        #expect(page.contains(">assistant<") && page.contains(">m1<"))
+        _ = try Self.browser(["--screenshot=\(Self.artifacts.appendingPathComponent("ui-account.png").path)"],
+                             "\(base)/ui/accounts/acct-1?token=\(Self.token)")
+        let png = try Data(contentsOf: Self.artifacts.appendingPathComponent("ui-account.png"))
+        #expect(png.count > 10_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+
+        // An exhausted account, and one with no plan.
+        let exhausted = try Self.browser(["--dump-dom"], "\(base)/ui/accounts/acct-x?token=\(Self.token)")
+        #expect(exhausted.contains("<title>acct-x — −25 credits left — CreditMeter</title>"))
+        #expect(exhausted.contains("exhausted</b>"))
+        let lastX = try #require(Self.attribute(exhausted, id: "balance-line", "d")?.split(separator: "L").last)
+            .split(separator: " ").compactMap { Double($0) }
+        let y0x = try #require(Self.attribute(exhausted, id: "burndown", "data-y-zero").flatMap(Double.init))
+        let pcx = try #require(Self.attribute(exhausted, id: "burndown", "data-px-per-credit").flatMap(Double.init))
+        #expect(abs((lastX.last ?? 0) - (y0x + 25 * pcx)) < 0.02)
+        let noPlan = try Self.browser(["--dump-dom"], "\(base)/ui/accounts/no-plan?token=\(Self.token)")
+        #expect(noPlan.contains("<title>no-plan — 25 credits left — CreditMeter</title>"))
+        #expect(noPlan.contains("No plan yet, so no billing cycle to draw."))
+        #expect(Self.attribute(noPlan, id: "balance-line", "d") == nil)
+        _ = try Self.browser(["--screenshot=\(Self.artifacts.appendingPathComponent("ui-overview.png").path)"],
+                             "\(base)/ui/?sort=balance&dir=desc&token=\(Self.token)")
+        try await stack.stop()
+    }
+}
