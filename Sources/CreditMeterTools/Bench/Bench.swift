@@ -13,7 +13,7 @@ public struct BenchOptions: Sendable {
     public var partitions: Int32 = 256
     /// Brokers to use instead of an in-process mock cluster.
     public var bootstrap: String?
-    public var phases: Set<String> = ["engine", "memory", "kafka", "cpu", "latency", "restart"]
+    public var phases: Set<String> = ["engine", "memory", "kafka", "cpu", "latency", "restart", "http"]
     public var memoryAccounts = 1_000_000
     /// Events per second for the latency phase (default: half the full path's measured maximum).
     public var latencyRate: Double?
@@ -47,7 +47,7 @@ public enum Bench {
         if options.phases.contains("engine") { engine(records, config: config.engine, say: say) }
         if options.phases.contains("memory") { try memory(accounts: options.memoryAccounts, config: config.engine, dir: scratch, say: say) }
 
-        let needsKafka = !options.phases.isDisjoint(with: ["kafka", "cpu", "latency", "restart"])
+        let needsKafka = !options.phases.isDisjoint(with: ["kafka", "cpu", "latency", "restart", "http"])
         guard needsKafka else { return }
         var cluster: DevCluster?
         let bootstrap: String
@@ -95,6 +95,10 @@ public enum Bench {
         }
         if options.phases.contains("restart") {
             try await restart(config: config, bootstrap: bootstrap, topic: topic, spec: spec, held: Int64(records.count), logger: logger, say: say)
+        }
+        if options.phases.contains("http") {
+            try await http(config: config, bootstrap: bootstrap, topic: topic, spec: spec, held: Int64(records.count), scratch: scratch,
+                           logger: logger, say: say)
         }
         withExtendedLifetime(cluster) {}
     }

@@ -23,6 +23,8 @@ public struct WorkloadSpec: Sendable {
     public var autoTopupPercent = 0
     public var budgetPercent = 0
     public var refunds = 0
+    /// Usage event ids are `<idPrefix><n>` (a second batch with another prefix is new work).
+    public var idPrefix = "evt-"
     public init() {}
 }
 
@@ -135,7 +137,7 @@ public enum Workload {
             while lo < hi { let mid = (lo + hi) / 2; if cumulative[mid] < u { lo = mid + 1 } else { hi = mid } }
             let account = order[lo]
             let action = pick(actions)
-            let (record, estimate) = usage(&rng, account: account, n: n, time: t, pick: action)
+            let (record, estimate) = usage(&rng, account: account, n: n, time: t, pick: action, idPrefix: spec.idPrefix)
             out.append(record)
             spent[account] += estimate
             if buysWhenOut[account] && packsBought[account] < 40 && spent[account] > allowance[account] + 1000 * Double(packsBought[account]) {
@@ -170,7 +172,8 @@ public enum Workload {
     static let nominal: [String: Double] = ["chat": 1, "doc_search": 3, "summarize_thread": 1.1, "web_research": 10,
                                             "action_execution": 15, "read_ticket": 0, "knowledge_sync": 25]
 
-    private static func usage(_ rng: inout SplitMix64, account: Int, n: Int, time: Int64, pick action: String) -> (WorkloadRecord, Double) {
+    private static func usage(_ rng: inout SplitMix64, account: Int, n: Int, time: Int64, pick action: String,
+                              idPrefix: String) -> (WorkloadRecord, Double) {
         let acct = accountID(account)
         var data = "{\"action\":\"\(action)\",\"quantity\":1"
         var check = "action=\(action)&quantity=1"
@@ -186,7 +189,7 @@ public enum Workload {
         check += "&member=\(member)&input_tokens=\(input)&output_tokens=\(output)&time=\(EventTime.format(time))"
         data += ",\"cost_usd\":\"0.00\(10 + rng.next() % 89)\"}"
         let idDigits = String(n)
-        let id = "evt-" + String(repeating: "0", count: max(0, 10 - idDigits.count)) + idDigits
+        let id = idPrefix + String(repeating: "0", count: max(0, 10 - idDigits.count)) + idDigits
         let json = "{\"specversion\":\"1.0\",\"id\":\"\(id)\",\"source\":\"//ai.example/\(capabilityOf[action]!)\",\"type\":\"ai.usage\","
             + "\"subject\":\"\(acct)\",\"time\":\"\(EventTime.format(time))\",\"datacontenttype\":\"application/json\",\"data\":\(data)}"
         var record = WorkloadRecord(key: Array(acct.utf8), value: Array(json.utf8), timestampMs: time / 1_000_000 + 1000, kind: .usage)
