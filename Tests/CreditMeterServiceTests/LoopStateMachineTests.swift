@@ -111,6 +111,22 @@ import Testing
         #expect(abandoned(m.step(stopRequested: false)) == "cannot restore ai.usage/0")
     }
 
+    @Test func aStopAskedForWhileAbandoningStillAbandons() {
+        var m = consuming()
+        _ = m.failed(ServiceError("fatal: broker refused the producer"))
+        #expect(abandoned(m.stopRequested()) == "fatal: broker refused the producer")
+        #expect(m.phase == .abandoning)
+    }
+
+    @Test func aFailureBeforeTheStartAbandons() {
+        var m = Machine()
+        #expect(abandoned(m.failed(ServiceError("early"))) == "early")
+        #expect(m.phase == .abandoning)
+        #expect(m.snapshotDue() == .none)
+        #expect(failed(m.finish(writeFailure: nil)) == "early")
+        #expect(m.phase == .closed && !m.writeInFlight)
+    }
+
     @Test func theFirstFailureWins() {
         var m = consuming()
         _ = m.failed(ServiceError("first"))
