@@ -82,6 +82,7 @@ let package = Package(
                 "CreditEngine", "CreditConfig",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
+            exclude: ["Fixtures"],  // snapshot files read by path
             swiftSettings: strictSettings
         ),
         .testTarget(
