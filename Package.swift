@@ -122,7 +122,7 @@ let package = Package(
                 "CreditEngine", "CreditConfig",
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
-            exclude: ["Fixtures"],
+            exclude: ["Fixtures"],  // snapshot files read by path
             swiftSettings: strictSettings
         ),
         .testTarget(

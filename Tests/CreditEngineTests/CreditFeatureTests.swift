@@ -66,6 +66,14 @@ func historyLines(_ t: TestLedger, _ account: String) -> [String] {
         #expect(t.balance("a") == 0 && t.account("a").voided == 40_000)
     }
 
+    @Test func aRedeliveredVoidIsADuplicate() throws {
+        let t = try TestLedger()
+        t.grant("a", "10", at: "2026-11-01T00:00:00Z", id: "g1")
+        t.void("a", "g1", at: "2026-11-01T01:00:00Z", id: "v1")
+        #expect(t.void("a", "g1", at: "2026-11-01T01:00:00Z", id: "v1").outcome == .duplicate)
+        #expect(historyLines(t, "a").count == 2 && t.account("a").voided == 10_000)
+    }
+
     struct Bad: Sendable, CustomStringConvertible {
         var name: String
         var account: String
@@ -189,6 +197,38 @@ func historyLines(_ t: TestLedger, _ account: String) -> [String] {
         t.grant("a", "1", at: "2026-11-02T04:00:00Z")                                    // clears; no policy
         #expect(t.requests.count == 1)
         #expect(!t.document("a").contains("auto_topup"))
+    }
+
+    struct Clearing: Sendable, CustomStringConvertible {
+        var name: String
+        var event: @Sendable (TestLedger) -> Void
+        var requests: [String]
+        var description: String { name }
+    }
+
+    /// What clears a pending request (then the still-low balance requests again at once).
+    @Test(arguments: [
+        Clearing(name: "a positive adjustment", event: { $0.adjust("a", "1", at: "2026-11-03T00:00:00Z", id: "x") },
+                 requests: ["a/2026-11-01T00:00:00Z/credit.topup.requested/1", "a/2026-11-01T00:00:00Z/credit.topup.requested/2"]),
+        Clearing(name: "a grant", event: { $0.grant("a", "1", at: "2026-11-03T00:00:00Z", id: "x") },
+                 requests: ["a/2026-11-01T00:00:00Z/credit.topup.requested/1", "a/2026-11-01T00:00:00Z/credit.topup.requested/2"]),
+        Clearing(name: "a plan raising the allowance", event: { $0.plan("a", nil, at: "2026-11-03T00:00:00Z", monthly: "150", id: "x") },
+                 requests: ["a/2026-11-01T00:00:00Z/credit.topup.requested/1", "a/2026-11-01T00:00:00Z/credit.topup.requested/2"]),
+        Clearing(name: "a negative adjustment does not", event: { $0.adjust("a", "-1", at: "2026-11-03T00:00:00Z", id: "x") },
+                 requests: ["a/2026-11-01T00:00:00Z/credit.topup.requested/1"]),
+        Clearing(name: "a plan lowering the allowance does not", event: { $0.plan("a", nil, at: "2026-11-03T00:00:00Z", monthly: "95", id: "x") },
+                 requests: ["a/2026-11-01T00:00:00Z/credit.topup.requested/1"]),
+        Clearing(name: "usage does not", event: { $0.usage("a", "chat", at: "2026-11-03T00:00:00Z", id: "x") },
+                 requests: ["a/2026-11-01T00:00:00Z/credit.topup.requested/1"]),
+    ])
+    func whatClearsAPendingRequest(_ c: Clearing) throws {
+        let t = try TestLedger()
+        t.plan("a", "trial", at: "2026-11-01T00:00:00Z")
+        t.autoTopup("a", below: "100", maxPerCycle: 5, at: "2026-11-01T00:00:00Z")
+        t.usage("a", "web_research", at: "2026-11-02T00:00:00Z", quantity: 9)   // 10 left: request 1
+        c.event(t)
+        #expect(t.requests.map(\.id) == c.requests)
+        if c.requests.count == 2 { #expect(t.requests[1].triggeredBy == "x") }
     }
 
     struct Bad: Sendable, CustomStringConvertible {

@@ -20,6 +20,9 @@ import CreditEngine
             continued.adopt(restored)
             for e in log[split...] { continued.apply(e) }
             #expect(continued.documents() == straight.documents())
+            // A restart from the snapshot re-makes exactly the same alerts and top-up requests.
+            #expect(first.alerts + continued.alerts == straight.alerts)
+            #expect(first.requests + continued.requests == straight.requests)
             #expect(encode(continued) == encode(straight))
             #expect(continued.ledger.audit().isClean)
         }

@@ -58,7 +58,8 @@ struct DurabilityTests {
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: logs) }
         let partitions: Int32 = 64
-        let broker = try await DevBroker(dir: logs, topics: ["ai.usage:\(partitions)", "credit.alerts:8", "ai.usage.dlq:2", "credit.balances:8"])
+        let broker = try await DevBroker(dir: logs, topics: ["ai.usage:\(partitions)", "credit.alerts:8", "ai.usage.dlq:2", "credit.balances:8",
+                                                                      "credit.requests:8"])
         defer { Task { await broker.stop() } }
         let h = try ServiceHarness(partitions: partitions, externalBootstrap: broker.bootstrap, snapshotInterval: 1)
 
@@ -68,6 +69,9 @@ struct DurabilityTests {
         spec.usageEvents = 400_000
         spec.duplicateEvery = 40
         spec.malformed = 40
+        spec.autoTopupPercent = 10  // §12: requests must survive kill -9 like alerts
+        spec.budgetPercent = 10
+        spec.refunds = 5
         let records = Workload.generate(spec)
         try h.produce(records)
         #expect(try h.held("ai.usage") == Int64(records.count), "the broker dropped records")
@@ -142,6 +146,15 @@ struct DurabilityTests {
         #expect(byID.values.allSatisfy { $0.count == 1 }, "two different alerts share an id")
         #expect(Set(byID.keys) == Set(reference.alerts.keys))
         #expect(byID.allSatisfy { reference.alerts[$0.key] == $0.value.first })
+        // Auto top-up requests: the same rule as alerts (at-least-once, identical bytes per id).
+        let requests = try h.readAll("credit.requests")
+        var requestsByID: [String: Set<String>] = [:]
+        for q in requests { requestsByID[q.json["id"] as? String ?? "?", default: []].insert(q.value) }
+        #expect(!reference.requests.isEmpty)
+        #expect(requestsByID.values.allSatisfy { $0.count == 1 }, "two different requests share an id")
+        #expect(Set(requestsByID.keys) == Set(reference.requests.keys))
+        #expect(requestsByID.allSatisfy { reference.requests[$0.key] == $0.value.first })
+        print("crash test: \(requests.count) request records for \(requestsByID.count) ids")
         print("crash test: \(records.count) records, \(kills) kill -9s mid-stream, \(restoredRuns) restores, \(alerts.count) alert records for \(byID.count) ids, \(reference.documents.count) accounts")
     }
 

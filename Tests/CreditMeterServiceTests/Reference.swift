@@ -10,6 +10,7 @@ import Foundation
 struct Reference {
     var documents: [String: String] = [:]
     var alerts: [String: String] = [:]   // id → JSON
+    var requests: [String: String] = [:]  // id → JSON (auto top-up, §12)
     var auditClean = false
     var applied: Int64 = 0
 
@@ -27,6 +28,9 @@ struct Reference {
                 }
                 for a in result.alerts {
                     alerts[a.id] = String(decoding: a.json(), as: UTF8.self)
+                }
+                for q in result.requests {
+                    requests[q.id] = String(decoding: q.json(), as: UTF8.self)
                 }
             }
         }

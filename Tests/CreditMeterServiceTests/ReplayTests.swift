@@ -92,6 +92,26 @@ struct ReplayTests {
         #expect(report.recordsRead == Self.logSize)
     }
 
+    /// §12 events go through the same ledger: "as charged" is unchanged by voids, budgets and
+    /// rollovers, and replay publishes neither alerts nor top-up requests.
+    @Test func creditFeatureEventsReplayAsChargedAndPublishNothing() throws {
+        let (h, _) = try harness()
+        try h.produce(event("credit.plan.assigned", "G", id: "pG", time: "2026-11-01T00:00:00Z", data: #"{"plan":"basic","rollover_max_credits":50}"#), key: "G")
+        try h.produce(event("credit.grant.issued", "G", id: "g1", time: "2026-11-01T00:00:00Z", data: #"{"credits":100}"#), key: "G")
+        try h.produce(event("credit.autotopup.configured", "G", id: "c1", time: "2026-11-01T00:00:00Z",
+                            data: #"{"pack":"pack-1000","below_credits":2000}"#), key: "G")
+        try h.produce(event("credit.member.budget.set", "G", id: "b1", time: "2026-11-01T00:00:00Z", data: #"{"member":"ana","monthly_credits":1}"#), key: "G")
+        for i in 0..<3 {
+            try h.produce(event("ai.usage", "G", id: "gu\(i)", time: "2026-11-03T00:00:0\(i)Z", data: #"{"action":"chat","member":"ana"}"#), key: "G")
+        }
+        try h.produce(event("credit.grant.voided", "G", id: "v1", time: "2026-11-04T00:00:00Z", data: #"{"grant_id":"g1"}"#), key: "G")
+        try h.produce(chat("G", "gu3", "2026-11-05T00:00:00Z"), key: "G")
+        let report = try replay(h, options())
+        #expect(report.json().contains(#""accounts":[{"account":"G","events":4,"charged_credits":4,"rerated_credits":8,"delta_credits":4}],"totals":{"events":4,"charged_credits":4,"rerated_credits":8,"delta_credits":4}"#))
+        #expect(try h.held("credit.requests") == 0)
+        #expect(try h.held("credit.alerts") == 0)
+    }
+
     @Test func seekingWithAPinsOnlyPrepassGivesTheSameReport() throws {
         let (h, _) = try harness()
         try produceLog(h)

@@ -324,6 +324,9 @@ extension PartitionLedger {
                            history: history, alerts: alerts, memberBudgets: budgets)
     }
 
+    /// The view of the account with this id, nil when this partition holds no state for it.
+    public func view(account id: String) -> AccountView? { accountIndex(id).map { view($0) } }
+
     /// The `/v1/accounts` row of account `index`, without building a whole view.
     public func summary(_ index: Int) -> AccountSummary {
         let a = state.accounts[index]
