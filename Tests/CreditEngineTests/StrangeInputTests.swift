@@ -274,3 +274,29 @@ import CreditEngine
         try h.expectApplied(Self.usage().replacingOccurrences(of: Self.time, with: "2028-02-29T00:00:00Z"))
     }
 }
+
+/// Found by fuzzing the snapshot decoder: the account document formatted the runway's zero
+/// day through Int64 nanoseconds, which end in 2262 — a large balance used at a tiny pace
+/// (valid input) trapped while writing the document.
+@Suite struct FarFutureRunwayTests {
+    @Test func aTinyPaceDoesNotCrashTheAccountDocument() throws {
+        let card = try Fixtures.card("""
+            version: "tiny"
+            effective_from: "2026-01-01T00:00:00Z"
+            rounding: { increment: 0.001, mode: half_up }
+            actions: { tiny: { credits: 0.001 } }
+            """)
+        let t = try TestLedger(cards: [card])
+        t.plan("a", "pro", at: "2026-11-01T00:00:00Z")  // 2000 credits
+        for day in 1...7 {
+            // 0.001 credits a day: the runway is ≈ 2 million days.
+            t.usage("a", "tiny", at: "2026-11-0\(day)T12:00:00Z")
+        }
+        #expect(t.rejections.isEmpty, "\(t.rejections)")
+        let doc = t.document("a")
+        #expect(doc.contains(#""zero_on":""#), "\(doc)")
+        #expect(EventTime.formatDay(0) == "1970-01-01")
+        #expect(EventTime.formatDay(EventTime.daysFromCivil(year: 12026, month: 2, day: 28)) == "12026-02-28")
+        #expect(EventTime.formatDay(-1) == "1969-12-31")
+    }
+}
