@@ -29,6 +29,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# Swift's own crash backtracer fights AddressSanitizer (and can hang on a trap): off.
+export SWIFT_BACKTRACE=enable=no
+
 command -v swiftc >/dev/null || { echo "fuzz.sh: swiftc not found (install Swift 6.x)" >&2; exit 2; }
 
 out=.build/fuzz
