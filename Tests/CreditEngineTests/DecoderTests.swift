@@ -70,7 +70,7 @@ enum ReferenceDecoder {
         #"{"specversion":"1.0","id":"p1","source":"billing","type":"credit.plan.assigned","subject":"a","time":"2026-11-21T10:00:00Z","data":{"plan":"pro","monthly_credits":2.5e3}}"#,
         #"{"specversion":"1.0","id":"t1","source":"billing","type":"credit.topup.purchased","subject":"a","time":"2026-11-21T10:00:00Z","data":{"pack":"pack-1000"}}"#,
         #"{"specversion":"1.0","id":"r1","source":"ops","type":"credit.ratecard.pinned","subject":"a","time":"2026-11-21T10:00:00Z","data":{"version":"2026-11-01","until":null}}"#,
-        #"{"specversion":"1.0","id":"q1","source":"s","type":"ai.usage","subject":"a","time":"2026-11-21T10:00:00Z","data":{"action":"chat","quantity":3.0e0,"model":null}}"#,
+        #"{"specversion":"1.0","id":"q1","source":"s","type":"ai.usage","subject":"a","time":"2026-11-21T10:00:00Z","data":{"action":"chat","quantity":3,"model":null}}"#,
     ]
 
     @Test(arguments: fixtures)

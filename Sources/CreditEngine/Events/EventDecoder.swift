@@ -37,7 +37,7 @@ public final class EventDecoder {
     /// Decodes a structured-mode CloudEvent.
     public func decode(_ value: UnsafeRawBufferPointer) throws(DecodeFailure) -> DecodedEvent {
         guard value.count <= Self.maxRecordBytes else { throw .tooLarge(bytes: value.count) }
-        guard value.count > 0, let _ = value.baseAddress else { throw .notAnObject }
+        guard value.count > 0, let _ = value.baseAddress else { throw .emptyValue }
         var s = JSONScanner(value, scratch: scratch)
         var e = DecodedEvent()
         var seen: Seen = []
@@ -78,7 +78,9 @@ public final class EventDecoder {
                     if let typeBytes, let t = EventType.from(typeBytes) {
                         // The usual order (type before data): read it in place, once.
                         e.type = t
+                        s.level = 2
                         try decodeData(&s, into: &e)
+                        s.level = 1
                         dataParsed = true
                     } else {
                         dataStart = s.pos
@@ -117,6 +119,7 @@ public final class EventDecoder {
         try checkEnvelope(&e, type: typeBytes, time: timeBytes)
         if !dataParsed {
             var d = JSONScanner(value, start: dataStart, end: dataEnd, scratch: scratch, scratchUsed: s.scratchUsed)
+            d.level = 2
             try decodeData(&d, into: &e)
         }
         try checkTimes(e)
@@ -136,6 +139,7 @@ public final class EventDecoder {
         for header in [id, source, type, subject, time] where !UTF8Check.isValid(header) {
             throw .invalid("ce_*", "header is not valid UTF-8")
         }
+        try Self.refuseControlCharacters(id: id, source: source, subject: subject)
         var e = DecodedEvent()
         e.id = id
         e.source = source
@@ -165,6 +169,27 @@ public final class EventDecoder {
         }
         guard let nanos = EventTime.parse(time) else { throw .invalid("time", "is not an RFC 3339 time") }
         e.time = nanos
+        // Raw control bytes never reach a string view (the scanner refuses them); only a decoded
+        // escape such as `\u0000` can put one there, in the scratch buffer.
+        if isScratch(e.id) || isScratch(e.source) || isScratch(e.subject) {
+            try Self.refuseControlCharacters(id: e.id, source: e.source, subject: e.subject)
+        }
+    }
+
+    @inline(__always)
+    private func isScratch(_ v: UnsafeRawBufferPointer) -> Bool {
+        guard let p = v.baseAddress else { return false }
+        let start = UnsafeRawPointer(scratch)
+        return p >= start && p < start + (Self.maxRecordBytes + 64)
+    }
+
+    /// Contract §7 (v2 clarification, see README): identifiers — `id`, `source`, `subject` —
+    /// may not contain control characters (U+0000–U+001F), escaped or not.
+    static func refuseControlCharacters(id: UnsafeRawBufferPointer, source: UnsafeRawBufferPointer,
+                                        subject: UnsafeRawBufferPointer) throws(DecodeFailure) {
+        if id.contains(where: { $0 < 0x20 }) { throw .invalid("id", "must not contain control characters") }
+        if source.contains(where: { $0 < 0x20 }) { throw .invalid("source", "must not contain control characters") }
+        if subject.contains(where: { $0 < 0x20 }) { throw .invalid("subject", "must not contain control characters") }
     }
 
     /// Rules that relate data fields to the event's time (known only once both are read).
@@ -393,7 +418,11 @@ public final class EventDecoder {
             throw s.typeError(field, expected: "a number")
         }
         let text = try s.readNumberText()
-        guard let d = ExactDecimal.parse(text) else { throw .wrongType(field, expected: "a number") }
+        guard let d = ExactDecimal.parse(text) else {
+            // Valid JSON beyond exact range (`1e99999999`, 25 significant digits) vs. not a number at all.
+            guard JSONScanner.isValidNumberGrammar(text) else { throw s.fail("invalid number") }
+            throw .invalid(field, "has more than 3 fraction digits or is too large")
+        }
         if d.negative && !allowNegative { throw .invalid(field, "must not be negative") }
         guard let mc = d.scaled(by: Credits.scale) else { throw .invalid(field, "has more than 3 fraction digits or is too large") }
         guard mc.magnitude <= UInt64(Credits.maxAbsolute) else { throw .invalid(field, "is absurdly large (limit 10^12 credits)") }

@@ -9,6 +9,8 @@ public enum DecodeFailure: Error, Sendable, Equatable, CustomStringConvertible {
     case invalid(StaticString, StaticString)
     case unknownType
     case tooLarge(bytes: Int)
+    /// A record with no value (a tombstone) or an empty one.
+    case emptyValue
 
     public var description: String {
         switch self {
@@ -20,6 +22,7 @@ public enum DecodeFailure: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalid(let field, let why): return "field \"\(field)\" \(why)"
         case .unknownType: return "unknown event type"
         case .tooLarge(let bytes): return "record too large: \(bytes) bytes (limit 1048576)"
+        case .emptyValue: return "empty record value (a tombstone or zero bytes): not an event"
         }
     }
 
@@ -36,6 +39,10 @@ struct JSONScanner {
     @usableFromInline var pos: Int
     @usableFromInline let scratch: UnsafeMutablePointer<UInt8>
     @usableFromInline var scratchUsed: Int
+    /// Nesting level of the object whose members are being read (the event object is 1).
+    /// `skipValue` refuses containers deeper than `maxDepth` levels (contract §7, v2).
+    @usableFromInline var level: Int = 1
+    @usableFromInline static let maxDepth = 64
 
     @usableFromInline
     init(_ bytes: UnsafeRawBufferPointer, start: Int = 0, end: Int? = nil, scratch: UnsafeMutablePointer<UInt8>, scratchUsed: Int = 0) {
@@ -216,8 +223,10 @@ struct JSONScanner {
         return UnsafeRawBufferPointer(start: base + start, count: pos - start)
     }
 
-    /// Reads a non-negative integer quickly (the common case for quantity and tokens);
-    /// falls back to exact decimal parsing for forms like `1.0` or `1e3`.
+    /// Reads an integer field (contract §7, v2: integers are plain digits). Returns nil for a
+    /// valid JSON number that is not written as an integer (`1.0`, `1e0`, `-0`); saturates
+    /// at ±Int64.max for more digits than fit, so callers report "absurdly large".
+    /// Throws for text that is not JSON number grammar.
     @inline(__always) @usableFromInline
     mutating func readInteger() throws(DecodeFailure) -> Int64? {
         let text = try readNumberText()
@@ -231,8 +240,30 @@ struct JSONScanner {
             }
         }
         if simple { return value }
-        guard let exact = ExactDecimal.parse(text) else { throw fail("invalid number") }
-        return exact.scaled(by: 0)
+        return try readIntegerSlow(text)
+    }
+
+    @usableFromInline
+    func readIntegerSlow(_ text: UnsafeRawBufferPointer) throws(DecodeFailure) -> Int64? {
+        guard JSONScanner.isValidNumberGrammar(text) else { throw fail("invalid number") }
+        var i = 0
+        let negative = text[0] == UInt8(ascii: "-")
+        if negative { i = 1 }
+        var magnitude: UInt64 = 0
+        var saturated = false
+        while i < text.count {
+            let d = text[i] &- 48
+            guard d < 10 else { return nil }  // a fraction or an exponent
+            if !saturated {
+                let (m1, o1) = magnitude.multipliedReportingOverflow(by: 10)
+                let (m2, o2) = m1.addingReportingOverflow(UInt64(d))
+                if o1 || o2 || m2 > UInt64(Int64.max) { saturated = true } else { magnitude = m2 }
+            }
+            i += 1
+        }
+        if negative && magnitude == 0 && !saturated { return nil }  // `-0`
+        let v = saturated ? Int64.max : Int64(magnitude)
+        return negative ? -v : v
     }
 
     @inline(__always) @usableFromInline
@@ -254,10 +285,14 @@ struct JSONScanner {
     }
 
     /// Skips any JSON value, validating it.
+    /// `depth` counts the containers entered below `level`; a container opened here sits at
+    /// level `level + depth + 1`, refused beyond `maxDepth` (so 100k-deep input stops early).
     @usableFromInline
     mutating func skipValue(depth: Int = 0) throws(DecodeFailure) {
-        guard depth < 64 else { throw fail("nesting too deep") }
         guard let b = peek() else { throw fail("expected a value") }
+        if (b == UInt8(ascii: "{") || b == UInt8(ascii: "[")) && level + depth + 1 > JSONScanner.maxDepth {
+            throw fail("JSON nested deeper than 64 levels")
+        }
         switch b {
         case UInt8(ascii: "\""):
             let saved = scratchUsed

@@ -3,6 +3,7 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     case decode(DecodeFailure)
     case pricing(PricingFailure)
     case keyMismatch
+    case missingKey
     case futureTime
     case unknownPlan
     case unknownPack
@@ -15,6 +16,7 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case .decode(let f): return f.description
         case .pricing(let f): return f.description
         case .keyMismatch: return "record key differs from the event's subject"
+        case .missingKey: return "record has no key (the key must be the account id, equal to the event's subject)"
         case .futureTime: return "event time is more than 24 h ahead of the record timestamp"
         case .unknownPlan: return "unknown plan (not in the price book)"
         case .unknownPack: return "unknown top-up pack (not in the price book)"
@@ -240,7 +242,8 @@ struct LedgerState {
     }
 
     mutating func apply(_ e: DecodedEvent, key: UnsafeRawBufferPointer?, recordTime: Int64?) -> ApplyResult {
-        guard let key, key.equals(e.subject) else { return reject(.keyMismatch) }
+        guard let key else { return reject(.missingKey) }
+        guard key.equals(e.subject) else { return reject(.keyMismatch) }
         if let recordTime, e.time > recordTime &+ config.maxFutureSkew { return reject(.futureTime) }
 
         let subjectHash = ByteHash.hash(e.subject)

@@ -58,7 +58,9 @@ public struct ByteReader {
     }
     public mutating func int(_ limit: Int = Int(Int32.max)) throws(SnapshotError) -> Int {
         let v = try uvar()
-        guard v <= UInt64(limit) else { throw SnapshotError("count out of range") }
+        // Every counted element takes at least one byte, so a count beyond the bytes left is
+        // corrupt — refused before anything is reserved for it (no giant allocations).
+        guard v <= UInt64(limit), v <= UInt64(remaining) else { throw SnapshotError("count out of range") }
         return Int(v)
     }
     public mutating func u64() throws(SnapshotError) -> UInt64 {

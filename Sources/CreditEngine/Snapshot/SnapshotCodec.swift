@@ -283,7 +283,9 @@ public enum SnapshotCodec {
                 guard let kind = BlockKind(rawValue: try r.u8()) else { throw SnapshotError("bad block kind") }
                 let b = Block(kind: kind, remaining: try r.svar(), expiresAt: try r.svar(), origin: version >= 3 ? try r.uvar() : 0)
                 a.blocks.append(b)
-                a.blockCredits += b.remaining
+                let (sum, overflow) = a.blockCredits.addingReportingOverflow(b.remaining)
+                guard !overflow else { throw SnapshotError("block amounts out of range") }
+                a.blockCredits = sum
             }
             let fired = UInt16(truncatingIfNeeded: try r.uvar())
             var remapped: UInt16 = fired & AlertState.exhaustedBit
@@ -369,10 +371,12 @@ public enum SnapshotCodec {
         for _ in 0..<entryCount {
             fp &+= try r.uvar()
             let h = try r.uvar()
+            guard h < 1 << 50 else { throw SnapshotError("dedupe entry hour out of range") }
             entries.append((fp, h == 0 ? nil : Int64(h) - (1 << 40) + nowHour))
         }
         ledger.state.dedupe = DedupeTable(windowHours: config.dedupeWindowHours, entries: entries, nowHour: nowHour)
         guard r.remaining == 0 else { throw SnapshotError("unexpected bytes after the state") }
+        try validateRestored(ledger)
         header.accounts = n
         // The invariants hold in every snapshot ever written (Invariants.swift).
         let audit = ledger.audit()

@@ -177,9 +177,16 @@ public enum EventTime {
     }
 
     /// `YYYY-MM-DD` of a day number.
+    /// Calendar arithmetic on the day number itself: a far-future day (a runway's zero day
+    /// at a tiny pace) is beyond Int64 nanoseconds (year 2262) and must not trap — found by
+    /// fuzzing. Years past 9999 print with more digits.
     public static func formatDay(_ dayNumber: Int64) -> String {
-        let text = format(dayNumber * nanosPerDay)
-        return String(text.prefix(10))
+        let (y, m, d) = civilFromDays(dayNumber)
+        func pad(_ v: Int64, _ width: Int) -> String {
+            let digits = String(v.magnitude)
+            return (v < 0 ? "-" : "") + String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2)
     }
 }
 

@@ -24,6 +24,7 @@ public struct SnapshotStore: Sendable {
     /// Writes one snapshot durably and prunes old ones. Returns the path.
     @discardableResult
     public func write(_ bytes: [UInt8], for tp: TopicPartition, nextOffset: Int64) throws -> String {
+        Self.ignoreFileSizeSignal
         let folder = folder(tp)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let path = "\(folder)/\(Self.fileName(nextOffset: nextOffset))"
@@ -33,17 +34,18 @@ public struct SnapshotStore: Sendable {
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw POSIXFailure("open \(temp)") }
         var written = 0
-        let ok: Bool = bytes.withUnsafeBytes { raw in
+        var failure: POSIXFailure?  // errno captured where the call failed, before close/unlink
+        bytes.withUnsafeBytes { raw in
             while written < raw.count {
                 let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n < 0 { if errno == EINTR { continue }; return false }
+                if n < 0 { if errno == EINTR { continue }; failure = POSIXFailure("write \(temp)"); return }
                 written += n
             }
-            return fsync(fd) == 0
+            if fsync(fd) != 0 { failure = POSIXFailure("fsync \(temp)") }
         }
-        close(fd)
-        guard ok else { unlink(temp); throw POSIXFailure("write \(temp)") }
-        guard rename(temp, path) == 0 else { unlink(temp); throw POSIXFailure("rename \(temp)") }
+        if close(fd) != 0 && failure == nil { failure = POSIXFailure("close \(temp)") }
+        if let failure { unlink(temp); throw failure }
+        guard rename(temp, path) == 0 else { let f = POSIXFailure("rename \(temp)"); unlink(temp); throw f }
         let dfd = open(folder, O_RDONLY | O_DIRECTORY)
         if dfd >= 0 { _ = fsync(dfd); close(dfd) }
         prune(folder)
@@ -73,6 +75,10 @@ public struct SnapshotStore: Sendable {
             }
         }
     }
+
+    /// A file-size limit (`ulimit -f`) must make a write fail with EFBIG — an error the
+    /// service reports — not kill the process with SIGXFSZ, silently.
+    static let ignoreFileSizeSignal: Void = { _ = signal(SIGXFSZ, SIG_IGN) }()
 
     /// Host name and pid of this writer.
     static let writerID: String = {
@@ -120,7 +126,8 @@ struct POSIXFailure: Error, CustomStringConvertible {
 extension SnapshotError {
     /// True when the bytes themselves are bad (as opposed to a configuration mismatch).
     var isDamage: Bool {
-        ["checksum", "truncated", "not a CreditMeter", "unsupported snapshot format", "bad varint", "count out of range", "conservation invariant"]
+        ["checksum", "truncated", "not a CreditMeter", "unsupported snapshot format", "bad varint", "out of range",
+         "bad block kind", "corrupt snapshot", "unexpected bytes after", "conservation invariant"]
             .contains { message.contains($0) }
     }
 }

@@ -12,7 +12,9 @@ enum RDKafkaConfig {
             if result != RD_KAFKA_CONF_OK {
                 rd_kafka_conf_destroy(conf)
                 let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, message: "Kafka property \(key): \(text)")
+                let redactor = Redactor(properties: properties)
+                let shown = Redactor.isSensitive(key) ? text.replacing(value, with: Redactor.mask) : text
+                throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, message: redactor("Kafka property \(key): \(shown)"))
             }
         }
         return conf
@@ -23,6 +25,8 @@ enum RDKafkaConfig {
 /// until after `rd_kafka_destroy` returns.
 final class ClientContext: @unchecked Sendable {
     let logger: Logger
+    /// Masks secrets (sasl.password, JAAS, tokens …) in everything librdkafka says.
+    var redact = Redactor.none
     /// The first fatal error librdkafka reported (e.g. an idempotent producer that can no
     /// longer guarantee ordering); callers check it and stop.
     let fatal = Mutex<KafkaError?>(nil)
@@ -47,23 +51,24 @@ final class RDKafkaClient {
     init(type: rd_kafka_type_t, properties: [(String, String)], context: ClientContext,
          configure: (OpaquePointer) -> Void = { _ in }) throws(KafkaError) {
         let conf = try RDKafkaConfig.make(properties)
+        context.redact = Redactor(properties: properties)
         let retained = Unmanaged.passRetained(context)
         rd_kafka_conf_set_opaque(conf, retained.toOpaque())
         rd_kafka_conf_set_log_cb(conf) { rk, level, facility, message in
             guard let rk, let ctx = ClientContext.from(rd_kafka_opaque(rk)) else { return }
-            let text = message.map { String(cString: $0) } ?? ""
+            let text = ctx.redact(message.map { String(cString: $0) } ?? "")
             let fac = facility.map { String(cString: $0) } ?? ""
             let logLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
             ctx.logger.log(level: logLevel, "\(text)", metadata: ["kafka.facility": "\(fac)"])
         }
         rd_kafka_conf_set_error_cb(conf) { rk, err, reason, opaque in
             guard let ctx = ClientContext.from(opaque) else { return }
-            let text = reason.map { String(cString: $0) } ?? ""
+            let text = ctx.redact(reason.map { String(cString: $0) } ?? "")
             if err == RD_KAFKA_RESP_ERR__FATAL.rawValue, let rk {
                 var buffer = [CChar](repeating: 0, count: 512)
                 let original = rd_kafka_fatal_error(rk, &buffer, buffer.count)
                 let fatalText = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                let error = KafkaError(code: original.rawValue, message: "fatal Kafka error: \(fatalText)")
+                let error = KafkaError(code: original.rawValue, message: ctx.redact("fatal Kafka error: \(fatalText)"))
                 ctx.fatal.withLock { if $0 == nil { $0 = error } }
                 ctx.logger.critical("\(error.message)")
             } else {
@@ -77,7 +82,7 @@ final class RDKafkaClient {
             rd_kafka_conf_destroy(conf)
             retained.release()
             let text = String(decoding: errstr.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, message: text)
+            throw KafkaError(code: RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue, message: context.redact(text))
         }
         self.handle = rk
         self.context = context

@@ -1,0 +1,94 @@
+import CreditConfig
+import CreditEngine
+import CreditMeterService
+@_spi(Testing) import CreditMeterTools
+import Foundation
+@_spi(Testing) import Kafka
+import Testing
+
+/// Issue #15 item 3 (part): the service keeps going while the mock cluster misbehaves —
+/// request errors injected on Fetch, Produce, OffsetCommit, JoinGroup, SyncGroup and
+/// Heartbeat, raised round-trip times, the broker going down and up mid-stream — and ends
+/// with exactly the balances and alert ids of an undisturbed run. The service runs in this
+/// process (the harness's in-process mock cluster), not as a child process.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct FaultInjectionTests {
+    static let accounts = ["fa", "fb", "fc", "fd"]
+
+    /// basic = 500 credits; 20 × knowledge_sync (25) = 500: low 20 % at the 16th, low 10 %
+    /// at the 18th, exhausted at the 20th.
+    static func records(_ from: Int, _ to: Int) -> [(String, String)] {
+        var out: [(String, String)] = []
+        for i in from..<to {
+            for a in accounts {
+                if i == 0 {
+                    out.append((event("credit.plan.assigned", a, id: "p-\(a)", time: "2026-11-01T00:00:00Z", data: #"{"plan":"basic"}"#), a))
+                } else {
+                    out.append((event("ai.usage", a, id: "u\(i)-\(a)", time: "2026-11-02T00:00:\(String(format: "%02d", i))Z",
+                                      data: #"{"action":"knowledge_sync"}"#), a))
+                }
+            }
+        }
+        return out
+    }
+
+    static let expectedAlertIDs: Set<String> = Set(accounts.flatMap { a in [
+        "\(a)/2026-11-01T00:00:00Z/credit.balance.low/20/1",
+        "\(a)/2026-11-01T00:00:00Z/credit.balance.low/10/1",
+        "\(a)/2026-11-01T00:00:00Z/credit.balance.exhausted/0/1",
+    ] })
+
+    @Test func requestErrorsSlowBrokersAndAnOutageChangeNothing() async throws {
+        let h = try ServiceHarness(partitions: 4)
+        let cluster = try #require(h.cluster).cluster
+        for (json, key) in Self.records(0, 8) { try h.produce(json, key: key) }
+
+        // Trouble before the service even joins: coordinator and group errors.
+        cluster.pushRequestErrors(.findCoordinator, [KafkaErrorCode.coordinatorNotAvailable])
+        cluster.pushRequestErrors(.joinGroup, [KafkaErrorCode.coordinatorNotAvailable, KafkaErrorCode.requestTimedOut])
+        let service = MeterService(config: try h.config(), logger: h.logger)
+        let task = Task { try await service.run() }
+        func waitFor(_ n: Int64, _ seconds: Int) async throws {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while service.status.processed < n && ContinuousClock.now < deadline && service.status.running || service.status.processed == 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        try await waitFor(Int64(4 * 8), 60)
+        #expect(service.status.processed >= Int64(4 * 8), "processed \(service.status.processed)")
+
+        // Mid-stream: errors on fetches, produces (alerts, balances), offset commits, heartbeats; slow broker.
+        cluster.pushRequestErrors(.fetch, [KafkaErrorCode.notLeaderForPartition, KafkaErrorCode.requestTimedOut, KafkaErrorCode.requestTimedOut])
+        cluster.pushRequestErrors(.produce, [KafkaErrorCode.notEnoughReplicas, KafkaErrorCode.requestTimedOut, KafkaErrorCode.notLeaderForPartition])
+        cluster.pushRequestErrors(.offsetCommit, [KafkaErrorCode.requestTimedOut, KafkaErrorCode.coordinatorNotAvailable])
+        cluster.pushRequestErrors(.heartbeat, [KafkaErrorCode.requestTimedOut])
+        try cluster.setRoundTripTime(broker: 1, milliseconds: 250)
+        for (json, key) in Self.records(8, 14) { try h.produce(json, key: key) }
+        try await waitFor(Int64(4 * 14), 60)
+        try cluster.setRoundTripTime(broker: 1, milliseconds: 0)
+
+        // The broker goes down for 3 s; records produced meanwhile wait in the producer.
+        try cluster.setBrokerDown(1)
+        try await Task.sleep(for: .seconds(3))
+        try cluster.setBrokerUp(1)
+        for (json, key) in Self.records(14, 21) { try h.produce(json, key: key) }
+        try await waitFor(Int64(4 * 21), 90)
+
+        service.requestStop()
+        try await task.value
+        let status = service.status
+        #expect(status.processed == Int64(4 * 21), "processed \(status.processed)")
+        #expect(status.deadLettered == 0 && status.duplicates == 0)
+        #expect(status.deliveryFailures == 0)
+
+        // Balances: exactly an undisturbed run's (every account used its 500 credits).
+        var balances: [String: Int64] = [:]
+        for (_, ledger) in service.finalLedgers() {
+            for a in Self.accounts { if let acct = ledger.account(a) { balances[a] = acct.balance } }
+        }
+        #expect(balances == Dictionary(uniqueKeysWithValues: Self.accounts.map { ($0, 0) }))
+        // Alerts: at least once, never different — the same id set as an undisturbed run.
+        let alerts = try h.readAll("credit.alerts")
+        #expect(Set(alerts.compactMap { $0.json["id"] as? String }) == Self.expectedAlertIDs)
+    }
+}
