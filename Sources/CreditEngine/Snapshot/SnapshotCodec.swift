@@ -353,6 +353,7 @@ public enum SnapshotCodec {
                     }
                     x.runwayFired = try r.u8() != 0; x.runwaySequence = try r.svar()
                     a.extras = [x]
+                    a.refreshFeatureFlags()
                 }
             } else {
                 a.firstUsageDay = SnapshotCodec.v1FirstUsageDay(a)
