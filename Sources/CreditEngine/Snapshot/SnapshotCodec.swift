@@ -201,6 +201,10 @@ public enum SnapshotCodec {
         if version >= 3 {
             for _ in 0..<(try r.int(1 << 20)) { packs.append(.init(id: try r.string(), credits: try r.svar(), priceMicros: try r.svar())) }
         }
+        // Found by fuzzing: an absurd effective_from trapped while hashing the rebuilt card.
+        for (_, from) in header.rateCardVersions where !timeRange.contains(from) {
+            throw SnapshotError("rate-card effective_from out of range (corrupt snapshot)")
+        }
         do {
             let cards = try header.rateCardVersions.map { (version, from) throws(ConfigError) in
                 try RateCard(version: version, effectiveFrom: from, incrementMillicredits: 1, roundingMode: .halfUp,

@@ -50,6 +50,9 @@ extension SnapshotCodec {
             var sum: Int64 = 0
             for b in a.blocks { sum += b.remaining }  // cannot overflow: decode summed them with overflow checks
             guard sum == a.blockCredits else { throw SnapshotError("account \(i): blocks do not sum to their total (corrupt snapshot)") }
+            guard a.overage == 0 || (a.allowance == 0 && a.blockCredits == 0) else {
+                throw SnapshotError("account \(i): overage beside unspent credits (corrupt snapshot)")
+            }
             guard a.isConserved else {  // the amounts are in range, so this cannot overflow
                 throw SnapshotError("account \(i): fails the conservation check (corrupt snapshot)")
             }
