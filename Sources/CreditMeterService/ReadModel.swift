@@ -14,15 +14,43 @@ public final class ReadModel: Sendable {
         public var restored = false
         /// Next offset to apply (nil: not known yet — no snapshot and no record applied).
         public var position: Int64?
-        /// Log-end offset last seen by the consumer (nil until the first fetch answers).
+        /// Log start and end offsets last seen by the consumer (nil until a fetch answers).
+        public var lowWatermark: Int64?
         public var highWatermark: Int64?
+        /// The log end when the partition was assigned: balances records for everything below
+        /// it may already be on the balances topic (a snapshot covers less than was produced),
+        /// so reads wait until the partition has replayed that far (contract §11: a view is
+        /// never older than its account's latest balances record). nil: not known.
+        public var catchUpTo: Int64?
 
-        /// high watermark − position, when both are known; an empty partition read from its
-        /// start (position unknown) lags by its whole high watermark.
+        /// The next offset to apply; before the first record of a partition with no snapshot,
+        /// its log start.
+        var effectivePosition: Int64? { position ?? lowWatermark }
+
+        /// high watermark − position, when both are known.
         public var lag: Int64? {
-            guard let high = highWatermark else { return nil }
-            return max(0, high - (position ?? 0))
+            guard let high = highWatermark, let position = effectivePosition else { return nil }
+            return max(0, high - position)
         }
+
+        /// Restored and replayed past where the log ended at assignment.
+        public var isReadable: Bool {
+            guard restored else { return false }
+            guard let target = catchUpTo else { return true }
+            return (effectivePosition ?? 0) >= target
+        }
+
+        func notReadableReason(_ tp: TopicPartition) -> String {
+            if !restored { return "\(tp) is being restored" }
+            return "\(tp) is replaying (at \(effectivePosition ?? 0) of \(catchUpTo ?? 0))"
+        }
+    }
+
+    /// Account ids compared byte for byte, as the ledger does (Swift's `String` equality is
+    /// canonical equivalence: "é" and "e\u{301}" are one String but two accounts).
+    struct AccountKey: Hashable {
+        let utf8: [UInt8]
+        init(_ id: String) { utf8 = Array(id.utf8) }
     }
 
     public enum Lookup: Sendable {
@@ -35,7 +63,7 @@ public final class ReadModel: Sendable {
 
     struct Partition {
         var status = PartitionStatus()
-        var accounts: [String: AccountView] = [:]
+        var accounts: [AccountKey: AccountView] = [:]
     }
 
     struct State {
@@ -43,13 +71,13 @@ public final class ReadModel: Sendable {
         var assignmentArrived = false
         var partitions: [TopicPartition: Partition] = [:]
         /// Account → the partition whose ledger holds it.
-        var owner: [String: TopicPartition] = [:]
+        var owner: [AccountKey: TopicPartition] = [:]
         /// Bumped whenever the set of accounts changes (the sorted listing is rebuilt then).
         var generation: UInt64 = 0
     }
 
     private let state = Mutex(State())
-    private let sorted = Mutex<(generation: UInt64, ids: [String])>((.max, []))
+    private let sorted = Mutex<(generation: UInt64, ids: [AccountKey])>((.max, []))
 
     public init() {}
 
@@ -67,17 +95,21 @@ public final class ReadModel: Sendable {
         }
     }
 
-    /// A partition's restored state: every account it holds.
-    public func restored(_ tp: TopicPartition, position: Int64?, views: [AccountView]) {
+    /// A partition's restored state: every account it holds, and the log end it must replay
+    /// to before its accounts are read (see `PartitionStatus.catchUpTo`).
+    public func restored(_ tp: TopicPartition, position: Int64?, catchUpTo: Int64? = nil, views: [AccountView]) {
         state.withLock { s in
             var p = Partition()
             p.status.restored = true
             p.status.position = position
+            p.status.catchUpTo = catchUpTo
             p.status.highWatermark = s.partitions[tp]?.status.highWatermark
+            p.status.lowWatermark = s.partitions[tp]?.status.lowWatermark
             p.accounts.reserveCapacity(views.count)
             for v in views {
-                p.accounts[v.account] = v
-                s.owner[v.account] = tp
+                let key = AccountKey(v.account)
+                p.accounts[key] = v
+                s.owner[key] = tp
             }
             s.partitions[tp] = p
             s.generation &+= 1
@@ -90,8 +122,9 @@ public final class ReadModel: Sendable {
             guard var p = s.partitions.removeValue(forKey: tp) else { return }
             var added = false
             for v in views {
-                if p.accounts.updateValue(v, forKey: v.account) == nil {
-                    s.owner[v.account] = tp
+                let key = AccountKey(v.account)
+                if p.accounts.updateValue(v, forKey: key) == nil {
+                    s.owner[key] = tp
                     added = true
                 }
             }
@@ -101,10 +134,13 @@ public final class ReadModel: Sendable {
         }
     }
 
-    /// High watermarks as the consumer last saw them.
-    public func watermarks(_ marks: [TopicPartition: Int64]) {
+    /// Watermarks as the consumer last saw them.
+    public func watermarks(_ marks: [TopicPartition: (low: Int64, high: Int64)]) {
         state.withLock { s in
-            for (tp, high) in marks { s.partitions[tp]?.status.highWatermark = high }
+            for (tp, w) in marks {
+                s.partitions[tp]?.status.lowWatermark = w.low
+                s.partitions[tp]?.status.highWatermark = w.high
+            }
         }
     }
 
@@ -137,7 +173,7 @@ public final class ReadModel: Sendable {
         guard running else { return "the consuming loop is not running" }
         guard arrived else { return "waiting for the first partition assignment" }
         for (tp, p) in parts.sorted(by: { $0.key < $1.key }) {
-            guard p.restored else { return "\(tp) is being restored" }
+            guard p.isReadable else { return p.notReadableReason(tp) }
             guard let lag = p.lag else { return "\(tp): lag not known yet" }
             if lag > maxLag { return "\(tp) lags by \(lag) records (ready_max_lag \(maxLag))" }
         }
@@ -147,18 +183,27 @@ public final class ReadModel: Sendable {
     /// Whether reads can be answered: the first assignment arrived and every assigned
     /// partition is restored (lag does not matter for reads). Otherwise the reason.
     public var readableReason: String? {
-        state.withLock { s in
-            guard s.assignmentArrived else { return "waiting for the first partition assignment" }
-            if let tp = s.partitions.first(where: { !$0.value.status.restored })?.key { return "\(tp) is being restored" }
-            return nil
-        }
+        state.withLock { Self.unreadable($0) }
+    }
+
+    /// Why reads cannot be answered now: the loop is not running (starting or stopping — a
+    /// revoked partition must not look like an unknown account), no assignment yet, or a
+    /// partition still restoring or replaying.
+    private static func unreadable(_ s: State) -> String? {
+        guard s.running else { return "the consuming loop is not running" }
+        guard s.assignmentArrived else { return "waiting for the first partition assignment" }
+        if let (tp, p) = s.partitions.first(where: { !$0.value.status.isReadable }) { return p.status.notReadableReason(tp) }
+        return nil
     }
 
     public func account(_ id: String) -> Lookup {
-        state.withLock { s in
-            if let tp = s.owner[id], let v = s.partitions[tp]?.accounts[id] { return .found(v) }
-            guard s.assignmentArrived else { return .notReady("waiting for the first partition assignment") }
-            if let tp = s.partitions.first(where: { !$0.value.status.restored })?.key { return .notReady("\(tp) is being restored") }
+        let key = AccountKey(id)
+        return state.withLock { s in
+            guard s.running else { return .notReady("the consuming loop is not running") }
+            if let tp = s.owner[key], let p = s.partitions[tp], let v = p.accounts[key] {
+                return p.status.isReadable ? .found(v) : .notReady(p.status.notReadableReason(tp))
+            }
+            if let reason = Self.unreadable(s) { return .notReady(reason) }
             return .notHeld
         }
     }
@@ -170,10 +215,11 @@ public final class ReadModel: Sendable {
         var start = 0
         if let after {
             // First id whose bytes sort after `after`.
+            let bytes = Array(after.utf8)
             var lo = 0, hi = ids.count
             while lo < hi {
                 let mid = (lo + hi) / 2
-                if after.utf8.lexicographicallyPrecedes(ids[mid].utf8) { hi = mid } else { lo = mid + 1 }
+                if bytes.lexicographicallyPrecedes(ids[mid].utf8) { hi = mid } else { lo = mid + 1 }
             }
             start = lo
         }
@@ -215,7 +261,7 @@ public final class ReadModel: Sendable {
 
     /// Account ids sorted by UTF-8 bytes; re-sorted (outside the state lock) only when the
     /// set of accounts changed.
-    private func sortedIDs() -> [String] {
+    private func sortedIDs() -> [AccountKey] {
         let current = state.withLock { $0.generation }
         if let cached = sorted.withLock({ $0.generation == current ? $0.ids : nil }) { return cached }
         // Copying the dictionary is O(1) here (copy-on-write); the loop pays one copy of it at

@@ -13,7 +13,8 @@ import CreditEngine
         return body + (0..<8).map { UInt8(truncatingIfNeeded: sum >> (8 * UInt64($0))) }
     }
 
-    @Test(arguments: ["regression-overflow.bin", "regression-table-ref.bin", "regression-effective-from.bin", "regression-overage.bin"])
+    @Test(arguments: ["regression-overflow.bin", "regression-table-ref.bin", "regression-effective-from.bin", "regression-overage.bin",
+                      "regression-v1-usage-sum.bin"])
     func fuzzerCrashesAreRefused(name: String) throws {
         let body = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(Self.corpus)/\(name)")))
         let bytes = Self.sealed(body)

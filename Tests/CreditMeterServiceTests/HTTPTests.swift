@@ -161,7 +161,7 @@ final class HTTPStack: @unchecked Sendable {
         #expect(early.status == 503)
         #expect(early.text == #"{"status":"not_ready","reason":"the consuming loop is not running"}"#)
         let notYet = try await c.request("/v1/accounts/acct-1", token: Self.token)
-        #expect(notYet.status == 503 && notYet.json["error"] as? String == "not ready: waiting for the first partition assignment")
+        #expect(notYet.status == 503 && notYet.json["error"] as? String == "not ready: the consuming loop is not running")
         try await stack.startService()
         #expect(try await c.request("/healthz").text == #"{"status":"ok"}"#)
 
@@ -212,9 +212,14 @@ final class HTTPStack: @unchecked Sendable {
         #expect(runway["before_cycle_end"] as? Bool == false)
         #expect((d["money"] as? [String: Any])?["currency"] as? String == "USD")
 
-        // The balances topic's last record for the account carries the same shared fields.
-        let balances = try h.readAll("credit.balances").filter { $0.key == "acct-1" }
-        let last = try #require(balances.last).json
+        // The balances topic's last record for the account carries the same shared fields (the
+        // record is coalesced over 1 s: read until it has arrived).
+        var last: [String: Any] = [:]
+        let until = ContinuousClock.now + .seconds(20)
+        while last["last_event_id"] as? String != "u4" && ContinuousClock.now < until {
+            last = try h.readAll("credit.balances").last { $0.key == "acct-1" }?.json ?? [:]
+            if last["last_event_id"] as? String != "u4" { try await Task.sleep(for: .milliseconds(200)) }
+        }
         #expect(last["last_event_id"] as? String == "u4")
         for (key, value) in last {
             func canonical(_ v: Any?) throws -> String {
@@ -295,19 +300,28 @@ final class HTTPStack: @unchecked Sendable {
 
         // Metrics: the contract's names, exact credits, route templates (never raw paths or the token).
         let metrics = try await c.request("/metrics").text
-        #expect(metrics.contains("credit_meter_records_total{outcome=\"applied\"} \(n)"))
-        #expect(metrics.contains("credit_meter_credits_charged_total 234\n"))
-        #expect(metrics.contains("credit_meter_accounts 5"))
-        #expect(metrics.contains("credit_meter_http_requests_total{route=\"/v1/accounts/{account}\",code=\"401\"} 3"))
-        #expect(metrics.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"0\"} 0"))
-        #expect(metrics.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"1\"} 0"))
-        #expect(metrics.contains("credit_meter_snapshot_age_seconds"))
+        let lines = Set(metrics.split(separator: "\n").map(String.init))
+        #expect(lines.contains("credit_meter_records_total{outcome=\"applied\"} \(n)"))
+        #expect(lines.contains("credit_meter_records_total{outcome=\"duplicate\"} 0"))
+        #expect(lines.contains("credit_meter_records_total{outcome=\"dead_lettered\"} 0"))
+        #expect(lines.contains("credit_meter_credits_charged_total 234"))
+        #expect(lines.contains("credit_meter_alerts_published_total{type=\"credit.balance.low\"} 1"))
+        #expect(lines.contains("credit_meter_alerts_published_total{type=\"credit.balance.exhausted\"} 1"))
+        #expect(lines.contains("credit_meter_accounts 5.0"))
+        #expect(lines.contains("credit_meter_http_requests_total{route=\"/v1/accounts/{account}\",code=\"401\"} 3"))
+        #expect(lines.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"0\"} 0.0"))
+        #expect(lines.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"1\"} 0.0"))
+        #expect(lines.contains { $0.hasPrefix("credit_meter_snapshot_age_seconds ") })
+        #expect(lines.contains { $0.hasPrefix("credit_meter_snapshot_bytes ") })
+        #expect(lines.contains { $0.hasPrefix("credit_meter_snapshot_duration_seconds_count ") })
         #expect(!metrics.contains("a%2Fb") && !metrics.contains("acct-1") && !metrics.contains(Self.token))
         try await stack.stop()
     }
 }
 
-/// The pages for people (/ui), loaded in a real browser: headless Chromium.
+/// The pages for people (/ui), loaded in a real browser: headless Chromium. Nested in the
+/// endpoint suite so that the two never run at once (they scrape one process-wide registry).
+extension HTTPEndpointTests {
 @Suite(.serialized, .timeLimit(.minutes(3))) struct UIPageTests {
     static let token = "ui-token-7"
 
@@ -362,9 +376,12 @@ final class HTTPStack: @unchecked Sendable {
         let stack = try await HTTPStack(harness: h, token: Self.token)
         try await stack.startService()
         var n = try HTTPEndpointTests.produceAccounts(h)
-        // An account with no plan: a grant only.
+        // An account with no plan: a grant only. And one whose id is markup.
         try h.produce(event("credit.grant.issued", "no-plan", id: "g9", time: "2026-11-02T00:00:00Z", data: #"{"credits":25}"#), key: "no-plan")
-        n += 1
+        let markup = "<b>x&'"
+        try h.produce(event("credit.grant.issued", markup, id: "<i>g</i>", time: "2026-11-02T00:00:00Z",
+                            data: #"{"credits":1,"reason":"<script>alert(1)</script>"}"#), key: markup)
+        n += 2
         try await stack.waitReady(processed: n)
         let base = "http://127.0.0.1:\(stack.port)"
 
@@ -374,12 +391,22 @@ final class HTTPStack: @unchecked Sendable {
 
         // The overview: every account, sorted by balance (descending) on the server.
         let overview = try await Self.browser(["--dump-dom"], "\(base)/ui/?sort=balance&dir=desc&token=\(Self.token)")
-        #expect(overview.contains("<title>Accounts (6) — CreditMeter</title>"))
+        #expect(overview.contains("<title>Accounts (7) — CreditMeter</title>"))
         let order = ["acct-idle", "acct-1", "a/b", "no-plan", "acct-low", "acct-x"].map { ">" + $0 + "</a>" }
         let positions = order.compactMap { overview.range(of: $0)?.lowerBound }
         #expect(positions.count == order.count && positions == positions.sorted(), "rows not in balance order")
         #expect(overview.contains("class=\"status-exhausted\">exhausted<"))
         #expect(overview.contains("class=\"status-low\">low<"))
+        // Markup in ids and texts is text, on both pages (raw HTML as served).
+        let rawOverview = try await stack.client.request("/ui/?token=\(Self.token)").text
+        #expect(rawOverview.contains("&lt;b&gt;x&amp;&#39;") && !rawOverview.contains("<b>x"))
+        let rawAccount = try await stack.client.request("/ui/accounts/%3Cb%3Ex%26'?token=\(Self.token)")
+        #expect(rawAccount.status == 200)
+        #expect(rawAccount.text.contains("&lt;i&gt;g&lt;/i&gt;") && !rawAccount.text.contains("<i>g") && !rawAccount.text.contains("<script>"))
+        #expect(rawAccount.headers["content-security-policy"]?.hasPrefix("default-src 'none'") == true)
+        #expect(rawAccount.headers["cache-control"] == "no-store")
+        let unknown = try await stack.client.request("/ui/accounts/ghost?token=\(Self.token)")
+        #expect(unknown.status == 404 && !unknown.text.contains(Self.token))
         let low = try await Self.browser(["--dump-dom"], "\(base)/ui/?status=low&token=\(Self.token)")
         #expect(low.contains(">acct-low</a>") && !low.contains(">acct-1</a>"))
 
@@ -419,4 +446,5 @@ final class HTTPStack: @unchecked Sendable {
                              "\(base)/ui/?sort=balance&dir=desc&token=\(Self.token)")
         try await stack.stop()
     }
+}
 }

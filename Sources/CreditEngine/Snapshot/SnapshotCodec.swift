@@ -398,7 +398,8 @@ public enum SnapshotCodec {
         var sum: Int64 = 0
         for cell in a.usage where cell.key & UsageCell.tagMask == UsageCell.dayTag {
             oldest = min(oldest, Int64(cell.key))
-            sum += cell.amount
+            // Runs before validateRestored: amounts are not range-checked yet (fuzzer: overflow).
+            sum = sum.addingReportingOverflow(cell.amount).overflow ? .max : sum + cell.amount
         }
         if oldest == .max { return a.charged > 0 && a.clock != .min ? EventTime.day(of: a.clock) - 7 : .max }
         return a.charged > sum ? min(oldest, EventTime.day(of: a.clock) - 7) : oldest

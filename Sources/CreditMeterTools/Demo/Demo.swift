@@ -154,7 +154,7 @@ public enum Demo {
         }
         if options.serve, let port = port.value {
             let base = "http://\(config.http.listen.hasPrefix(":") ? "127.0.0.1" : String(config.http.listen.prefix { $0 != ":" })):\(port)"
-            let token = config.http.token.map { "?token=" + $0 } ?? ""
+            let token = config.http.token == nil ? "" : "?token=<http.token>"  // never printed: CI and terminals keep output
             say("")
             say("  the service keeps running (Ctrl-C to stop). Open:")
             say("    \(base)/ui/\(token)                      accounts, sortable, filters for low / exhausted / idle")
