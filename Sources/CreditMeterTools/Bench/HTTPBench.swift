@@ -33,6 +33,7 @@ extension Bench {
             }
         }
         try await waitProcessed(held)
+        while service.readModel.readiness(maxLag: 0) != nil { try await Task.sleep(for: .milliseconds(10)) }
         guard let port = port.value else { throw ServiceError("the HTTP server did not start") }
         let accounts = service.readModel.accountCount
         say("http: service caught up on \(fmt(Int(held))) records, \(fmt(accounts)) accounts readable at 127.0.0.1:\(port)")
@@ -70,8 +71,18 @@ extension Bench {
         say("http: reads, consumer idle: \(fmt(Int(idle.rate))) requests/s, p50 \(idle.p50), p99 \(idle.p99) "
             + "(wrk -t2 -c32 -d10s, random accounts)" + (idle.errors.map { "; " + $0 } ?? ""))
 
-        // 1b. Whole-instance pages at this many accounts (each request sorts every account).
+        // 1b. Every account answers (a sweep, by status code), then whole-instance pages at this
+        // many accounts (each request sorts every account).
         let client = LoopbackHTTPClient(port: port)
+        var codes: [Int: Int] = [:]
+        var firstBad: String?
+        for i in stride(from: 0, to: spec.accounts, by: max(1, spec.accounts / 2000)) {
+            let r = try client.get("/v1/accounts/\(Workload.accountID(i))")
+            codes[r.status, default: 0] += 1
+            if r.status != 200 && firstBad == nil { firstBad = "\(Workload.accountID(i)): \(r.status) \(r.text)" }
+        }
+        say("http: sweep of \(codes.values.reduce(0, +)) accounts by status: "
+            + codes.sorted { $0.key < $1.key }.map { "\($0.key) × \($0.value)" }.joined(separator: ", ") + (firstBad.map { "; first: " + $0 } ?? ""))
         for target in ["/ui/?sort=balance&dir=desc&page=10", "/ui/?status=low&sort=runway", "/v1/accounts?status=low&limit=1000"] {
             var times: [Double] = []
             for _ in 0..<5 {

@@ -103,7 +103,9 @@ public enum Demo {
         let clock = ContinuousClock()
         let t0 = clock.now
         var lastLine = clock.now
-        while service.status.processed < Int64(firstUsage) || port.value == nil {
+        // Ready means restored, replayed and caught up: the product services may start asking.
+        while service.status.processed < Int64(firstUsage) || port.value == nil
+                || service.readModel.readiness(maxLag: Int64(config.http.readyMaxLag)) != nil {
             try await Task.sleep(for: .milliseconds(100))
             if !service.status.running && service.status.consumed > 0 { break }
             if clock.now - lastLine >= .seconds(1) {

@@ -88,7 +88,15 @@ struct ProductServices {
             switch r.kind {
             case .usage:
                 local.checks += 1
-                let answer = try client.get("/v1/accounts/\(key)/check?\(r.check ?? "")", token: token)
+                var answer = try client.get("/v1/accounts/\(key)/check?\(r.check ?? "")", token: token)
+                // 503 (a partition restoring or replaying, a rebalance): ask again shortly, as a
+                // product service would, for up to 10 s.
+                var retries = 0
+                while answer.status == 503 && retries < 500 {
+                    Thread.sleep(forTimeInterval: 0.02)
+                    retries += 1
+                    answer = try client.get("/v1/accounts/\(key)/check?\(r.check ?? "")", token: token)
+                }
                 guard answer.status == 200 else {
                     throw ServiceError("/check answered \(answer.status) for \(key): \(answer.text)")
                 }
