@@ -131,8 +131,9 @@ final class MeterLoop {
     /// Balances records are coalesced per account over this interval (and flushed before
     /// every snapshot and at shutdown, so the last record per key is always current).
     static let balancesInterval = Duration.seconds(1)
-    /// Read views of changed accounts are published at least this often.
-    static let viewsInterval = Duration.milliseconds(50)
+    /// Read views of changed accounts are published at least this often (a view costs a copy
+    /// of the account and its strings: coalescing matters at high rates).
+    static let viewsInterval = Duration.milliseconds(100)
 
     // MARK: Read views (contract §11)
 
@@ -227,10 +228,12 @@ final class MeterLoop {
         guard output.balances != nil else { return }
         var left = budget
         for st in states.values where st.hasDue {
-            // A record applied since the last views were published may be about to reach the
-            // balances topic: its view goes first.
-            if st.hasViewsToPublish { publishViews(CollectionOfOne(st)) }
-            for i in st.takeDue(limit: left) {
+            let due = st.takeDue(limit: left)
+            // An account whose records changed it since its view was published is about to
+            // reach the balances topic: its view goes first (only those, not the partition's).
+            let views = due.filter { st.takeViewMark($0) }.map { st.ledger.view($0) }
+            if !views.isEmpty { model.publish(st.tp, views: views, position: nil) }
+            for i in due {
                 try output.publishBalance(st.ledger, i)
                 batch.balancesPublished += 1
                 left -= 1

@@ -50,12 +50,24 @@ final class PartitionState {
 
     var hasViewsToPublish: Bool { !viewDirty.isEmpty }
 
-    /// The accounts changed since the last call (their views are rebuilt and published).
+    /// The accounts changed since their view was last published (their views are rebuilt).
     func takeViewDirty() -> [Int] {
-        let out = viewDirty
-        for i in out { viewFlags[i] = false }
+        var out: [Int] = []
+        out.reserveCapacity(viewDirty.count)
+        for i in viewDirty where viewFlags[i] {
+            viewFlags[i] = false
+            out.append(i)
+        }
         viewDirty.removeAll(keepingCapacity: true)
         return out
+    }
+
+    /// Whether account `i` changed since its view was last published; clears the mark (its
+    /// view is about to be published).
+    func takeViewMark(_ i: Int) -> Bool {
+        guard i < viewFlags.count, viewFlags[i] else { return false }
+        viewFlags[i] = false
+        return true
     }
 
     /// Everything dirty so far becomes due.
