@@ -28,7 +28,12 @@ struct Run: CreditMeterCommand {
             logger.notice("HTTP listening", metadata: ["listen": "\(cfg.http.listen)", "port": "\(port)"])
         }
         // Shut down in reverse order: the loop drains (snapshots, commits) while HTTP still answers.
-        let group = ServiceGroup(configuration: .init(services: [.init(service: http), .init(service: service)],
+        // When the loop stops — cleanly or with an error — HTTP shuts down gracefully (requests in
+        // flight finish, nothing is logged as a shutdown error), and the loop's error is the
+        // one line the command prints.
+        let loop = ServiceGroupConfiguration.ServiceConfiguration(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
+                                                                  failureTerminationBehavior: .gracefullyShutdownGroup)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: http), loop],
                                                       gracefulShutdownSignals: [.sigterm, .sigint],
                                                       logger: logger))
         try await group.run()
