@@ -296,7 +296,8 @@ extension PartitionLedger {
             for cell in a.usage where cell.key & 0xC000_0000 == tag {
                 out.append(.init(name: names.string(Int(cell.key & 0x3FFF_FFFF)), credits: cell.amount))
             }
-            return out.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+            // By UTF-8 bytes, compared in place (no array per comparison).
+            return out.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         }
         var history: [AccountView.HistoryItem] = []
         history.reserveCapacity(a.history.count)
@@ -318,7 +319,7 @@ extension PartitionLedger {
         }
         let budgets = (a.features?.budgets ?? []).map {
             AccountView.MemberBudgetItem(member: members.string(Int($0.member)), budget: $0.budget, used: a.memberUsed($0.member))
-        }.sorted { Array($0.member.utf8).lexicographicallyPrecedes(Array($1.member.utf8)) }
+        }.sorted { $0.member.utf8.lexicographicallyPrecedes($1.member.utf8) }
         return AccountView(account: account, state: a, config: config, lastEventID: lastEventID(index),
                            byCapability: named(UsageCell.capabilityTag, capabilities), byMember: named(UsageCell.memberTag, members),
                            history: history, alerts: alerts, memberBudgets: budgets)
