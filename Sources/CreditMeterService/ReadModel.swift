@@ -35,15 +35,23 @@ public final class ReadModel: Sendable {
 
     struct Partition {
         var status = PartitionStatus()
-        var accounts: [String: AccountView] = [:]
+        /// Indexed by the ledger's account index (nil: no view yet), so that publishing a
+        /// changed account is an array store, not a hash of its id.
+        var views: [AccountView?] = []
+    }
+
+    /// Where an account's view is: its partition and its index there.
+    struct Owner: Equatable {
+        var tp: TopicPartition
+        var index: Int
     }
 
     struct State {
         var running = false
         var assignmentArrived = false
         var partitions: [TopicPartition: Partition] = [:]
-        /// Account → the partition whose ledger holds it.
-        var owner: [String: TopicPartition] = [:]
+        /// Account → the partition whose ledger holds it, and its index there.
+        var owner: [String: Owner] = [:]
         /// Bumped whenever the set of accounts changes (the sorted listing is rebuilt then).
         var generation: UInt64 = 0
     }
@@ -67,33 +75,38 @@ public final class ReadModel: Sendable {
         }
     }
 
-    /// A partition's restored state: every account it holds.
+    /// A partition's restored state: every account it holds, `views[i]` the view of the
+    /// ledger's account `i`.
     public func restored(_ tp: TopicPartition, position: Int64?, views: [AccountView]) {
         state.withLock { s in
             var p = Partition()
             p.status.restored = true
             p.status.position = position
             p.status.highWatermark = s.partitions[tp]?.status.highWatermark
-            p.accounts.reserveCapacity(views.count)
-            for v in views {
-                p.accounts[v.account] = v
-                s.owner[v.account] = tp
+            p.views.reserveCapacity(views.count)
+            for (i, v) in views.enumerated() {
+                p.views.append(v)
+                s.owner[v.account] = Owner(tp: tp, index: i)
             }
             s.partitions[tp] = p
             s.generation &+= 1
         }
     }
 
-    /// Views of the accounts that changed since the last publish, and the partition's position.
-    public func publish(_ tp: TopicPartition, views: [AccountView], position: Int64?) {
+    /// Views of the accounts that changed since the last publish (`views[k]` the view of the
+    /// ledger's account `indices[k]`), and the partition's position.
+    public func publish(_ tp: TopicPartition, indices: [Int], views: [AccountView], position: Int64?) {
+        precondition(indices.count == views.count)
         state.withLock { s in
             guard var p = s.partitions.removeValue(forKey: tp) else { return }
             var added = false
-            for v in views {
-                if p.accounts.updateValue(v, forKey: v.account) == nil {
-                    s.owner[v.account] = tp
+            for (i, v) in zip(indices, views) {
+                if i >= p.views.count { p.views.append(contentsOf: repeatElement(nil, count: i - p.views.count + 1)) }
+                if p.views[i] == nil {
+                    s.owner[v.account] = Owner(tp: tp, index: i)
                     added = true
                 }
+                p.views[i] = v
             }
             if let position { p.status.position = position }
             s.partitions[tp] = p
@@ -113,7 +126,7 @@ public final class ReadModel: Sendable {
         state.withLock { s in
             for tp in tps {
                 guard let p = s.partitions.removeValue(forKey: tp) else { continue }
-                for id in p.accounts.keys where s.owner[id] == tp { s.owner[id] = nil }
+                for case let v? in p.views where s.owner[v.account]?.tp == tp { s.owner[v.account] = nil }
             }
             s.generation &+= 1
         }
@@ -156,7 +169,7 @@ public final class ReadModel: Sendable {
 
     public func account(_ id: String) -> Lookup {
         state.withLock { s in
-            if let tp = s.owner[id], let v = s.partitions[tp]?.accounts[id] { return .found(v) }
+            if let o = s.owner[id], let v = s.partitions[o.tp]?.views[o.index] { return .found(v) }
             guard s.assignmentArrived else { return .notReady("waiting for the first partition assignment") }
             if let tp = s.partitions.first(where: { !$0.value.status.restored })?.key { return .notReady("\(tp) is being restored") }
             return .notHeld
@@ -184,7 +197,7 @@ public final class ReadModel: Sendable {
             let end = min(ids.count, i + 256)
             // A short lock per chunk, so that a filtered scan never holds up the loop for long.
             let views: [AccountView?] = state.withLock { s in
-                ids[i..<end].map { id in s.owner[id].flatMap { s.partitions[$0]?.accounts[id] } }
+                ids[i..<end].map { id in s.owner[id].flatMap { o in s.partitions[o.tp]?.views[o.index] } }
             }
             for v in views {
                 i += 1
@@ -198,14 +211,14 @@ public final class ReadModel: Sendable {
     }
 
     /// The summary row of every account held here that satisfies `include` (unordered). The
-    /// partitions' dictionaries are taken under the lock (copy-on-write: O(1)) and read
+    /// partitions' view arrays are taken under the lock (copy-on-write: O(1)) and read
     /// outside it.
     public func summaries(_ include: (AccountSummary) -> Bool) -> [AccountSummary] {
-        let parts = state.withLock { $0.partitions.values.map(\.accounts) }
+        let parts = state.withLock { $0.partitions.values.map(\.views) }
         var out: [AccountSummary] = []
         out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-        for accounts in parts {
-            for v in accounts.values {
+        for views in parts {
+            for case let v? in views {
                 let s = v.summary
                 if include(s) { out.append(s) }
             }

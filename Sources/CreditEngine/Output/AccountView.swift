@@ -306,7 +306,8 @@ extension PartitionLedger {
                                  at: e.at, text: state.texts.string(e.textRef), text2: state.texts.string(e.text2Ref)))
         }
         let account = ids.string(index)
-        let cycle = EventTime.format(a.cycleStart)
+        // Formatted only when there is an alert to name (most views have none).
+        let cycle = a.cycleAlerts.isEmpty ? "" : EventTime.format(a.cycleStart)
         let alerts = a.cycleAlerts.map { f -> AccountView.FiredAlert in
             let id: String
             switch f.kind {

@@ -147,7 +147,8 @@ final class MeterLoop {
     private func publishViews<Parts: Sequence<PartitionState>>(_ parts: Parts) {
         for st in parts where st.hasViewsToPublish || st.viewPosition != st.nextOffset {
             let changed = st.takeViewDirty()
-            model.publish(st.tp, views: changed.map { st.ledger.view($0) }, position: st.nextOffset >= 0 ? st.nextOffset : nil)
+            model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) },
+                          position: st.nextOffset >= 0 ? st.nextOffset : nil)
             st.viewPosition = st.nextOffset
         }
     }

@@ -314,6 +314,7 @@ public enum Bench {
         rate_cards_dir: \(cfg.rateCardsDir)
         price_book: \(cfg.priceBookPath)
         snapshots: { dir: \(scratch)/cpu-snapshots, interval_seconds: \(cfg.snapshots.intervalSeconds), keep: 2 }
+        http: { listen: "127.0.0.1:0" }
         """.write(toFile: path, atomically: true, encoding: .utf8)
         let started = ContinuousClock.now
         let child = try MeasuredChild(executable, ["run", "--config", path, "--log-level", "warning"], output: scratch + "/run.out")
@@ -497,6 +498,7 @@ public enum Bench {
         rate_cards_dir: \(cfg.rateCardsDir)
         price_book: \(cfg.priceBookPath)
         snapshots: { dir: \(scratch)/latency-snapshots, interval_seconds: 10, keep: 2 }
+        http: { listen: "127.0.0.1:0" }
         """.write(toFile: path, atomically: true, encoding: .utf8)
         let service = try MeasuredChild(executable, ["run", "--config", path, "--log-level", "warning"], output: scratch + "/latency-run.out")
         defer { kill(service.pid, SIGTERM); service.wait() }
