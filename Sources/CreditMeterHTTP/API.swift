@@ -202,9 +202,11 @@ public struct API: HTTPResponder {
     static func authorized(_ request: Request, token: String, queryToken: String? = nil) -> Bool {
         if let queryToken, constantTimeEqual(Array(queryToken.utf8), Array(token.utf8)) { return true }
         guard let header = request.headers[.authorization] else { return false }
-        let prefix = "Bearer "
-        guard header.utf8.count > prefix.utf8.count, header.hasPrefix(prefix) else { return false }
-        return constantTimeEqual(Array(header.utf8.dropFirst(prefix.utf8.count)), Array(token.utf8))
+        // The scheme is case-insensitive (RFC 7235); the token is everything after the spaces.
+        let bytes = Array(header.utf8)
+        guard bytes.count > 7, String(decoding: bytes[0..<7], as: UTF8.self).lowercased() == "bearer " else { return false }
+        let given = bytes[7...].drop { $0 == 0x20 }
+        return constantTimeEqual(Array(given), Array(token.utf8))
     }
 
     /// Equal bytes, in time that depends only on the lengths (never on where they differ).
@@ -240,24 +242,22 @@ public struct API: HTTPResponder {
 
 extension API {
     func page(_ route: Route, _ segment: Substring?, _ target: RequestTarget) throws(BadRequest) -> Response {
-        // The token is carried on links only when it came in the query (a browser's way in).
+        // The token is carried on the pages' links only when it came in the query (a browser's
+        // way in); error pages never carry it.
         let tokenQuery = (try? target.parameter("token")).flatMap { $0 }.map { "?token=" + HTML.urlEncode($0) } ?? ""
         if let reason = model.readableReason { return Self.html(.serviceUnavailable, HTML.page(title: "Not ready", body: "<p>Not ready: \(HTML.escape(reason))</p>")) }
         switch route {
         case .uiAccount:
             let id = try Parameters.account(segment!)
-            guard case .found(let view) = model.account(id) else {
-                return Self.html(.notFound, HTML.page(title: "Unknown account", body: "<h1>\(HTML.escape(id))</h1><p>This instance holds no state for this account.</p><p><a href=\"/ui/\(tokenQuery)\">← all accounts</a></p>"))
+            switch model.account(id) {
+            case .found(let view):
+                let page = AccountPage(view: view, thresholds: settings.engine.thresholds.map { Int($0) })
+                return Self.html(.ok, page.render(backLink: "/ui/" + tokenQuery))
+            case .notHeld:
+                return Self.html(.notFound, HTML.page(title: "Unknown account", body: "<h1>\(HTML.escape(id))</h1><p>This instance holds no state for this account.</p>"))
+            case .notReady(let reason):
+                return Self.html(.serviceUnavailable, HTML.page(title: "Not ready", body: "<p>Not ready: \(HTML.escape(reason))</p>"))
             }
-            func parse(_ bytes: [UInt8]) -> [String: Any] {
-                (try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]) ?? [:]
-            }
-            var summary = JSONWriter(capacity: 256)
-            view.summary.json(into: &summary)
-            let history = parse(view.history(limit: 100))["entries"] as? [[String: Any]] ?? []
-            let page = AccountPage(document: parse(view.document()), summary: parse(summary.bytes), history: history,
-                                   thresholds: settings.engine.thresholds.map { Int($0) }, tokenQuery: tokenQuery)
-            return Self.html(.ok, page.render())
         default:
             let statusText = try target.parameter("status") ?? "all"
             guard let status = OverviewPage.Status(rawValue: statusText) else { throw BadRequest("status", "must be all, low, exhausted or idle") }
@@ -277,6 +277,10 @@ extension API {
     static func html(_ status: HTTPResponse.Status, _ text: String) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "text/html; charset=utf-8"
+        // Balances are not for caches, and a token in the page's URL is not for other sites.
+        headers[.cacheControl] = "no-store"
+        headers[HTTPFields.Element.Name("Referrer-Policy")!] = "no-referrer"
+        headers[.contentSecurityPolicy] = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

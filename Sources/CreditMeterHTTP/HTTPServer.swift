@@ -27,7 +27,12 @@ public struct HTTPServer: Service {
     }
 
     public func run() async throws {
-        try await app.run()
+        do {
+            try await app.run()
+        } catch {
+            // One line an operator can act on ("http.listen 127.0.0.1:8080: … Address already in use").
+            throw ServiceError("http.listen \(host):\(port): \(error)")
+        }
     }
 
     /// `host:port`, `[v6]:port` or `:port`.

@@ -14,15 +14,43 @@ public final class ReadModel: Sendable {
         public var restored = false
         /// Next offset to apply (nil: not known yet — no snapshot and no record applied).
         public var position: Int64?
-        /// Log-end offset last seen by the consumer (nil until the first fetch answers).
+        /// Log start and end offsets last seen by the consumer (nil until a fetch answers).
+        public var lowWatermark: Int64?
         public var highWatermark: Int64?
+        /// The log end when the partition was assigned: balances records for everything below
+        /// it may already be on the balances topic (a snapshot covers less than was produced),
+        /// so reads wait until the partition has replayed that far (contract §11: a view is
+        /// never older than its account's latest balances record). nil: not known.
+        public var catchUpTo: Int64?
 
-        /// high watermark − position, when both are known; an empty partition read from its
-        /// start (position unknown) lags by its whole high watermark.
+        /// The next offset to apply; before the first record of a partition with no snapshot,
+        /// its log start.
+        var effectivePosition: Int64? { position ?? lowWatermark }
+
+        /// high watermark − position, when both are known.
         public var lag: Int64? {
-            guard let high = highWatermark else { return nil }
-            return max(0, high - (position ?? 0))
+            guard let high = highWatermark, let position = effectivePosition else { return nil }
+            return max(0, high - position)
         }
+
+        /// Restored and replayed past where the log ended at assignment.
+        public var isReadable: Bool {
+            guard restored else { return false }
+            guard let target = catchUpTo else { return true }
+            return (effectivePosition ?? 0) >= target
+        }
+
+        func notReadableReason(_ tp: TopicPartition) -> String {
+            if !restored { return "\(tp) is being restored" }
+            return "\(tp) is replaying (at \(effectivePosition ?? 0) of \(catchUpTo ?? 0))"
+        }
+    }
+
+    /// Account ids compared byte for byte, as the ledger does (Swift's `String` equality is
+    /// canonical equivalence: "é" and "e\u{301}" are one String but two accounts).
+    struct AccountKey: Hashable {
+        let utf8: [UInt8]
+        init(_ id: String) { utf8 = Array(id.utf8) }
     }
 
     public enum Lookup: Sendable {
@@ -35,8 +63,8 @@ public final class ReadModel: Sendable {
 
     struct Partition {
         var status = PartitionStatus()
-        /// Indexed by the ledger's account index (nil: no view yet), so that publishing a
-        /// changed account is an array store, not a hash of its id.
+        /// Indexed by the ledger's account index (nil: no view yet), so that publishing the
+        /// view of a changed account is an array store, not a hash of its id.
         var views: [AccountView?] = []
     }
 
@@ -51,13 +79,13 @@ public final class ReadModel: Sendable {
         var assignmentArrived = false
         var partitions: [TopicPartition: Partition] = [:]
         /// Account → the partition whose ledger holds it, and its index there.
-        var owner: [String: Owner] = [:]
+        var owner: [AccountKey: Owner] = [:]
         /// Bumped whenever the set of accounts changes (the sorted listing is rebuilt then).
         var generation: UInt64 = 0
     }
 
     private let state = Mutex(State())
-    private let sorted = Mutex<(generation: UInt64, ids: [String])>((.max, []))
+    private let sorted = Mutex<(generation: UInt64, ids: [AccountKey])>((.max, []))
 
     public init() {}
 
@@ -75,35 +103,47 @@ public final class ReadModel: Sendable {
         }
     }
 
-    /// A partition's restored state: every account it holds, `views[i]` the view of the
-    /// ledger's account `i`.
-    public func restored(_ tp: TopicPartition, position: Int64?, views: [AccountView]) {
+    /// A partition's restored state: every account it holds, and the log end it must replay
+    /// to before its accounts are read (see `PartitionStatus.catchUpTo`).
+    public func restored(_ tp: TopicPartition, position: Int64?, catchUpTo: Int64? = nil, views: [AccountView]) {
         state.withLock { s in
             var p = Partition()
             p.status.restored = true
             p.status.position = position
+            p.status.catchUpTo = catchUpTo
             p.status.highWatermark = s.partitions[tp]?.status.highWatermark
+            p.status.lowWatermark = s.partitions[tp]?.status.lowWatermark
             p.views.reserveCapacity(views.count)
             for (i, v) in views.enumerated() {
                 p.views.append(v)
-                s.owner[v.account] = Owner(tp: tp, index: i)
+                s.owner[AccountKey(v.account)] = Owner(tp: tp, index: i)
             }
             s.partitions[tp] = p
             s.generation &+= 1
         }
     }
 
-    /// Views of the accounts that changed since the last publish (`views[k]` the view of the
-    /// ledger's account `indices[k]`), and the partition's position.
-    public func publish(_ tp: TopicPartition, indices: [Int], views: [AccountView], position: Int64?) {
-        precondition(indices.count == views.count)
+    /// Views of the accounts that changed since the last publish, and the partition's position.
+    /// `indices[k]` is the ledger's index of the account of `views[k]` (the loop passes them:
+    /// an account already held is then updated without hashing its id); without them each
+    /// view's slot is looked up by id, or appended.
+    public func publish(_ tp: TopicPartition, indices: [Int]? = nil, views: [AccountView], position: Int64?) {
+        precondition(indices == nil || indices!.count == views.count)
         state.withLock { s in
             guard var p = s.partitions.removeValue(forKey: tp) else { return }
             var added = false
-            for (i, v) in zip(indices, views) {
+            for (k, v) in views.enumerated() {
+                let i: Int
+                if let indices {
+                    i = indices[k]
+                } else if let o = s.owner[AccountKey(v.account)], o.tp == tp {
+                    i = o.index
+                } else {
+                    i = p.views.count
+                }
                 if i >= p.views.count { p.views.append(contentsOf: repeatElement(nil, count: i - p.views.count + 1)) }
                 if p.views[i] == nil {
-                    s.owner[v.account] = Owner(tp: tp, index: i)
+                    s.owner[AccountKey(v.account)] = Owner(tp: tp, index: i)
                     added = true
                 }
                 p.views[i] = v
@@ -114,10 +154,13 @@ public final class ReadModel: Sendable {
         }
     }
 
-    /// High watermarks as the consumer last saw them.
-    public func watermarks(_ marks: [TopicPartition: Int64]) {
+    /// Watermarks as the consumer last saw them.
+    public func watermarks(_ marks: [TopicPartition: (low: Int64, high: Int64)]) {
         state.withLock { s in
-            for (tp, high) in marks { s.partitions[tp]?.status.highWatermark = high }
+            for (tp, w) in marks {
+                s.partitions[tp]?.status.lowWatermark = w.low
+                s.partitions[tp]?.status.highWatermark = w.high
+            }
         }
     }
 
@@ -126,7 +169,10 @@ public final class ReadModel: Sendable {
         state.withLock { s in
             for tp in tps {
                 guard let p = s.partitions.removeValue(forKey: tp) else { continue }
-                for case let v? in p.views where s.owner[v.account]?.tp == tp { s.owner[v.account] = nil }
+                for case let v? in p.views {
+                    let key = AccountKey(v.account)
+                    if s.owner[key]?.tp == tp { s.owner[key] = nil }
+                }
             }
             s.generation &+= 1
         }
@@ -150,7 +196,7 @@ public final class ReadModel: Sendable {
         guard running else { return "the consuming loop is not running" }
         guard arrived else { return "waiting for the first partition assignment" }
         for (tp, p) in parts.sorted(by: { $0.key < $1.key }) {
-            guard p.restored else { return "\(tp) is being restored" }
+            guard p.isReadable else { return p.notReadableReason(tp) }
             guard let lag = p.lag else { return "\(tp): lag not known yet" }
             if lag > maxLag { return "\(tp) lags by \(lag) records (ready_max_lag \(maxLag))" }
         }
@@ -160,18 +206,27 @@ public final class ReadModel: Sendable {
     /// Whether reads can be answered: the first assignment arrived and every assigned
     /// partition is restored (lag does not matter for reads). Otherwise the reason.
     public var readableReason: String? {
-        state.withLock { s in
-            guard s.assignmentArrived else { return "waiting for the first partition assignment" }
-            if let tp = s.partitions.first(where: { !$0.value.status.restored })?.key { return "\(tp) is being restored" }
-            return nil
-        }
+        state.withLock { Self.unreadable($0) }
+    }
+
+    /// Why reads cannot be answered now: the loop is not running (starting or stopping — a
+    /// revoked partition must not look like an unknown account), no assignment yet, or a
+    /// partition still restoring or replaying.
+    private static func unreadable(_ s: State) -> String? {
+        guard s.running else { return "the consuming loop is not running" }
+        guard s.assignmentArrived else { return "waiting for the first partition assignment" }
+        if let (tp, p) = s.partitions.first(where: { !$0.value.status.isReadable }) { return p.status.notReadableReason(tp) }
+        return nil
     }
 
     public func account(_ id: String) -> Lookup {
-        state.withLock { s in
-            if let o = s.owner[id], let v = s.partitions[o.tp]?.views[o.index] { return .found(v) }
-            guard s.assignmentArrived else { return .notReady("waiting for the first partition assignment") }
-            if let tp = s.partitions.first(where: { !$0.value.status.restored })?.key { return .notReady("\(tp) is being restored") }
+        let key = AccountKey(id)
+        return state.withLock { s in
+            guard s.running else { return .notReady("the consuming loop is not running") }
+            if let o = s.owner[key], let p = s.partitions[o.tp], let v = p.views[o.index] {
+                return p.status.isReadable ? .found(v) : .notReady(p.status.notReadableReason(o.tp))
+            }
+            if let reason = Self.unreadable(s) { return .notReady(reason) }
             return .notHeld
         }
     }
@@ -183,10 +238,11 @@ public final class ReadModel: Sendable {
         var start = 0
         if let after {
             // First id whose bytes sort after `after`.
+            let bytes = Array(after.utf8)
             var lo = 0, hi = ids.count
             while lo < hi {
                 let mid = (lo + hi) / 2
-                if after.utf8.lexicographicallyPrecedes(ids[mid].utf8) { hi = mid } else { lo = mid + 1 }
+                if bytes.lexicographicallyPrecedes(ids[mid].utf8) { hi = mid } else { lo = mid + 1 }
             }
             start = lo
         }
@@ -228,7 +284,7 @@ public final class ReadModel: Sendable {
 
     /// Account ids sorted by UTF-8 bytes; re-sorted (outside the state lock) only when the
     /// set of accounts changed.
-    private func sortedIDs() -> [String] {
+    private func sortedIDs() -> [AccountKey] {
         let current = state.withLock { $0.generation }
         if let cached = sorted.withLock({ $0.generation == current ? $0.ids : nil }) { return cached }
         // Copying the dictionary is O(1) here (copy-on-write); the loop pays one copy of it at

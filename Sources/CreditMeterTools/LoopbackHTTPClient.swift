@@ -4,7 +4,7 @@ import Foundation
 /// target exactly as given (no URL normalisation, so `%2F` and malformed escapes reach the
 /// server as written) and keeps the connection alive between requests. Used by the demo's
 /// synthetic product services (which ask `/check` before every AI action) and by the tests.
-public final class LoopbackHTTPClient {
+public final class LoopbackHTTPClient: @unchecked Sendable {  // one caller at a time
     public let port: Int
     private var fd: Int32 = -1
     private var buffer: [UInt8] = []
@@ -13,6 +13,11 @@ public final class LoopbackHTTPClient {
         public var status: Int
         public var headers: [String: String]
         public var body: [UInt8]
+        public init(status: Int, headers: [String: String], body: [UInt8]) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
         public var text: String { String(decoding: body, as: UTF8.self) }
         public var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any]) ?? [:] }
     }
@@ -29,6 +34,11 @@ public final class LoopbackHTTPClient {
         if fd >= 0 { close(fd) }
         fd = -1
         buffer.removeAll()
+    }
+
+    /// `get` from async code, on a thread of its own (never blocks the cooperative pool).
+    public func request(_ target: String, token: String? = nil, method: String = "GET", headers: [(String, String)] = []) async throws -> Response {
+        try await onOwnThread { try self.get(target, token: token, method: method, headers: headers) }
     }
 
     /// One request; retried once on a fresh connection when a kept-alive one was closed.

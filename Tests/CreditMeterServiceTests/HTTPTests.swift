@@ -11,12 +11,14 @@ import Synchronization
 import Testing
 
 /// The service and its HTTP server, running for real: the loop on a mock cluster, the server
-/// on a free loopback port, in one ServiceGroup (as `credit-meter run` runs them).
+/// on a free loopback port. The server starts first (so a test can see it before the loop
+/// runs); `startService()` starts the loop.
 final class HTTPStack: @unchecked Sendable {
     let harness: ServiceHarness
     let service: MeterService
-    let group: ServiceGroup
-    let task: Task<Void, any Error>
+    let httpGroup: ServiceGroup
+    let httpTask: Task<Void, any Error>
+    var serviceTask: Task<Void, any Error>?
     let port: Int
     let token: String?
     var client: LoopbackHTTPClient { LoopbackHTTPClient(port: port) }
@@ -29,36 +31,50 @@ final class HTTPStack: @unchecked Sendable {
         let service = MeterService(config: config, logger: harness.logger)
         self.service = service
         let ports = Mutex<[Int]>([])
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: service)]
-        services.append(.init(service: try HTTPServer.forService(service, listen: "127.0.0.1:0", logger: harness.logger) { p in
-            ports.withLock { $0.append(p) }
-        }))
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: try HTTPServer.forService(service, listen: "127.0.0.1:0", logger: harness.logger) { p in
+                ports.withLock { $0.append(p) }
+            }),
+        ]
         for (settings, onListening) in extraServers {
             services.append(.init(service: try HTTPServer.forService(service, settings: settings, listen: "127.0.0.1:0",
                                                                      logger: harness.logger, onListening: onListening)))
         }
         let group = ServiceGroup(configuration: .init(services: services, logger: harness.logger))
-        self.group = group
-        task = Task { try await group.run() }
+        httpGroup = group
+        httpTask = Task { try await group.run() }
         let deadline = ContinuousClock.now + .seconds(20)
         while ports.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         guard let p = ports.withLock({ $0.first }) else { throw LoopbackHTTPClient.Failure("HTTP server did not start") }
         port = p
     }
 
+    /// Starts the consuming loop and waits until `/healthz` says it runs.
+    func startService() async throws {
+        let service = self.service
+        serviceTask = Task { try await service.run() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await client.request("/healthz").status != 200 {
+            guard ContinuousClock.now < deadline else { throw LoopbackHTTPClient.Failure("the loop did not start") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     /// Waits until `/readyz` answers 200 and the service has processed `records`.
-    func waitReady(processed records: Int64, timeout: Duration = .seconds(40)) async throws {
+    func waitReady(processed records: Int64, timeout: Duration = .seconds(60)) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if service.status.processed >= records, try client.get("/readyz").status == 200 { return }
+            if service.status.processed >= records, try await client.request("/readyz").status == 200 { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        Issue.record("not ready in time: processed \(service.status.processed) of \(records), readyz \(try client.get("/readyz").text)")
+        Issue.record("not ready in time: processed \(service.status.processed) of \(records), readyz \(try await client.request("/readyz").text)")
     }
 
     func stop() async throws {
-        await group.triggerGracefulShutdown()
-        try await task.value
+        service.requestStop()
+        try await serviceTask?.value
+        await httpGroup.triggerGracefulShutdown()
+        try await httpTask.value
     }
 }
 
@@ -139,28 +155,31 @@ final class HTTPStack: @unchecked Sendable {
         hard.token = Self.token
         let stack = try await HTTPStack(harness: h, token: Self.token, extraServers: [(hard, { @Sendable p in hardPort.withLock { $0 = p } })])
         let c = stack.client
-        // Before the first assignment: alive, not ready, and account reads say why.
-        #expect(try c.get("/healthz").text == #"{"status":"ok"}"#)
-        let early = try c.get("/readyz")
+        // Before the loop runs: not alive, not ready, and reads say why (503, not 404).
+        #expect(try await c.request("/healthz").status == 503)
+        let early = try await c.request("/readyz")
         #expect(early.status == 503)
-        #expect(early.json["status"] as? String == "not_ready")
-        #expect(!(early.json["reason"] as? String ?? "").isEmpty)
+        #expect(early.text == #"{"status":"not_ready","reason":"the consuming loop is not running"}"#)
+        let notYet = try await c.request("/v1/accounts/acct-1", token: Self.token)
+        #expect(notYet.status == 503 && notYet.json["error"] as? String == "not ready: the consuming loop is not running")
+        try await stack.startService()
+        #expect(try await c.request("/healthz").text == #"{"status":"ok"}"#)
 
         let n = try Self.produceAccounts(h)
         try await stack.waitReady(processed: n)
-        #expect(try c.get("/readyz").text == #"{"status":"ready"}"#)
+        #expect(try await c.request("/readyz").text == #"{"status":"ready"}"#)
 
         // 401 without, or with a wrong, token; health, readiness and metrics stay open.
         for auth in [nil, "wrong", Self.token + "x"] as [String?] {
-            let r = try c.get("/v1/accounts/acct-1", token: auth)
+            let r = try await c.request("/v1/accounts/acct-1", token: auth)
             #expect(r.status == 401)
             #expect(r.json["error"] as? String == "missing or invalid bearer token")
             #expect(!r.text.contains(Self.token))
         }
-        #expect(try c.get("/metrics").status == 200)
+        #expect(try await c.request("/metrics").status == 200)
 
         // The document: exact millicredits.
-        let doc = try c.get("/v1/accounts/acct-1", token: Self.token)
+        let doc = try await c.request("/v1/accounts/acct-1", token: Self.token)
         #expect(doc.status == 200)
         #expect(doc.headers["content-type"] == "application/json")
         let d = doc.json
@@ -193,9 +212,14 @@ final class HTTPStack: @unchecked Sendable {
         #expect(runway["before_cycle_end"] as? Bool == false)
         #expect((d["money"] as? [String: Any])?["currency"] as? String == "USD")
 
-        // The balances topic's last record for the account carries the same shared fields.
-        let balances = try h.readAll("credit.balances").filter { $0.key == "acct-1" }
-        let last = try #require(balances.last).json
+        // The balances topic's last record for the account carries the same shared fields (the
+        // record is coalesced over 1 s: read until it has arrived).
+        var last: [String: Any] = [:]
+        let until = ContinuousClock.now + .seconds(20)
+        while last["last_event_id"] as? String != "u4" && ContinuousClock.now < until {
+            last = try h.readAll("credit.balances").last { $0.key == "acct-1" }?.json ?? [:]
+            if last["last_event_id"] as? String != "u4" { try await Task.sleep(for: .milliseconds(200)) }
+        }
         #expect(last["last_event_id"] as? String == "u4")
         for (key, value) in last {
             func canonical(_ v: Any?) throws -> String {
@@ -205,90 +229,99 @@ final class HTTPStack: @unchecked Sendable {
         }
 
         // Ids are one path segment, decoded once.
-        #expect(try c.get("/v1/accounts/a%2Fb", token: Self.token).json["balance_credits"] as? NSNumber == 97)
-        #expect(try c.get("/v1/accounts/a/b", token: Self.token).status == 404)
-        #expect(try c.get("/v1/accounts/nobody", token: Self.token).status == 404)
-        #expect(try c.get("/v1/accounts/nobody", token: Self.token).json["error"] as? String == "no state for this account on this instance")
-        #expect(try c.get("/v1/accounts/" + String(repeating: "z", count: 128), token: Self.token).status == 404)
-        let long = try c.get("/v1/accounts/" + String(repeating: "z", count: 129), token: Self.token)
+        #expect(try await c.request("/v1/accounts/a%2Fb", token: Self.token).json["balance_credits"] as? NSNumber == 97)
+        #expect(try await c.request("/v1/accounts/a/b", token: Self.token).status == 404)
+        #expect(try await c.request("/v1/accounts/nobody", token: Self.token).status == 404)
+        #expect(try await c.request("/v1/accounts/nobody", token: Self.token).json["error"] as? String == "no state for this account on this instance")
+        #expect(try await c.request("/v1/accounts/" + String(repeating: "z", count: 128), token: Self.token).status == 404)
+        let long = try await c.request("/v1/accounts/" + String(repeating: "z", count: 129), token: Self.token)
         #expect(long.status == 400 && (long.json["error"] as? String ?? "").hasPrefix("account:"))
-        #expect(try c.get("/v1/accounts/%ZZ", token: Self.token).status == 400)
-        #expect(try c.get("/v1/nothing-here", token: Self.token).status == 404)
-        #expect(try c.get("/v1/accounts/acct-1", token: Self.token, method: "DELETE").status == 405)
+        #expect(try await c.request("/v1/accounts/%ZZ", token: Self.token).status == 400)
+        #expect(try await c.request("/v1/nothing-here", token: Self.token).status == 404)
+        #expect(try await c.request("/v1/accounts/acct-1", token: Self.token, method: "DELETE").status == 405)
 
         // Listing: byte order, paging, status filters, bad parameters.
-        func ids(_ target: String) throws -> ([String], String?) {
-            let j = try c.get(target, token: Self.token).json
+        func ids(_ target: String) async throws -> ([String], String?) {
+            let j = try await c.request(target, token: Self.token).json
             return ((j["accounts"] as? [[String: Any]] ?? []).compactMap { $0["account"] as? String }, j["next"] as? String)
         }
-        #expect(try ids("/v1/accounts?limit=2") == (["a/b", "acct-1"], "acct-1"))
-        #expect(try ids("/v1/accounts?limit=2&after=acct-1") == (["acct-idle", "acct-low"], "acct-low"))
-        #expect(try ids("/v1/accounts?limit=2&after=acct-low") == (["acct-x"], nil))
-        #expect(try ids("/v1/accounts?status=low").0 == ["acct-low"])
-        #expect(try ids("/v1/accounts?status=exhausted").0 == ["acct-x"])
-        #expect(try ids("/v1/accounts?status=idle").0 == ["acct-idle"])
-        #expect(try ids("/v1/accounts?unknown=1").0.count == 5)
-        let row = try #require((try c.get("/v1/accounts?limit=1&after=acct-idle", token: Self.token).json["accounts"] as? [[String: Any]])?.first)
+        #expect(try await ids("/v1/accounts?limit=2") == (["a/b", "acct-1"], "acct-1"))
+        #expect(try await ids("/v1/accounts?limit=2&after=acct-1") == (["acct-idle", "acct-low"], "acct-low"))
+        #expect(try await ids("/v1/accounts?limit=2&after=acct-low") == (["acct-x"], nil))
+        #expect(try await ids("/v1/accounts?status=low").0 == ["acct-low"])
+        #expect(try await ids("/v1/accounts?status=exhausted").0 == ["acct-x"])
+        #expect(try await ids("/v1/accounts?status=idle").0 == ["acct-idle"])
+        #expect(try await ids("/v1/accounts?unknown=1").0.count == 5)
+        let row = try #require((try await c.request("/v1/accounts?limit=1&after=acct-idle", token: Self.token).json["accounts"] as? [[String: Any]])?.first)
         #expect(row["account"] as? String == "acct-low" && row["plan"] as? String == "trial")
         #expect((row["balance_credits"] as? NSNumber)?.int64Value == 10 && (row["remaining_percent"] as? NSNumber)?.doubleValue == 10.0)
         #expect(row["last_event_time"] as? String == "2026-11-02T10:00:00Z")
         for bad in ["limit=1.0", "limit=0", "limit=1001", "limit=-0", "status=bogus"] {
-            let r = try c.get("/v1/accounts?" + bad, token: Self.token)
+            let r = try await c.request("/v1/accounts?" + bad, token: Self.token)
             #expect(r.status == 400, "\(bad)")
             let error = r.json["error"] as? String ?? ""
             #expect(error.hasPrefix(String(bad.prefix { $0 != "=" }) + ":"), "\(bad): \(r.text)")
         }
 
         // /check, soft mode (the default).
-        func check(_ target: String, port: Int? = nil) throws -> [String: Any] {
-            let r = try LoopbackHTTPClient(port: port ?? stack.port).get(target, token: Self.token)
+        func check(_ target: String, port: Int? = nil) async throws -> [String: Any] {
+            let r = try await LoopbackHTTPClient(port: port ?? stack.port).request(target, token: Self.token)
             #expect(r.status == 200, "\(target): \(r.text)")
             return r.json
         }
-        var j = try check("/v1/accounts/acct-1/check?action=chat")
+        var j = try await check("/v1/accounts/acct-1/check?action=chat")
         #expect(j["allowed"] as? Bool == true && (j["credits"] as? NSNumber)?.int64Value == 1)
         #expect((j["balance_credits"] as? NSNumber)?.int64Value == 534 && j["rate_card_version"] as? String == "2026-11-01")
         #expect(j["reason"] is NSNull)
-        j = try check("/v1/accounts/acct-x/check?action=chat")
+        j = try await check("/v1/accounts/acct-x/check?action=chat")
         #expect(j["allowed"] as? Bool == false && j["reason"] as? String == "no_credits")
-        j = try check("/v1/accounts/acct-1/check?action=teleport")
+        j = try await check("/v1/accounts/acct-1/check?action=teleport")
         #expect(j["allowed"] as? Bool == false && j["reason"] as? String == "unknown_action" && j["credits"] is NSNull)
-        j = try check("/v1/accounts/ghost/check?action=chat")
+        j = try await check("/v1/accounts/ghost/check?action=chat")
         #expect(j["allowed"] as? Bool == false && j["reason"] as? String == "unknown_account")
-        j = try check("/v1/accounts/acct-low/check?action=summarize_thread&input_tokens=12345&time=2026-11-05T00:00:00Z")
+        j = try await check("/v1/accounts/acct-low/check?action=summarize_thread&input_tokens=12345&time=2026-11-05T00:00:00Z")
         #expect(j["allowed"] as? Bool == true)
         #expect(String(decoding: try JSONSerialization.data(withJSONObject: j["credits"]!, options: .fragmentsAllowed), as: UTF8.self) == "1.617")
         for (bad, parameter) in [("quantity=1.0", "quantity"), ("quantity=0", "quantity"), ("time=yesterday", "time"),
                                  ("time=2020-01-01T00:00:00Z", "time"), ("input_tokens=-1", "input_tokens")] {
-            let r = try c.get("/v1/accounts/acct-1/check?action=chat&" + bad, token: Self.token)
+            let r = try await c.request("/v1/accounts/acct-1/check?action=chat&" + bad, token: Self.token)
             #expect(r.status == 400, "\(bad)")
             let error = r.json["error"] as? String ?? ""
             #expect(error.hasPrefix(parameter + ":"), "\(bad): \(r.text)")
         }
-        #expect(try c.get("/v1/accounts/acct-1/check", token: Self.token).json["error"] as? String == "action: is required")
+        #expect(try await c.request("/v1/accounts/acct-1/check", token: Self.token).json["error"] as? String == "action: is required")
 
         // /check, hard mode: balance ≥ credits.
         let hp = try #require(hardPort.withLock { $0 })
-        #expect(try check("/v1/accounts/acct-low/check?action=web_research", port: hp)["allowed"] as? Bool == true)
-        j = try check("/v1/accounts/acct-low/check?action=action_execution", port: hp)
+        #expect(try await check("/v1/accounts/acct-low/check?action=web_research", port: hp)["allowed"] as? Bool == true)
+        j = try await check("/v1/accounts/acct-low/check?action=action_execution", port: hp)
         #expect(j["allowed"] as? Bool == false && j["reason"] as? String == "insufficient_credits")
         #expect((j["credits"] as? NSNumber)?.int64Value == 15 && (j["balance_credits"] as? NSNumber)?.int64Value == 10)
 
         // Metrics: the contract's names, exact credits, route templates (never raw paths or the token).
-        let metrics = try c.get("/metrics").text
-        #expect(metrics.contains("credit_meter_records_total{outcome=\"applied\"} \(n)"))
-        #expect(metrics.contains("credit_meter_credits_charged_total 234\n"))
-        #expect(metrics.contains("credit_meter_accounts 5"))
-        #expect(metrics.contains("credit_meter_http_requests_total{route=\"/v1/accounts/{account}\",code=\"401\"} 3"))
-        #expect(metrics.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"0\"} 0"))
-        #expect(metrics.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"1\"} 0"))
-        #expect(metrics.contains("credit_meter_snapshot_age_seconds"))
+        let metrics = try await c.request("/metrics").text
+        let lines = Set(metrics.split(separator: "\n").map(String.init))
+        #expect(lines.contains("credit_meter_records_total{outcome=\"applied\"} \(n)"))
+        #expect(lines.contains("credit_meter_records_total{outcome=\"duplicate\"} 0"))
+        #expect(lines.contains("credit_meter_records_total{outcome=\"dead_lettered\"} 0"))
+        #expect(lines.contains("credit_meter_credits_charged_total 234"))
+        #expect(lines.contains("credit_meter_alerts_published_total{type=\"credit.balance.low\"} 1"))
+        #expect(lines.contains("credit_meter_alerts_published_total{type=\"credit.balance.exhausted\"} 1"))
+        #expect(lines.contains("credit_meter_accounts 5.0"))
+        #expect(lines.contains("credit_meter_http_requests_total{route=\"/v1/accounts/{account}\",code=\"401\"} 3"))
+        #expect(lines.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"0\"} 0.0"))
+        #expect(lines.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"1\"} 0.0"))
+        #expect(lines.contains { $0.hasPrefix("credit_meter_snapshot_age_seconds ") })
+        #expect(lines.contains { $0.hasPrefix("credit_meter_snapshot_bytes ") })
+        #expect(lines.contains { $0.hasPrefix("credit_meter_snapshot_duration_seconds_count ") })
         #expect(!metrics.contains("a%2Fb") && !metrics.contains("acct-1") && !metrics.contains(Self.token))
         try await stack.stop()
     }
 }
 
-/// The pages for people (/ui), loaded in a real browser: headless Chromium.
+/// The pages for people (/ui), loaded in a real browser: headless Chromium. Nested in the
+/// endpoint suite so that the two never run at once (they scrape one process-wide registry).
+extension HTTPEndpointTests {
 @Suite(.serialized, .timeLimit(.minutes(3))) struct UIPageTests {
     static let token = "ui-token-7"
 
@@ -304,7 +337,11 @@ final class HTTPStack: @unchecked Sendable {
     }()
 
     /// Runs headless Chromium on `url` with `arguments`; returns its standard output.
-    static func browser(_ arguments: [String], _ url: String) throws -> String {
+    static func browser(_ arguments: [String], _ url: String) async throws -> String {
+        try await onOwnThread { try browserBlocking(arguments, url) }
+    }
+
+    static func browserBlocking(_ arguments: [String], _ url: String) throws -> String {
         guard let chromium else {
             Issue.record("headless Chromium is needed: apt-get install chromium (scripts/install-deps.sh --test does)")
             return ""
@@ -337,30 +374,44 @@ final class HTTPStack: @unchecked Sendable {
     @Test func overviewAndAccountPagesInARealBrowser() async throws {
         let h = try ServiceHarness(partitions: 2)
         let stack = try await HTTPStack(harness: h, token: Self.token)
+        try await stack.startService()
         var n = try HTTPEndpointTests.produceAccounts(h)
-        // An account with no plan: a grant only.
+        // An account with no plan: a grant only. And one whose id is markup.
         try h.produce(event("credit.grant.issued", "no-plan", id: "g9", time: "2026-11-02T00:00:00Z", data: #"{"credits":25}"#), key: "no-plan")
-        n += 1
+        let markup = "<b>x&'"
+        try h.produce(event("credit.grant.issued", markup, id: "<i>g</i>", time: "2026-11-02T00:00:00Z",
+                            data: #"{"credits":1,"reason":"<script>alert(1)</script>"}"#), key: markup)
+        n += 2
         try await stack.waitReady(processed: n)
         let base = "http://127.0.0.1:\(stack.port)"
 
         // Without the token: 401, also for pages.
-        #expect(try stack.client.get("/ui/").status == 401)
-        #expect(try stack.client.get("/ui/?token=nope").status == 401)
+        #expect(try await stack.client.request("/ui/").status == 401)
+        #expect(try await stack.client.request("/ui/?token=nope").status == 401)
 
         // The overview: every account, sorted by balance (descending) on the server.
-        let overview = try Self.browser(["--dump-dom"], "\(base)/ui/?sort=balance&dir=desc&token=\(Self.token)")
-        #expect(overview.contains("<title>Accounts (6) — CreditMeter</title>"))
+        let overview = try await Self.browser(["--dump-dom"], "\(base)/ui/?sort=balance&dir=desc&token=\(Self.token)")
+        #expect(overview.contains("<title>Accounts (7) — CreditMeter</title>"))
         let order = ["acct-idle", "acct-1", "a/b", "no-plan", "acct-low", "acct-x"].map { ">" + $0 + "</a>" }
         let positions = order.compactMap { overview.range(of: $0)?.lowerBound }
         #expect(positions.count == order.count && positions == positions.sorted(), "rows not in balance order")
         #expect(overview.contains("class=\"status-exhausted\">exhausted<"))
         #expect(overview.contains("class=\"status-low\">low<"))
-        let low = try Self.browser(["--dump-dom"], "\(base)/ui/?status=low&token=\(Self.token)")
+        // Markup in ids and texts is text, on both pages (raw HTML as served).
+        let rawOverview = try await stack.client.request("/ui/?token=\(Self.token)").text
+        #expect(rawOverview.contains("&lt;b&gt;x&amp;&#39;") && !rawOverview.contains("<b>x"))
+        let rawAccount = try await stack.client.request("/ui/accounts/%3Cb%3Ex%26'?token=\(Self.token)")
+        #expect(rawAccount.status == 200)
+        #expect(rawAccount.text.contains("&lt;i&gt;g&lt;/i&gt;") && !rawAccount.text.contains("<i>g") && !rawAccount.text.contains("<script>"))
+        #expect(rawAccount.headers["content-security-policy"]?.hasPrefix("default-src 'none'") == true)
+        #expect(rawAccount.headers["cache-control"] == "no-store")
+        let unknown = try await stack.client.request("/ui/accounts/ghost?token=\(Self.token)")
+        #expect(unknown.status == 404 && !unknown.text.contains(Self.token))
+        let low = try await Self.browser(["--dump-dom"], "\(base)/ui/?status=low&token=\(Self.token)")
         #expect(low.contains(">acct-low</a>") && !low.contains(">acct-1</a>"))
 
         // One account: the burn-down's last point is the balance, exactly where the scale puts it.
-        let page = try Self.browser(["--dump-dom"], "\(base)/ui/accounts/acct-1?token=\(Self.token)")
+        let page = try await Self.browser(["--dump-dom"], "\(base)/ui/accounts/acct-1?token=\(Self.token)")
         #expect(page.contains("<title>acct-1 — 534 credits left — CreditMeter</title>"))
         let d = try #require(Self.attribute(page, id: "balance-line", "d"))
         let last = try #require(d.split(separator: "L").last).split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "M", with: "")) }
@@ -373,13 +424,13 @@ final class HTTPStack: @unchecked Sendable {
         #expect(page.contains("resets 2026-12-01") && page.contains("20 % (110)") && page.contains("10 % (55)"))
         #expect(page.contains("<table id=\"history\">") && page.contains(">g1<"))
         #expect(page.contains(">assistant<") && page.contains(">m1<"))
-        _ = try Self.browser(["--screenshot=\(Self.artifacts.appendingPathComponent("ui-account.png").path)"],
+        _ = try await Self.browser(["--screenshot=\(Self.artifacts.appendingPathComponent("ui-account.png").path)"],
                              "\(base)/ui/accounts/acct-1?token=\(Self.token)")
         let png = try Data(contentsOf: Self.artifacts.appendingPathComponent("ui-account.png"))
         #expect(png.count > 10_000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
 
         // An exhausted account, and one with no plan.
-        let exhausted = try Self.browser(["--dump-dom"], "\(base)/ui/accounts/acct-x?token=\(Self.token)")
+        let exhausted = try await Self.browser(["--dump-dom"], "\(base)/ui/accounts/acct-x?token=\(Self.token)")
         #expect(exhausted.contains("<title>acct-x — −25 credits left — CreditMeter</title>"))
         #expect(exhausted.contains("exhausted</b>"))
         let lastX = try #require(Self.attribute(exhausted, id: "balance-line", "d")?.split(separator: "L").last)
@@ -387,12 +438,13 @@ final class HTTPStack: @unchecked Sendable {
         let y0x = try #require(Self.attribute(exhausted, id: "burndown", "data-y-zero").flatMap(Double.init))
         let pcx = try #require(Self.attribute(exhausted, id: "burndown", "data-px-per-credit").flatMap(Double.init))
         #expect(abs((lastX.last ?? 0) - (y0x + 25 * pcx)) < 0.02)
-        let noPlan = try Self.browser(["--dump-dom"], "\(base)/ui/accounts/no-plan?token=\(Self.token)")
+        let noPlan = try await Self.browser(["--dump-dom"], "\(base)/ui/accounts/no-plan?token=\(Self.token)")
         #expect(noPlan.contains("<title>no-plan — 25 credits left — CreditMeter</title>"))
         #expect(noPlan.contains("No plan yet, so no billing cycle to draw."))
         #expect(Self.attribute(noPlan, id: "balance-line", "d") == nil)
-        _ = try Self.browser(["--screenshot=\(Self.artifacts.appendingPathComponent("ui-overview.png").path)"],
+        _ = try await Self.browser(["--screenshot=\(Self.artifacts.appendingPathComponent("ui-overview.png").path)"],
                              "\(base)/ui/?sort=balance&dir=desc&token=\(Self.token)")
         try await stack.stop()
     }
+}
 }

@@ -59,6 +59,7 @@ final class ServiceHarness: @unchecked Sendable {
         rate_cards_dir: \(rateCardsDir ?? configs + "/rate-cards")
         price_book: \(configs)/price-book.yaml
         snapshots: { dir: \(dir)/snapshots, interval_seconds: \(snapshotInterval), keep: 3 }
+        \(extraConfig.contains("http:") ? "" : "http: { listen: \"127.0.0.1:0\" }   # a free port: tests run services side by side")
         \(extraConfig)
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
         producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "5"),

@@ -43,12 +43,14 @@ public struct UsageCell: Sendable, Equatable {
 /// The credit state of one account. All amounts are millicredits, money micro-units,
 /// provider cost nano-dollars. Mutated only by `PartitionLedger`.
 public struct Account: Sendable, Equatable {
-    // Plan and cycle
+    // Field order is layout order: what an ordinary usage event reads or writes comes first
+    // (about three cache lines), the rest after it.
+
+    // Plan, cycle position, pin
     /// Price-book plan index; `noPlan` before any plan, `customPlan` for monthly_credits alone.
     public internal(set) var plan: Int32 = Account.noPlan
-    public internal(set) var monthly: Int64 = 0
-    public internal(set) var anchor: Int64 = 0
-    public internal(set) var cycleIndex: Int64 = 0
+    public internal(set) var pinnedVersion: Int32 = -1
+    public internal(set) var pinUntil: Int64 = .max
     public internal(set) var cycleStart: Int64 = 0
     public internal(set) var cycleEnd: Int64 = 0
     /// Latest event time applied (event-time clock of this account).
@@ -62,23 +64,8 @@ public struct Account: Sendable, Equatable {
     public internal(set) var overage: Int64 = 0
     public internal(set) var entitlement: Int64 = 0
     public internal(set) var usedThisCycle: Int64 = 0
-
-    // Lifetime flows, for the conservation audit
-    public internal(set) var granted: Int64 = 0
     public internal(set) var charged: Int64 = 0
-    public internal(set) var expired: Int64 = 0
-    public internal(set) var adjusted: Int64 = 0
-    /// Removed by `credit.grant.voided` (§12).
-    public internal(set) var voided: Int64 = 0
-
-    // Money
-    public internal(set) var creditsBought: Int64 = 0
-    public internal(set) var moneyPaidMicros: Int64 = 0
     public internal(set) var costNanoUSD: Int64 = 0
-
-    // Rate-card pin
-    public internal(set) var pinnedVersion: Int32 = -1
-    public internal(set) var pinUntil: Int64 = .max
 
     // Alerts and breakdowns
     public internal(set) var alerts = AlertState()
@@ -86,16 +73,31 @@ public struct Account: Sendable, Equatable {
     public internal(set) var events: Int64 = 0
     /// Day number of the earliest usage event (runway's D), `.max` before any.
     public internal(set) var firstUsageDay: Int64 = .max
+    /// §12 state (auto top-up, member budgets, rollover, remembered grant ids), 0 or 1 element.
+    public internal(set) var extras: [AccountExtras] = []
+    /// Entries appended by the event being applied whose strings are not stored yet.
+    var pendingHistory: UInt8 = 0
+    /// Which §12 evaluations an applied event needs (bit 0: an auto top-up policy, bit 1:
+    /// member budgets), so that a usage event of an account with neither reads no §12 state.
+    var featureFlags: UInt8 = 0
+
+    // Colder: plan terms, lifetime flows for the conservation audit, money, history.
+    public internal(set) var monthly: Int64 = 0
+    public internal(set) var anchor: Int64 = 0
+    public internal(set) var cycleIndex: Int64 = 0
+    public internal(set) var granted: Int64 = 0
+    public internal(set) var expired: Int64 = 0
+    public internal(set) var adjusted: Int64 = 0
+    /// Removed by `credit.grant.voided` (§12).
+    public internal(set) var voided: Int64 = 0
+    public internal(set) var creditsBought: Int64 = 0
+    public internal(set) var moneyPaidMicros: Int64 = 0
 
     // History (contract §11): newest last; the ledger stores the entries' strings and keeps
     // at most `History.capacity` (entries of the event being applied are `pending` until then).
     public internal(set) var history: [HistoryEntry] = []
-    /// Entries appended by the event being applied whose strings are not stored yet.
-    var pendingHistory: UInt8 = 0
     /// This cycle's fired alerts (at most `CycleAlert.capacity`, newest last).
     public internal(set) var cycleAlerts: [CycleAlert] = []
-    /// §12 state (auto top-up, member budgets, rollover, remembered grant ids), 0 or 1 element.
-    public internal(set) var extras: [AccountExtras] = []
 
     public static let noPlan: Int32 = -1
     public static let customPlan: Int32 = -2
@@ -174,6 +176,7 @@ public struct Account: Sendable, Equatable {
     /// Appends a history entry for the event being applied.
     @inline(__always)
     mutating func record(_ entry: HistoryEntry) {
+        if history.capacity == 0 { history.reserveCapacity(4) }  // one allocation for the first few
         history.append(entry)
         pendingHistory &+= 1
     }
@@ -308,8 +311,10 @@ public struct Account: Sendable, Equatable {
     mutating func addDayUsage(eventTime: Int64, _ amount: Int64) {
         let eventDay = EventTime.day(of: eventTime)
         if eventDay < firstUsageDay { firstUsageDay = eventDay }
-        let clockDay = EventTime.day(of: clock)
-        let cycleKey = UsageCell.cycleDayTag | (UInt32(truncatingIfNeeded: max(0, EventTime.day(of: max(eventTime, cycleStart)))) & 0x3FFF_FFFF)
+        // One division in the usual case (the event is the latest and inside the cycle).
+        let clockDay = clock == eventTime ? eventDay : EventTime.day(of: clock)
+        let cycleDay = eventTime >= cycleStart ? eventDay : EventTime.day(of: cycleStart)
+        let cycleKey = UsageCell.cycleDayTag | (UInt32(truncatingIfNeeded: max(0, cycleDay)) & 0x3FFF_FFFF)
         let keepDay = eventDay > clockDay - 7
         let dayKey = UInt32(truncatingIfNeeded: max(0, eventDay)) & 0x3FFF_FFFF
         var foundDay = !keepDay

@@ -124,6 +124,12 @@ extension Account {
 
     public var features: AccountExtras? { extras.first }
 
+    /// Recomputes `featureFlags` from the §12 state (after a policy or budget change, a restore).
+    mutating func refreshFeatureFlags() {
+        guard let x = extras.first else { featureFlags = 0; return }
+        featureFlags = (x.autoTopup != nil ? 1 : 0) | (x.budgets.isEmpty ? 0 : 2)
+    }
+
     /// Removes what is left of the block that grant `origin` made (§12); returns the amount.
     mutating func voidBlock(origin: UInt64) -> Int64 {
         guard let i = blocks.firstIndex(where: { $0.origin == origin }) else { return 0 }

@@ -369,51 +369,54 @@ struct LedgerState {
     /// that change the blocks' total other than by usage get here.
     @inline(never)
     mutating func storeHistory(_ index: Int, _ e: DecodedEvent, _ change: Change) {
+        // Each string is stored once per event and shared by its entries (no String, no
+        // dictionary: this runs for every plan, grant and top-up event).
         var idRef: UInt64 = 0
         texts.store(e.id, in: &idRef)
-        var stored: [String: UInt64] = [:]
-        func ref(_ bytes: UnsafeRawBufferPointer?) -> UInt64 {
-            guard let bytes else { return 0 }
-            let key = String(decoding: bytes, as: UTF8.self)
-            if let r = stored[key] { return r }
+        var reasonRef: UInt64 = .max, refRef: UInt64 = .max, packRef: UInt64 = .max, grantRef: UInt64 = .max
+        var planRef: UInt64 = 0, planOf: Int32 = .min
+        func store(_ bytes: UnsafeRawBufferPointer?, _ cached: inout UInt64) -> UInt64 {
+            if cached != .max { return cached }
             var r: UInt64 = 0
-            texts.store(bytes, in: &r)
-            stored[key] = r
+            if let bytes { texts.store(bytes, in: &r) }
+            cached = r
             return r
         }
-        func ref(_ text: String?) -> UInt64 {
-            guard var text else { return 0 }
-            return text.withUTF8 { ref(UnsafeRawBufferPointer($0)) }
+        func plan(_ p: Int32) -> UInt64 {
+            if p == planOf { return planRef }
+            planOf = p
+            planRef = 0
+            if p >= 0 || p == Account.customPlan {
+                var name = p >= 0 ? config.priceBook.plans[Int(p)].id : "custom"
+                name.withUTF8 { texts.store(UnsafeRawBufferPointer($0), in: &planRef) }
+            }
+            return planRef
         }
-        let book = config.priceBook
-        func planName(_ p: Int32) -> String? { p >= 0 ? book.plans[Int(p)].id : (p == Account.customPlan ? "custom" : nil) }
-        var a = accounts[index]
-        accounts[index] = Account()  // so that `a` holds the only reference to its arrays
-        let pending = Int(a.pendingHistory)
-        a.pendingHistory = 0
-        for i in (a.history.count - pending)..<a.history.count {
-            var entry = a.history[i]
+        let pending = Int(accounts[index].pendingHistory)
+        accounts[index].pendingHistory = 0
+        let count = accounts[index].history.count
+        for i in (count - pending)..<count {
+            var entry = accounts[index].history[i]
             entry.idRef = idRef
             switch entry.kind {
-            case .cycleStarted, .planAssigned: entry.textRef = ref(planName(entry.aux))
-            case .topup: entry.textRef = ref(e.pack); entry.text2Ref = ref(e.ref)
-            case .grant: entry.textRef = ref(e.reason)
-            case .adjusted: entry.textRef = ref(e.reason); entry.text2Ref = ref(e.ref)
-            case .grantVoided: entry.textRef = ref(e.reason); entry.text2Ref = ref(e.grantID)
+            case .cycleStarted, .planAssigned: entry.textRef = plan(entry.aux)
+            case .topup: entry.textRef = store(e.pack, &packRef); entry.text2Ref = store(e.ref, &refRef)
+            case .grant: entry.textRef = store(e.reason, &reasonRef)
+            case .adjusted: entry.textRef = store(e.reason, &reasonRef); entry.text2Ref = store(e.ref, &refRef)
+            case .grantVoided: entry.textRef = store(e.reason, &reasonRef); entry.text2Ref = store(e.grantID, &grantRef)
             case .allowanceForfeited, .rollover, .grantExpired: break
             }
             entry.aux = -1
-            a.history[i] = entry
+            accounts[index].history[i] = entry
         }
-        if a.history.count > History.capacity {
-            let drop = a.history.count - History.capacity
+        if count > History.capacity {
+            let drop = count - History.capacity
             for i in 0..<drop {
-                let old = a.history[i], next = a.history[i + 1]
+                let old = accounts[index].history[i], next = accounts[index].history[i + 1]
                 if old.idRef != next.idRef { texts.release(old.idRef); texts.release(old.textRef); texts.release(old.text2Ref) }
             }
-            a.history.removeFirst(drop)
+            accounts[index].history.removeFirst(drop)
         }
-        accounts[index] = a
         if texts.needsCompaction { compactTexts() }
     }
 
@@ -522,8 +525,10 @@ struct LedgerState {
             a.record(HistoryEntry(.grantVoided, time: e.time, credits: -removed))
         case .autoTopupConfigured:
             if change.policy != nil || !a.extras.isEmpty { a.withExtras { $0.autoTopup = change.policy } }
+            a.refreshFeatureFlags()
         case .memberBudgetSet:
             a.setMemberBudget(Int32(change.member), e.monthlyCredits)
+            a.refreshFeatureFlags()
         }
         a.events += 1
         var decision = Decision()
@@ -532,11 +537,11 @@ struct LedgerState {
             (decision.recovered, decision.crossed) = a.alerts.evaluate(balance: a.balance, entitlement: a.entitlement,
                                                                        thresholds: config.thresholds, openFromPreviousCycle: openEpisode)
         }
-        if !a.extras.isEmpty {
-            if change.member >= 0 && (e.type == .usage || e.type == .memberBudgetSet) {
+        if a.featureFlags != 0 {
+            if a.featureFlags & 2 != 0 && change.member >= 0 && (e.type == .usage || e.type == .memberBudgetSet) {
                 decision.member = a.evaluateMemberBudget(Int32(change.member), thresholds: config.thresholds)
             }
-            decision.request = a.evaluateAutoTopup()
+            if a.featureFlags & 1 != 0 { decision.request = a.evaluateAutoTopup() }
         }
         if let days = config.runwayDays, a.hasPlan, e.type == .usage || a.extras.first?.runwayFired == true {
             decision.runway = a.evaluateRunwayAlert(days: days, usage: e.type == .usage)

@@ -201,6 +201,10 @@ public enum SnapshotCodec {
         if version >= 3 {
             for _ in 0..<(try r.int(1 << 20)) { packs.append(.init(id: try r.string(), credits: try r.svar(), priceMicros: try r.svar())) }
         }
+        // Found by fuzzing: an absurd effective_from trapped while hashing the rebuilt card.
+        for (_, from) in header.rateCardVersions where !timeRange.contains(from) {
+            throw SnapshotError("rate-card effective_from out of range (corrupt snapshot)")
+        }
         do {
             let cards = try header.rateCardVersions.map { (version, from) throws(ConfigError) in
                 try RateCard(version: version, effectiveFrom: from, incrementMillicredits: 1, roundingMode: .halfUp,
@@ -353,6 +357,7 @@ public enum SnapshotCodec {
                     }
                     x.runwayFired = try r.u8() != 0; x.runwaySequence = try r.svar()
                     a.extras = [x]
+                    a.refreshFeatureFlags()
                 }
             } else {
                 a.firstUsageDay = SnapshotCodec.v1FirstUsageDay(a)
@@ -393,7 +398,8 @@ public enum SnapshotCodec {
         var sum: Int64 = 0
         for cell in a.usage where cell.key & UsageCell.tagMask == UsageCell.dayTag {
             oldest = min(oldest, Int64(cell.key))
-            sum += cell.amount
+            // Runs before validateRestored: amounts are not range-checked yet (fuzzer: overflow).
+            sum = sum.addingReportingOverflow(cell.amount).overflow ? .max : sum + cell.amount
         }
         if oldest == .max { return a.charged > 0 && a.clock != .min ? EventTime.day(of: a.clock) - 7 : .max }
         return a.charged > sum ? min(oldest, EventTime.day(of: a.clock) - 7) : oldest

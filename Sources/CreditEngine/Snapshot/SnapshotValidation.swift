@@ -17,7 +17,7 @@ extension SnapshotCodec {
         for i in 0..<ledger.accountCount {
             let a = ledger.state.accounts[i]
             let amounts = [a.monthly, a.allowance, a.allowanceUsed, a.blockCredits, a.overage, a.entitlement,
-                           a.usedThisCycle, a.granted, a.charged, a.expired, a.adjusted, a.creditsBought]
+                           a.usedThisCycle, a.granted, a.charged, a.expired, a.voided, a.adjusted, a.creditsBought]
             guard amounts.allSatisfy({ $0 > -amountLimit && $0 < amountLimit }),
                   a.blocks.allSatisfy({ $0.remaining >= 0 && $0.remaining < amountLimit }),
                   a.usage.allSatisfy({ $0.amount > -amountLimit && $0.amount < amountLimit }) else {
@@ -29,7 +29,7 @@ extension SnapshotCodec {
             }
             for cell in a.usage {
                 let tag = cell.key & (3 << 30), index = Int(cell.key & ~(3 << 30))
-                let ok = (tag == UsageCell.dayTag && index <= maxDay)
+                let ok = ((tag == UsageCell.dayTag || tag == UsageCell.cycleDayTag) && index <= maxDay)
                     || (tag == UsageCell.capabilityTag && index < ledger.state.capabilities.count)
                     || (tag == UsageCell.memberTag && index < ledger.state.members.count)
                 guard ok else { throw SnapshotError("account \(i): usage cell reference out of range (corrupt snapshot)") }
@@ -50,7 +50,10 @@ extension SnapshotCodec {
             var sum: Int64 = 0
             for b in a.blocks { sum += b.remaining }  // cannot overflow: decode summed them with overflow checks
             guard sum == a.blockCredits else { throw SnapshotError("account \(i): blocks do not sum to their total (corrupt snapshot)") }
-            guard a.granted - a.charged - a.expired + a.adjusted == a.balance else {
+            guard a.overage == 0 || (a.allowance == 0 && a.blockCredits == 0) else {
+                throw SnapshotError("account \(i): overage beside unspent credits (corrupt snapshot)")
+            }
+            guard a.isConserved else {  // the amounts are in range, so this cannot overflow
                 throw SnapshotError("account \(i): fails the conservation check (corrupt snapshot)")
             }
         }

@@ -28,19 +28,16 @@ struct BurnDownChart {
         let now = min(max(lastEvent, cycleStart), cycleEnd)
         let firstDay = HTML.day(ofSeconds: cycleStart)
         let lastDay = HTML.day(ofSeconds: now)
-        var alloc: [Int64: Int64] = [:]
-        for (t, c) in allocations where t <= now { alloc[HTML.day(ofSeconds: t), default: 0] += c }
+        // Sums in 128 bits: account totals may approach 2⁶² millicredits.
+        var alloc: [Int64: Int128] = [:]
+        for (t, c) in allocations where t <= now { alloc[HTML.day(ofSeconds: t), default: 0] += Int128(c) }
         var out: [(Int64, Int64)] = [(now, balance)]
-        var end = balance
+        var end = Int128(balance)
         var d = lastDay
         while d >= firstDay {
             let startOfDay = d * 86_400
-            end = end + (usageByDay[d] ?? 0) - (alloc[d] ?? 0)  // balance at the end of day d − 1
-            if d == firstDay {
-                out.append((cycleStart, end))
-            } else {
-                out.append((startOfDay, end))
-            }
+            end = end + Int128(usageByDay[d] ?? 0) - (alloc[d] ?? 0)  // balance at the end of day d − 1
+            out.append((d == firstDay ? cycleStart : startOfDay, Int64(clamping: end)))
             d -= 1
         }
         return out.reversed()
@@ -53,7 +50,7 @@ struct BurnDownChart {
         if hi <= lo { hi = lo + 1000 }
         let plotW = Self.width - Self.left - Self.right
         let plotH = Self.height - Self.top - Self.bottom
-        let span = Double(hi - lo) * 1.05
+        let span = Double(Int128(hi) - Int128(lo)) * 1.05
         let pxPerMilli = plotH / span
         let y0 = Self.top + plotH + Double(lo) * pxPerMilli  // y of 0 credits (lo ≤ 0 sits on the bottom edge)
         func x(_ t: Int64) -> Double { Self.left + plotW * Double(t - cycleStart) / Double(max(1, cycleEnd - cycleStart)) }
@@ -73,7 +70,7 @@ struct BurnDownChart {
         // Threshold lines.
         if entitlement > 0 {
             for t in thresholds.sorted(by: >) {
-                let level = entitlement * Int64(t) / 100
+                let level = Int64(clamping: Int128(entitlement) * Int128(t) / 100)
                 s += "<line class=\"threshold\" x1=\"\(f(Self.left))\" y1=\"\(f(y(level)))\" x2=\"\(f(Self.width - Self.right))\" y2=\"\(f(y(level)))\" stroke=\"#c77700\" stroke-dasharray=\"2 3\"/>"
                 s += "<text x=\"\(f(Self.width - Self.right - 2))\" y=\"\(f(y(level) - 3))\" text-anchor=\"end\">\(t) % (\(HTML.credits(level)))</text>"
             }

@@ -72,7 +72,6 @@ final class MeterLoop {
         var lastSnapshot = clock.now
         var lastProgress = clock.now
         var lastViews = clock.now
-        var lastWatermarks = clock.now
         let snapshotEvery = Duration.seconds(config.snapshots.intervalSeconds)
         defer {
             board.update { $0.running = false }
@@ -100,10 +99,6 @@ final class MeterLoop {
                     lastBalances = now
                 }
                 try publishDueBalances(budget: 1_000)
-                if now - lastWatermarks >= .seconds(1) {
-                    publishWatermarks()
-                    lastWatermarks = now
-                }
                 if now - lastSnapshot >= snapshotEvery {
                     if case .snapshotInBackground = machine.snapshotDue() {
                         try snapshot(Array(states.values), synchronous: false)
@@ -144,23 +139,20 @@ final class MeterLoop {
     /// Publishes the views of the accounts changed since the last call, with each partition's
     /// position. Views are copies (copy-on-write for the account value), built here on the
     /// consuming thread; HTTP threads only ever see finished views.
+    /// Also publishes the watermarks from the consumer's last fetch responses (cached by
+    /// librdkafka, no request), so lag in `/readyz` and `/metrics` uses positions and log ends
+    /// of the same moment.
     private func publishViews<Parts: Sequence<PartitionState>>(_ parts: Parts) {
-        for st in parts where st.hasViewsToPublish || st.viewPosition != st.nextOffset {
+        var marks: [TopicPartition: (low: Int64, high: Int64)] = [:]
+        for st in parts {
+            if let w = consumer.cachedWatermarks(st.tp) { marks[st.tp] = w }
+            guard st.hasViewsToPublish || st.viewPosition != st.nextOffset else { continue }
             let changed = st.takeViewDirty()
             model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) },
                           position: st.nextOffset >= 0 ? st.nextOffset : nil)
             st.viewPosition = st.nextOffset
         }
-    }
-
-    /// High watermarks from the consumer's last fetch responses (cached by librdkafka, no
-    /// request), for lag in `/readyz` and `/metrics`.
-    private func publishWatermarks() {
-        var marks: [TopicPartition: Int64] = [:]
-        for tp in states.keys {
-            if let w = consumer.cachedWatermarks(tp) { marks[tp] = w.high }
-        }
-        model.watermarks(marks)
+        if !marks.isEmpty { model.watermarks(marks) }
     }
 
     private func checkHealth() throws {
@@ -236,6 +228,9 @@ final class MeterLoop {
         guard output.balances != nil else { return }
         var left = budget
         for st in states.values where st.hasDue {
+            // A record applied since the last views were published may be about to reach the
+            // balances topic: its view goes first.
+            if st.hasViewsToPublish { publishViews(CollectionOfOne(st)) }
             for i in st.takeDue(limit: left) {
                 try output.publishBalance(st.ledger, i)
                 batch.balancesPublished += 1
@@ -330,7 +325,12 @@ final class MeterLoop {
                     states[tp] = st
                     offsets[tp] = st.nextOffset
                     let ledger = st.ledger
+                    // Where the log ends now: records below it may have balances records already
+                    // (produced before a crash), so reads wait until the replay passes it.
+                    let end = (try? consumer.watermarks(tp, timeoutMs: 5_000))?.high
+                    if end == nil { logger.warning("log end unknown at assignment; reads will not wait for the replay", metadata: ["partition": "\(tp)"]) }
                     model.restored(tp, position: st.nextOffset >= 0 ? st.nextOffset : nil,
+                                   catchUpTo: end.map { max($0, st.nextOffset) } ?? (st.nextOffset >= 0 ? st.nextOffset : nil),
                                    views: (0..<ledger.accountCount).map { ledger.view($0) })
                     st.viewPosition = st.nextOffset
                 } catch {

@@ -70,6 +70,19 @@ extension Bench {
         say("http: reads, consumer idle: \(fmt(Int(idle.rate))) requests/s, p50 \(idle.p50), p99 \(idle.p99) "
             + "(wrk -t2 -c32 -d10s, random accounts)" + (idle.errors.map { "; " + $0 } ?? ""))
 
+        // 1b. Whole-instance pages at this many accounts (each request sorts every account).
+        let client = LoopbackHTTPClient(port: port)
+        for target in ["/ui/?sort=balance&dir=desc&page=10", "/ui/?status=low&sort=runway", "/v1/accounts?status=low&limit=1000"] {
+            var times: [Double] = []
+            for _ in 0..<5 {
+                let t = ContinuousClock.now
+                let r = try client.get(target)
+                guard r.status == 200 else { throw ServiceError("\(target) answered \(r.status)") }
+                times.append(seconds(ContinuousClock.now - t) * 1000)
+            }
+            say("http: GET \(target) at \(fmt(accounts)) accounts: median " + String(format: "%.1f", times.sorted()[2]) + " ms of 5")
+        }
+
         // 2. A burst of new usage records, without and then with the read load.
         var produced = held
         func burst(_ prefix: String) async throws -> Double {
