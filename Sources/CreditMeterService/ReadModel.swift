@@ -63,15 +63,23 @@ public final class ReadModel: Sendable {
 
     struct Partition {
         var status = PartitionStatus()
-        var accounts: [AccountKey: AccountView] = [:]
+        /// Indexed by the ledger's account index (nil: no view yet), so that publishing the
+        /// view of a changed account is an array store, not a hash of its id.
+        var views: [AccountView?] = []
+    }
+
+    /// Where an account's view is: its partition and its index there.
+    struct Owner: Equatable {
+        var tp: TopicPartition
+        var index: Int
     }
 
     struct State {
         var running = false
         var assignmentArrived = false
         var partitions: [TopicPartition: Partition] = [:]
-        /// Account → the partition whose ledger holds it.
-        var owner: [AccountKey: TopicPartition] = [:]
+        /// Account → the partition whose ledger holds it, and its index there.
+        var owner: [AccountKey: Owner] = [:]
         /// Bumped whenever the set of accounts changes (the sorted listing is rebuilt then).
         var generation: UInt64 = 0
     }
@@ -105,11 +113,10 @@ public final class ReadModel: Sendable {
             p.status.catchUpTo = catchUpTo
             p.status.highWatermark = s.partitions[tp]?.status.highWatermark
             p.status.lowWatermark = s.partitions[tp]?.status.lowWatermark
-            p.accounts.reserveCapacity(views.count)
-            for v in views {
-                let key = AccountKey(v.account)
-                p.accounts[key] = v
-                s.owner[key] = tp
+            p.views.reserveCapacity(views.count)
+            for (i, v) in views.enumerated() {
+                p.views.append(v)
+                s.owner[AccountKey(v.account)] = Owner(tp: tp, index: i)
             }
             s.partitions[tp] = p
             s.generation &+= 1
@@ -117,16 +124,29 @@ public final class ReadModel: Sendable {
     }
 
     /// Views of the accounts that changed since the last publish, and the partition's position.
-    public func publish(_ tp: TopicPartition, views: [AccountView], position: Int64?) {
+    /// `indices[k]` is the ledger's index of the account of `views[k]` (the loop passes them:
+    /// an account already held is then updated without hashing its id); without them each
+    /// view's slot is looked up by id, or appended.
+    public func publish(_ tp: TopicPartition, indices: [Int]? = nil, views: [AccountView], position: Int64?) {
+        precondition(indices == nil || indices!.count == views.count)
         state.withLock { s in
             guard var p = s.partitions.removeValue(forKey: tp) else { return }
             var added = false
-            for v in views {
-                let key = AccountKey(v.account)
-                if p.accounts.updateValue(v, forKey: key) == nil {
-                    s.owner[key] = tp
+            for (k, v) in views.enumerated() {
+                let i: Int
+                if let indices {
+                    i = indices[k]
+                } else if let o = s.owner[AccountKey(v.account)], o.tp == tp {
+                    i = o.index
+                } else {
+                    i = p.views.count
+                }
+                if i >= p.views.count { p.views.append(contentsOf: repeatElement(nil, count: i - p.views.count + 1)) }
+                if p.views[i] == nil {
+                    s.owner[AccountKey(v.account)] = Owner(tp: tp, index: i)
                     added = true
                 }
+                p.views[i] = v
             }
             if let position { p.status.position = position }
             s.partitions[tp] = p
@@ -149,7 +169,10 @@ public final class ReadModel: Sendable {
         state.withLock { s in
             for tp in tps {
                 guard let p = s.partitions.removeValue(forKey: tp) else { continue }
-                for id in p.accounts.keys where s.owner[id] == tp { s.owner[id] = nil }
+                for case let v? in p.views {
+                    let key = AccountKey(v.account)
+                    if s.owner[key]?.tp == tp { s.owner[key] = nil }
+                }
             }
             s.generation &+= 1
         }
@@ -200,8 +223,8 @@ public final class ReadModel: Sendable {
         let key = AccountKey(id)
         return state.withLock { s in
             guard s.running else { return .notReady("the consuming loop is not running") }
-            if let tp = s.owner[key], let p = s.partitions[tp], let v = p.accounts[key] {
-                return p.status.isReadable ? .found(v) : .notReady(p.status.notReadableReason(tp))
+            if let o = s.owner[key], let p = s.partitions[o.tp], let v = p.views[o.index] {
+                return p.status.isReadable ? .found(v) : .notReady(p.status.notReadableReason(o.tp))
             }
             if let reason = Self.unreadable(s) { return .notReady(reason) }
             return .notHeld
@@ -230,7 +253,7 @@ public final class ReadModel: Sendable {
             let end = min(ids.count, i + 256)
             // A short lock per chunk, so that a filtered scan never holds up the loop for long.
             let views: [AccountView?] = state.withLock { s in
-                ids[i..<end].map { id in s.owner[id].flatMap { s.partitions[$0]?.accounts[id] } }
+                ids[i..<end].map { id in s.owner[id].flatMap { o in s.partitions[o.tp]?.views[o.index] } }
             }
             for v in views {
                 i += 1
@@ -244,14 +267,14 @@ public final class ReadModel: Sendable {
     }
 
     /// The summary row of every account held here that satisfies `include` (unordered). The
-    /// partitions' dictionaries are taken under the lock (copy-on-write: O(1)) and read
+    /// partitions' view arrays are taken under the lock (copy-on-write: O(1)) and read
     /// outside it.
     public func summaries(_ include: (AccountSummary) -> Bool) -> [AccountSummary] {
-        let parts = state.withLock { $0.partitions.values.map(\.accounts) }
+        let parts = state.withLock { $0.partitions.values.map(\.views) }
         var out: [AccountSummary] = []
         out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
-        for accounts in parts {
-            for v in accounts.values {
+        for views in parts {
+            for case let v? in views {
                 let s = v.summary
                 if include(s) { out.append(s) }
             }

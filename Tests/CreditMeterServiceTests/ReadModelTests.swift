@@ -44,6 +44,35 @@ import Testing
         #expect(m.readiness(maxLag: 10) == "the consuming loop is not running")
     }
 
+    /// The loop publishes views with the ledger's account indices (issue #16): new accounts
+    /// past the end (with gaps), updates in place, and revocation, all found by id.
+    @Test func viewsPublishedByAccountIndexAreFoundByIDAndReplacedInPlace() throws {
+        let m = ReadModel()
+        m.setRunning(true)
+        let p0 = TopicPartition("ai.usage", 0)
+        m.assigned([p0])
+        let restored = try Self.views(["a"])
+        m.restored(p0, position: 1, views: restored)
+        let later = try Self.views(["a", "b", "c", "d"])  // a ledger where b, c, d came later
+        m.publish(p0, indices: [3, 1], views: [later[3], later[1]], position: 4)
+        guard case .found(let d) = m.account("d"), case .found(let b) = m.account("b") else { Issue.record("new accounts"); return }
+        #expect(d.account == "d" && b.account == "b")
+        guard case .notHeld = m.account("c") else { Issue.record("c has no view yet (a gap)"); return }
+        #expect(m.accountCount == 3)
+        #expect(m.page(after: nil, limit: 10) { _ in true }.views.map(\.account) == ["a", "b", "d"])
+        #expect(m.summaries { _ in true }.count == 3)
+        // An update replaces the view at its index; nothing is added.
+        m.publish(p0, indices: [0], views: [later[0]], position: 5)
+        guard case .found(let a) = m.account("a") else { Issue.record("a"); return }
+        #expect(a.account == "a" && m.accountCount == 3)
+        // Without indices (tests, tools): found by id, or appended.
+        m.publish(p0, views: [later[2]], position: 6)
+        guard case .found(let c) = m.account("c") else { Issue.record("c appended"); return }
+        #expect(c.account == "c" && m.accountCount == 4)
+        m.revoked([p0])
+        #expect(m.accountCount == 0)
+    }
+
     @Test func lookupsSayNotReadyUntilEveryPartitionIsRestored() throws {
         let m = ReadModel()
         m.setRunning(true)

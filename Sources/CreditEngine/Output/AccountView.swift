@@ -296,7 +296,8 @@ extension PartitionLedger {
             for cell in a.usage where cell.key & 0xC000_0000 == tag {
                 out.append(.init(name: names.string(Int(cell.key & 0x3FFF_FFFF)), credits: cell.amount))
             }
-            return out.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
+            // By UTF-8 bytes, compared in place (no array per comparison).
+            return out.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         }
         var history: [AccountView.HistoryItem] = []
         history.reserveCapacity(a.history.count)
@@ -305,7 +306,8 @@ extension PartitionLedger {
                                  at: e.at, text: state.texts.string(e.textRef), text2: state.texts.string(e.text2Ref)))
         }
         let account = ids.string(index)
-        let cycle = EventTime.format(a.cycleStart)
+        // Formatted only when there is an alert to name (most views have none).
+        let cycle = a.cycleAlerts.isEmpty ? "" : EventTime.format(a.cycleStart)
         let alerts = a.cycleAlerts.map { f -> AccountView.FiredAlert in
             let id: String
             switch f.kind {
@@ -318,7 +320,7 @@ extension PartitionLedger {
         }
         let budgets = (a.features?.budgets ?? []).map {
             AccountView.MemberBudgetItem(member: members.string(Int($0.member)), budget: $0.budget, used: a.memberUsed($0.member))
-        }.sorted { Array($0.member.utf8).lexicographicallyPrecedes(Array($1.member.utf8)) }
+        }.sorted { $0.member.utf8.lexicographicallyPrecedes($1.member.utf8) }
         return AccountView(account: account, state: a, config: config, lastEventID: lastEventID(index),
                            byCapability: named(UsageCell.capabilityTag, capabilities), byMember: named(UsageCell.memberTag, members),
                            history: history, alerts: alerts, memberBudgets: budgets)

@@ -149,7 +149,8 @@ final class MeterLoop {
             if let w = consumer.cachedWatermarks(st.tp) { marks[st.tp] = w }
             guard st.hasViewsToPublish || st.viewPosition != st.nextOffset else { continue }
             let changed = st.takeViewDirty()
-            model.publish(st.tp, views: changed.map { st.ledger.view($0) }, position: st.nextOffset >= 0 ? st.nextOffset : nil)
+            model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) },
+                          position: st.nextOffset >= 0 ? st.nextOffset : nil)
             st.viewPosition = st.nextOffset
         }
         if !marks.isEmpty { model.watermarks(marks) }

@@ -132,6 +132,38 @@ public enum Bench {
         }
         say("engine alone (one core, records in memory): \(fmt(Int(Double(records.count) / best))) events/s decode+price+apply+alerts "
             + "(\(Int(best * 1e9 / Double(records.count))) ns/event); decode alone \(fmt(Int(Double(records.count) / bestDecode))) events/s")
+        variedDecode(records, say: say)
+    }
+
+    /// Decode alone on varied input (see `VariedRecord`): every record must decode to the same
+    /// id and time as the generator's original, or the figure is refused.
+    static func variedDecode(_ records: [WorkloadRecord], say: (String) -> Void) {
+        let decoder = EventDecoder()
+        var varied: [VariedRecord] = []
+        var expected: [(Int, Int64)] = []
+        for (i, r) in records.prefix(200_000).enumerated() {
+            guard let v = VariedRecord.make(r.value, variant: i % 4, seed: UInt64(i)),
+                  let e = r.value.withUnsafeBytes({ try? decoder.decode($0) }) else { continue }
+            expected.append((e.id.count, e.time))
+            varied.append(v)
+        }
+        for (v, x) in zip(varied, expected) {
+            guard let e = v.decode(decoder), e.id.count == x.0, e.time == x.1 else {
+                say("decode, varied input: a varied record did not decode like its original — figure refused")
+                return
+            }
+        }
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let t0 = ProcessStats.threadCPUSeconds()
+            var sink: Int64 = 0
+            for v in varied { if let e = v.decode(decoder) { sink &+= e.time } }
+            best = min(best, ProcessStats.threadCPUSeconds() - t0)
+            if sink == 42 { say("") }
+        }
+        let bytes = varied.reduce(0) { $0 + $1.value.count + $1.headers.count } / max(1, varied.count)
+        say("decode alone, varied input (\(fmt(varied.count)) records, ~\(bytes) B: shuffled keys, escapes, unknown attributes, binary mode, "
+            + "one in four each): \(fmt(Int(Double(varied.count) / best))) events/s (\(Int(best * 1e9 / Double(varied.count))) ns/event)")
     }
 
     // MARK: Memory, remembered ids, snapshots
@@ -282,6 +314,7 @@ public enum Bench {
         rate_cards_dir: \(cfg.rateCardsDir)
         price_book: \(cfg.priceBookPath)
         snapshots: { dir: \(scratch)/cpu-snapshots, interval_seconds: \(cfg.snapshots.intervalSeconds), keep: 2 }
+        http: { listen: "127.0.0.1:0" }
         """.write(toFile: path, atomically: true, encoding: .utf8)
         let started = ContinuousClock.now
         let child = try MeasuredChild(executable, ["run", "--config", path, "--log-level", "warning"], output: scratch + "/run.out")
@@ -293,6 +326,10 @@ public enum Bench {
         let deadline = ContinuousClock.now + .seconds(900)
         while ContinuousClock.now < deadline {
             Thread.sleep(forTimeInterval: 0.5)
+            if child.exited() {
+                let err = (try? String(contentsOfFile: scratch + "/run.out.err", encoding: .utf8)) ?? ""
+                throw ServiceError("credit-meter run exited early (status \(child.status)): \(err.prefix(500))")
+            }
             let committed = try watcher.committed(tps, timeoutMs: 5_000)
             if tps.allSatisfy({ committed[$0] == ends[$0] }) { break }
         }
@@ -461,6 +498,7 @@ public enum Bench {
         rate_cards_dir: \(cfg.rateCardsDir)
         price_book: \(cfg.priceBookPath)
         snapshots: { dir: \(scratch)/latency-snapshots, interval_seconds: 10, keep: 2 }
+        http: { listen: "127.0.0.1:0" }
         """.write(toFile: path, atomically: true, encoding: .utf8)
         let service = try MeasuredChild(executable, ["run", "--config", path, "--log-level", "warning"], output: scratch + "/latency-run.out")
         defer { kill(service.pid, SIGTERM); service.wait() }

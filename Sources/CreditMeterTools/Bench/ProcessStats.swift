@@ -56,9 +56,21 @@ final class MeasuredChild: @unchecked Sendable {
     func wait() {
         var s: Int32 = 0
         var u = rusage()
+        if status != -1 { return }  // already reaped by `exited()`
         while wait4(pid, &s, 0, &u) < 0 && errno == EINTR {}
         usage = u
         status = s
+    }
+
+    /// Reaps the child if it has exited (then `usage` and `status` are final); never blocks.
+    func exited() -> Bool {
+        if status != -1 { return true }
+        var s: Int32 = 0
+        var u = rusage()
+        guard wait4(pid, &s, WNOHANG, &u) == pid else { return false }
+        usage = u
+        status = s
+        return true
     }
 
     var cpuSeconds: Double { ProcessStats.seconds(usage) }
