@@ -232,8 +232,8 @@ final class MeterLoop {
             let due = st.takeDue(limit: left)
             // An account whose records changed it since its view was published is about to
             // reach the balances topic: its view goes first (only those, not the partition's).
-            let views = due.filter { st.takeViewMark($0) }.map { st.ledger.view($0) }
-            if !views.isEmpty { model.publish(st.tp, views: views, position: nil) }
+            let changed = due.filter { st.takeViewMark($0) }
+            if !changed.isEmpty { model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) }, position: nil) }
             for i in due {
                 try output.publishBalance(st.ledger, i)
                 batch.balancesPublished += 1
