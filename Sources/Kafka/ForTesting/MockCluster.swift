@@ -1,5 +1,7 @@
 import Crdkafka
+import Glibc
 public import Logging
+import Synchronization
 
 /// librdkafka's in-process mock cluster (`rdkafka_mock.h`): a real Kafka wire protocol served
 /// from threads of this process. Any client — in this process or another (kcat, Python) —
@@ -28,7 +30,12 @@ public import Logging
 
     deinit {
         rd_kafka_mock_cluster_destroy(cluster)
+        if reserved { ReservedPorts.release(ports) }
     }
+
+    /// The brokers' listening ports.
+    var ports: [Int] { bootstrapServers.split(separator: ",").compactMap { $0.split(separator: ":").last.flatMap { Int($0) } } }
+    private var reserved = false
 
     /// Creates a topic (the mock's own API: the wire CreateTopics is not served).
     public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int32 = 1) throws(KafkaError) {
@@ -36,7 +43,13 @@ public import Logging
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "create topic \(name)") }
     }
 
+    /// A broker taken down closes its listening socket and binds the same port again when it
+    /// comes back up — and librdkafka 2.0.2 aborts the process if that port was taken meanwhile
+    /// (any socket of the machine may get it as an ephemeral port). So before the first
+    /// outage the cluster's ports are reserved (`ip_local_reserved_ports`: never handed out as
+    /// ephemeral ports; explicit binds still work), when this process may do so (root).
     public func setBrokerDown(_ id: Int32) throws(KafkaError) {
+        if !reserved { reserved = ReservedPorts.reserve(ports) }
         let err = rd_kafka_mock_broker_set_down(cluster, id)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "broker \(id) down") }
     }
@@ -74,4 +87,46 @@ public import Logging
     public static let requestTimedOut = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT.rawValue
     public static let notEnoughReplicas = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue
     public static let coordinatorNotAvailable = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE.rawValue
+}
+
+/// `net.ipv4.ip_local_reserved_ports`, shared by every mock cluster of this process.
+enum ReservedPorts {
+    static let path = "/proc/sys/net/ipv4/ip_local_reserved_ports"
+    static let lock = Mutex<Void>(())
+
+    static func reserve(_ ports: [Int]) -> Bool {
+        lock.withLock { _ in
+            guard let current = read() else { return false }
+            return write(current.union(ports))
+        }
+    }
+
+    static func release(_ ports: [Int]) {
+        lock.withLock { _ in
+            if let current = read() { _ = write(current.subtracting(ports)) }
+        }
+    }
+
+    private static func read() -> Set<Int>? {
+        guard let f = fopen(path, "r") else { return nil }
+        defer { fclose(f) }
+        var buffer = [CChar](repeating: 0, count: 65_536)
+        let n = fread(&buffer, 1, buffer.count - 1, f)
+        let text = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var out = Set<Int>()
+        for part in text.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == " " }) {
+            let bounds = part.split(separator: "-").compactMap { Int($0) }
+            if bounds.count == 1 { out.insert(bounds[0]) } else if bounds.count == 2, bounds[0] <= bounds[1], bounds[1] - bounds[0] < 100_000 {
+                out.formUnion(bounds[0]...bounds[1])
+            }
+        }
+        return out
+    }
+
+    private static func write(_ ports: Set<Int>) -> Bool {
+        guard let f = fopen(path, "w") else { return false }
+        let text = ports.sorted().map(String.init).joined(separator: ",") + "\n"
+        let ok = fputs(text, f) >= 0
+        return fclose(f) == 0 && ok
+    }
 }
