@@ -66,8 +66,8 @@ final class DevBroker: @unchecked Sendable {
     let child: Child
     let bootstrap: String
 
-    init(dir: String, topics: [String]) async throws {
-        child = try Child(["dev-broker"] + topics.flatMap { ["--topic", $0] }, logDir: dir, name: "dev-broker")
+    init(dir: String, topics: [String], brokers: Int = 1) async throws {
+        child = try Child(["dev-broker", "--brokers", String(brokers)] + topics.flatMap { ["--topic", $0] }, logDir: dir, name: "dev-broker")
         guard let line = await child.firstLine(timeout: .seconds(10)) else {
             throw TestFailure("dev-broker did not start: \(child.stderr)")
         }
