@@ -36,6 +36,10 @@ final class MeterLoop {
     private var machine = LoopStateMachine()
     private var states: [TopicPartition: PartitionState] = [:]
     private var cached: (handle: OpaquePointer?, partition: Int32, state: PartitionState?) = (nil, -1, nil)
+    /// Group offsets still to commit: partitions restored since the last snapshot (the previous
+    /// owner's commit can fail mid-rebalance) and commits that failed (retried with the next
+    /// snapshot, so lag tools catch up). Shared with the writer queue.
+    private let uncommitted = Locked<[TopicPartition: Int64]>([:])
     /// Ledgers as they were when the loop stopped (the demo's final table, tests).
     private(set) var finalStates: [TopicPartition: PartitionState] = [:]
 
@@ -303,7 +307,26 @@ final class MeterLoop {
     /// writer queue, unless `synchronous` (a revocation: done before the partition leaves).
     private func snapshot(_ parts: [PartitionState], synchronous: Bool) throws {
         let changed = parts.filter { $0.nextOffset != $0.snapshotOffset }
-        guard !changed.isEmpty, store != nil || stateTopic != nil else { return }
+        // Restored partitions whose group offset may trail their state (the previous owner's
+        // commit can fail mid-rebalance): committed with the next snapshot, so lag tools agree.
+        let owned = Set(parts.map(\.tp))
+        let restoredOffsets = uncommitted.withLock { u in
+            let mine = u.filter { owned.contains($0.key) }
+            for tp in mine.keys { u[tp] = nil }
+            return mine
+        }
+        let uncommitted = self.uncommitted
+        guard !changed.isEmpty, store != nil || stateTopic != nil else {
+            if !restoredOffsets.isEmpty, let consumer {
+                writer.async(group: pendingWrites) { [logger] in
+                    do { try consumer.commit(restoredOffsets) } catch {
+                        logger.warning("offset commit failed; retried with the next snapshot", metadata: ["error": "\(error)"])
+                        uncommitted.withLock { u in for (tp, o) in restoredOffsets where (u[tp] ?? .min) < o { u[tp] = o } }
+                    }
+                }
+            }
+            return
+        }
         try publishAllBalances(changed)
         let started = ContinuousClock.now
         try output.producer.flush(timeoutMs: 60_000)
@@ -324,7 +347,7 @@ final class MeterLoop {
         let stateTopic = self.stateTopic
         let jobsToWrite = jobs
         let work: @Sendable () -> Void = {
-            var commits: [TopicPartition: Int64] = [:]
+            var commits: [TopicPartition: Int64] = restoredOffsets
             var bytesWritten = 0
             var longestEncode = Duration.zero
             for job in jobsToWrite {
@@ -363,7 +386,8 @@ final class MeterLoop {
             }
             do { try consumer.commit(commits) } catch {
                 // Not fatal: offsets are for lag tools; the snapshot is the source of truth.
-                logger.warning("offset commit failed", metadata: ["error": "\(error)"])
+                logger.warning("offset commit failed; retried with the next snapshot", metadata: ["error": "\(error)"])
+                uncommitted.withLock { u in for (tp, o) in commits where (u[tp] ?? .min) < o { u[tp] = o } }
             }
             let elapsed = ContinuousClock.now - started
             metrics.snapshotDuration.recordNanoseconds(elapsed.nanoseconds)
@@ -414,6 +438,7 @@ final class MeterLoop {
                     let st = try restore(tp, found: found[tp], logStart: marks?.low)
                     states[tp] = st
                     offsets[tp] = st.nextOffset
+                    if st.nextOffset >= 0 { uncommitted.withLock { $0[tp] = st.nextOffset } }
                     let ledger = st.ledger
                     let end = marks?.high
                     model.restored(tp, position: st.nextOffset >= 0 ? st.nextOffset : nil,
@@ -448,6 +473,7 @@ final class MeterLoop {
                 }
             }
             collectCounts(parts)
+            uncommitted.withLock { u in for tp in tps { u[tp] = nil } }
             model.revoked(tps)
             if keepFinal { for st in parts { finalStates[st.tp] = st } }
             for tp in tps { states[tp] = nil }
