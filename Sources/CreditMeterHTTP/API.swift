@@ -187,15 +187,16 @@ public struct API: HTTPResponder {
     /// plus `redirected=1` (one hop: a redirected request still not held here gets 503), or
     /// 503 when the owner is unknown or advertises no URL.
     func elsewhere(_ id: String, _ target: RequestTarget, page: Bool) throws(BadRequest) -> Response? {
-        guard let ownership, model.isRunning, let tp = ownership.partition(of: id), model.partitions[tp] == nil else { return nil }
+        guard let ownership, model.isRunning, let tp = ownership.partition(of: id), !model.holds(tp) else { return nil }
         let marker = try target.parameter(Self.redirectMarker)
         if let marker, marker != "1" { throw BadRequest(Self.redirectMarker, "must be 1") }
         let reason: String
         let owner = ownership.owner(of: tp)
         if marker != nil {
             reason = "\(tp) is not held here although this request was redirected here (its owner moved); retry at the start"
-        } else if let owner, owner.instance == ownership.instance {
-            reason = "\(tp) is being handed over (this instance released it)"
+        } else if let owner, owner.instance == ownership.instance || (owner.url != nil && owner.url == ownership.advertisedURL) {
+            // Never a redirect to ourselves: our own (or a previous run's) entry, not held now.
+            reason = "\(tp) is being handed over (this instance no longer holds it)"
         } else if let owner, let url = owner.url {
             let location = Self.location(url, target.raw)
             let body = page ? HTML.page(title: "Moved", body: "<p>This account is served by another instance.</p>") : ""
