@@ -159,7 +159,13 @@ extension HTTPEndpointTests {
         }
         try await stack.startService()
         let c = stack.client
+        let a = try #require(stack.service.ownership)
         #expect(try await OwnershipDirectoryTests.eventually { stack.service.readModel.partitions.count == 4 })
+        // The loop announced every partition it restored, with its advertised URL.
+        #expect(try await OwnershipDirectoryTests.eventually {
+            (0..<4).allSatisfy { a.owner(of: TopicPartition("ai.usage", $0)) == .init(url: "http://a.example:8080", instance: a.instance,
+                                                                                      timeMillis: a.owner(of: TopicPartition("ai.usage", $0))?.timeMillis ?? 0) }
+        })
 
         // A second member of the group takes half of the partitions.
         let member = try KafkaConsumer(properties: [("bootstrap.servers", h.bootstrap), ("group.id", "test-group"),
@@ -173,6 +179,11 @@ extension HTTPEndpointTests {
         let held = Set(stack.service.readModel.partitions.keys.map(\.partition))
         let away = Set<Int32>(0..<4).subtracting(held)
         #expect(held.count == 2 && away.count == 2)
+        // The loop released what moved to the other member ("url": null) and announced what it kept.
+        #expect(try await OwnershipDirectoryTests.eventually {
+            away.allSatisfy { a.owner(of: TopicPartition("ai.usage", $0)).map { $0.url == nil && $0.instance == a.instance } ?? false }
+                && held.allSatisfy { a.owner(of: TopicPartition("ai.usage", $0))?.url == "http://a.example:8080" }
+        })
         let local = try #require((0..<1000).map { "acct-\($0)" }.first { held.contains(KeyPartitioner.partition(account: $0, count: 4)) })
         let ghost = try #require((0..<1000).map { "ghost-\($0)" }.first { held.contains(KeyPartitioner.partition(account: $0, count: 4)) })
         let remote = try #require((0..<1000).map { "acct-\($0)" }.first { away.contains(KeyPartitioner.partition(account: $0, count: 4)) })
@@ -245,6 +256,14 @@ extension HTTPEndpointTests {
         await memberTask.value
         try await stack.stop()
         member.close()
+
+        // On the wire: A's last word on the partitions it held at its clean stop is a release.
+        let records = try h.readAll("credit.state")
+        #expect(records.allSatisfy { $0.partition == 0 && ($0.key ?? "").hasPrefix("owner/ai.usage/") })
+        for p in held {
+            let last = try #require(records.last { $0.key == "owner/ai.usage/\(p)" })
+            #expect(last.value.hasPrefix("{\"url\":null,\"instance\":\"\(a.instance)\",\"time\":"), "\(last.value)")
+        }
     }
 }
 }
