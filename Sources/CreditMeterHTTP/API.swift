@@ -123,6 +123,7 @@ public struct API: HTTPResponder {
             return try listAccounts(target)
         case .account, .history, .check:
             let id = try Parameters.account(segment!)
+            _ = try Self.wasRedirected(target)
             if route == .check { return try check(id, target) }
             let limit = route == .history ? try Parameters.integer(target, "limit", 1...100, default: 100)! : 0
             switch model.account(id) {
@@ -188,11 +189,9 @@ public struct API: HTTPResponder {
     /// 503 when the owner is unknown or advertises no URL.
     func elsewhere(_ id: String, _ target: RequestTarget, page: Bool) throws(BadRequest) -> Response? {
         guard let ownership, model.isRunning, let tp = ownership.partition(of: id), !model.holds(tp) else { return nil }
-        let marker = try target.parameter(Self.redirectMarker)
-        if let marker, marker != "1" { throw BadRequest(Self.redirectMarker, "must be 1") }
         let reason: String
         let owner = ownership.owner(of: tp)
-        if marker != nil {
+        if try Self.wasRedirected(target) {
             reason = "\(tp) is not held here although this request was redirected here (its owner moved); retry at the start"
         } else if let owner, owner.instance == ownership.instance || (owner.url != nil && owner.url == ownership.advertisedURL) {
             // Never a redirect to ourselves: our own (or a previous run's) entry, not held now.
@@ -219,6 +218,14 @@ public struct API: HTTPResponder {
 
     /// The one-hop marker added to a redirect's query.
     static let redirectMarker = "redirected"
+
+    /// Whether the request carries the marker (`redirected=1`; any other value is 400, on
+    /// every account route, whether or not it is redirected).
+    static func wasRedirected(_ target: RequestTarget) throws(BadRequest) -> Bool {
+        guard let marker = try target.parameter(redirectMarker) else { return false }
+        guard marker == "1" else { throw BadRequest(redirectMarker, "must be 1") }
+        return true
+    }
 
     /// `<advertised url without trailing /><path and query as sent>` plus `redirected=1`.
     static func location(_ url: String, _ raw: String) -> String {
@@ -306,6 +313,7 @@ extension API {
         // matters (its `?token=`, if any, travels along in the query as sent).
         if route == .uiAccount, let segment {
             let id = try Parameters.account(segment)
+            _ = try Self.wasRedirected(target)
             if case .found = model.account(id) {} else if let elsewhere = try elsewhere(id, target, page: true) { return elsewhere }
         }
         if let reason = model.readableReason { return Self.html(.serviceUnavailable, HTML.page(title: "Not ready", body: "<p>Not ready: \(HTML.escape(reason))</p>")) }

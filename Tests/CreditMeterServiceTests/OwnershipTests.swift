@@ -230,6 +230,7 @@ extension HTTPEndpointTests {
 
         // Accounts of partitions held here: exactly as one instance answers.
         let found = try await c.request("/v1/accounts/\(local)?redirected=1")
+        #expect(try await c.request("/v1/accounts/\(local)?redirected=yes").status == 400)
         #expect(found.status == 200 && found.json["account"] as? String == local)
         #expect(try await c.request("/v1/accounts/\(ghost)").status == 404)
         let check = try await c.request("/v1/accounts/\(ghost)/check?action=chat")
