@@ -54,7 +54,7 @@ extension HTTPServer {
     public static func forService(_ service: MeterService, settings: APISettings? = nil, listen: String? = nil, logger: Logger,
                                   onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) throws -> HTTPServer {
         let exporter = MetricsExporter(registry: MetricsBootstrap.registry(), model: service.readModel, status: { service.status })
-        let api = API(model: service.readModel, settings: settings ?? APISettings(config: service.config), exporter: exporter)
+        let api = API(model: service.readModel, settings: settings ?? APISettings(config: service.config), exporter: exporter, ownership: service.ownership)
         return try HTTPServer(listen: listen ?? service.config.http.listen, api: api, logger: logger, onListening: onListening)
     }
 }

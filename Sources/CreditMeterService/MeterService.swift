@@ -20,6 +20,8 @@ public final class MeterService: Service, Sendable {
     let stopFlag = StopSignal()
     /// What the HTTP server reads (contract §11): views the consuming loop publishes.
     public let readModel: ReadModel
+    /// Who owns which input partition (§13), for §11's redirects; nil without `kafka.state_topic`.
+    public let ownership: OwnershipDirectory?
     private let bootstrapOverride: String?
     private let finished = Locked<Handover?>(nil)
 
@@ -30,6 +32,7 @@ public final class MeterService: Service, Sendable {
         self.readModel = readModel
         self.logger = logger
         self.bootstrapOverride = bootstrap
+        self.ownership = OwnershipDirectory(config: config, logger: logger)
     }
 
     public var status: ServiceStatus { board.current }
@@ -57,6 +60,9 @@ public final class MeterService: Service, Sendable {
             throw ServiceError("kafka.bootstrap_servers is \"embedded\": start a development cluster and pass its bootstrap servers")
         }
         let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag, model: readModel)
+        try ownership?.start(bootstrap: bootstrap)
+        defer { ownership?.stop() }  // after the loop's final revocation has released its partitions
+        loop.ownership = ownership
         let box = LoopBox(loop)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread {

@@ -28,6 +28,8 @@ final class MeterLoop {
     let stopFlag: StopSignal
     /// What HTTP readers see; the loop publishes into it and never reads it.
     let model: ReadModel
+    /// Announces the partitions restored here and releases those revoked (§13); nil: one instance.
+    var ownership: OwnershipDirectory?
     private let metrics = ServiceMetrics()
 
     private var consumer: KafkaConsumer!
@@ -450,6 +452,7 @@ final class MeterLoop {
                     logger.critical("cannot restore partition", metadata: ["partition": "\(tp)", "error": "\(error)"])
                 }
             }
+            ownership?.announce(tps.filter { states[$0] != nil }, partitionCounts: (try? consumer.partitionCounts(config.kafka.inputTopics, timeoutMs: 5_000)) ?? [:])
             cached = (nil, -1, nil)
             logger.info("partitions assigned", metadata: ["partitions": "\(tps.map(\.description))"])
             foldBatch()
@@ -475,6 +478,7 @@ final class MeterLoop {
             collectCounts(parts)
             uncommitted.withLock { u in for tp in tps { u[tp] = nil } }
             model.revoked(tps)
+            if !lost { ownership?.release(tps) }
             if keepFinal { for st in parts { finalStates[st.tp] = st } }
             for tp in tps { states[tp] = nil }
             cached = (nil, -1, nil)
