@@ -169,7 +169,9 @@ extension HTTPEndpointTests {
 
         // A second member of the group takes half of the partitions.
         let member = try KafkaConsumer(properties: [("bootstrap.servers", h.bootstrap), ("group.id", "test-group"),
-                                                    ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500")], logger: h.logger)
+                                                    ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"),
+                                                    // Every member of a group must use the service's protocol.
+                                                    ("partition.assignment.strategy", "cooperative-sticky")], logger: h.logger)
         try member.subscribe(["ai.usage"])
         let stopMember = StopSignal()
         let memberTask = Task.detached { while !stopMember.isRequested { member.poll(timeoutMs: 100) { _ in } } }
@@ -259,8 +261,12 @@ extension HTTPEndpointTests {
         member.close()
 
         // On the wire: A's last word on the partitions it held at its clean stop is a release.
-        let records = try h.readAll("credit.state")
-        #expect(records.allSatisfy { $0.partition == 0 && ($0.key ?? "").hasPrefix("owner/ai.usage/") })
+        let all = try h.readAll("credit.state")
+        // The state topic also holds the partitions' checkpoints; owner records live on partition 0.
+        #expect(all.allSatisfy { ($0.key ?? "").hasPrefix("owner/ai.usage/") || ($0.key ?? "").hasPrefix("state/ai.usage/") })
+        let records = all.filter { ($0.key ?? "").hasPrefix("owner/") }
+        #expect(!records.isEmpty && records.allSatisfy { $0.partition == 0 })
+        #expect(all.contains { $0.key == "state/ai.usage/\(held.first!)/manifest" })
         for p in held {
             let last = try #require(records.last { $0.key == "owner/ai.usage/\(p)" })
             #expect(last.value.hasPrefix("{\"url\":null,\"instance\":\"\(a.instance)\",\"time\":"), "\(last.value)")
