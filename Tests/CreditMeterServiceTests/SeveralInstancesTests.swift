@@ -81,6 +81,28 @@ struct SeveralInstancesTests {
         } catch {
             throw TestFailure("\(error): \(lastSeen)")
         }
+        // C read only what came after the states it restored, never the input from the
+        // beginning: its own /metrics count at least Σ (log end − last restored offset) and at
+        // most that over every restore (an assignment C lost is replayed after its next restore).
+        let (_, ends) = try h.committedAndEnds()
+        var last: [Int32: Int64] = [:]
+        var upper: Int64 = 0
+        for line in c.stderr.split(separator: "\n") where line.contains("restored from") {
+            guard let m = line.firstMatch(of: /next_offset=(\d+) partition=ai\.usage\/(\d+)/) else { continue }
+            let (p, offset) = (Int32(m.2)!, Int64(m.1)!)
+            last[p] = offset
+            upper += ends[p]! - offset
+        }
+        #expect(last.count == Int(Self.partitions), "C restored \(last); logs in \(logs)")
+        let lower = last.reduce(Int64(0)) { $0 + ends[$1.key]! - $1.value }
+        let port = try #require(c.stderr.firstMatch(of: /port=(\d+) \[CreditMeterCLI\] HTTP listening/).map { Int($0.1)! })
+        let metrics = try await LoopbackHTTPClient(port: port).request("/metrics").text
+        let counted = ["applied", "duplicate", "dead_lettered"].reduce(Int64(0)) { sum, outcome in
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("credit_meter_records_total{outcome=\"\(outcome)\"} ") }
+            return sum + (line.flatMap { Int64($0.split(separator: " ").last!) } ?? 0)
+        }
+        #expect(counted >= lower && counted <= upper, "C's /metrics count \(counted) records, expected \(lower)...\(upper) of \(records.count)")
+        #expect(counted < Int64(records.count))
         c.signal(SIGTERM)
         #expect(await c.wait(timeout: .seconds(60)) == 0, "C: \(c.stderr.suffix(2000))")
 
@@ -111,6 +133,6 @@ struct SeveralInstancesTests {
         for r in alerts { if let id = r.json["id"] as? String { contents[id, default: []].insert(r.value) } }
         #expect(contents.filter { $0.value.count > 1 }.isEmpty, "alert ids with two contents: \(contents.filter { $0.value.count > 1 }.keys.sorted().prefix(3))")
         #expect(Set(contents.keys) == Set(reference.alerts.keys))
-        try? FileManager.default.removeItem(atPath: logs)
+        // (The logs stay in the temp folder for a failed run's diagnosis.)
     }
 }
