@@ -65,6 +65,8 @@ struct JSONScanner {
 
     @inline(__always) @usableFromInline
     mutating func skipWhitespace() {
+        // Compact JSON: the next byte is almost always significant.
+        if pos < end && base[pos] > 0x20 { return }
         while pos < end {
             let b = base[pos]
             if b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 { pos += 1 } else { return }
@@ -92,10 +94,13 @@ struct JSONScanner {
         pos += 1
         let start = pos
         var highBit = false
-        // Eight bytes at a time while none is a quote, a backslash, a control or non-ASCII byte.
+        // Eight bytes at a time while none is a quote, a backslash, a control or non-ASCII byte;
+        // then straight to the first such byte (the lowest flagged byte of the SWAR test is
+        // always a true one: its false positives only sit above a true one).
         while pos + 8 <= end {
             let w = UnsafeRawPointer(base + pos).loadUnaligned(as: UInt64.self)
-            if Self.needsAttention(w) != 0 { break }
+            let m = Self.needsAttention(w)
+            if m != 0 { pos += m.trailingZeroBitCount >> 3; break }
             pos += 8
         }
         while pos < end {

@@ -79,6 +79,10 @@ public final class PartitionLedger {
     /// Everything the ledger holds, as one value: `apply` mutates it through a single
     /// exclusive access (a struct's `mutating` method), not one per field.
     var state: LedgerState
+    /// Capability and member names as `String`s, for read views (`view`): their tables only
+    /// ever append, so an entry's name never changes. Filled on demand by the thread that
+    /// builds views (the ledger's owner); never part of the state or of snapshots.
+    var nameCache = (capabilities: [String](), members: [String]())
 
     public var config: EngineConfiguration { state.config }
     /// Account ids; an account's index is its id's index here.

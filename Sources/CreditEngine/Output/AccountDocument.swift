@@ -5,8 +5,18 @@ extension PartitionLedger {
     /// so republishing hot accounts allocates nothing. `AccountView.document()` (what `accountDocument`
     /// returns) starts with exactly these fields, in this order and format, then adds the rest.
     public func writeBalanceDocument(_ index: Int, into out: inout [UInt8]) {
+        state.writeBalanceDocument(index, into: &out)
+    }
+}
+
+extension LedgerState {
+    /// `PartitionLedger.writeBalanceDocument`, on the state accessed once, in place. Written
+    /// as a method of the ledger class, it copied the whole `LedgerState` (a retain and
+    /// release of each of its arrays) per document; so does a non-mutating call on the
+    /// class's `state`. `mutating` only for that in-place access: it changes nothing.
+    mutating func writeBalanceDocument(_ index: Int, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
-        let a = state.accounts[index]
+        let a = accounts[index]
         @inline(__always) func raw(_ s: StaticString) {
             out.append(contentsOf: UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
         }
@@ -21,7 +31,7 @@ extension PartitionLedger {
             out.append(UInt8(ascii: "\""))
         }
         raw("{\"account\":")
-        state.ids.withBytes(of: index) { text($0) }
+        ids.withBytes(of: index) { text($0) }
         raw(",\"balance_credits\":"); Credits.append(a.balance, to: &out)
         raw(",\"overage_credits\":"); Credits.append(a.overage, to: &out)
         raw(",\"entitlement_credits\":"); Credits.append(a.entitlement, to: &out)
@@ -64,8 +74,8 @@ extension PartitionLedger {
             name.withUTF8 { text(UnsafeRawBufferPointer($0)) }
         } else { raw("null") }
         raw(",\"last_event_id\":")
-        let ref = state.lastIdRefs[index]
-        if ref == 0 { raw("null") } else { state.lastIds.withBytes(ref) { text($0) } }
+        let ref = lastIdRefs[index]
+        if ref == 0 { raw("null") } else { lastIds.withBytes(ref) { text($0) } }
         raw("}")
     }
 }

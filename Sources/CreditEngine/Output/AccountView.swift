@@ -291,13 +291,15 @@ extension PartitionLedger {
     /// The read view of account `index` (see `AccountView`).
     public func view(_ index: Int) -> AccountView {
         let a = state.accounts[index]
-        func named(_ tag: UInt32, _ names: InternTable) -> [AccountView.NamedAmount] {
+        func named(_ tag: UInt32) -> [AccountView.NamedAmount] {
             var out: [AccountView.NamedAmount] = []
             for cell in a.usage where cell.key & 0xC000_0000 == tag {
-                out.append(.init(name: names.string(Int(cell.key & 0x3FFF_FFFF)), credits: cell.amount))
+                let i = Int(cell.key & 0x3FFF_FFFF)
+                out.append(.init(name: tag == UsageCell.capabilityTag ? capabilityName(i) : memberName(i), credits: cell.amount))
             }
-            // By UTF-8 bytes, compared in place (no array per comparison).
-            return out.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            // By UTF-8 bytes, compared in place (no array per comparison), sorted in place.
+            out.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            return out
         }
         var history: [AccountView.HistoryItem] = []
         history.reserveCapacity(a.history.count)
@@ -312,18 +314,32 @@ extension PartitionLedger {
             let id: String
             switch f.kind {
             case .memberLow, .memberExhausted:
-                id = "\(account)/\(cycle)/\(f.member >= 0 ? members.string(Int(f.member)) : "")/\(f.kind.type)/\(f.threshold)/\(f.sequence)"
+                id = "\(account)/\(cycle)/\(f.member >= 0 ? memberName(Int(f.member)) : "")/\(f.kind.type)/\(f.threshold)/\(f.sequence)"
             default:
                 id = "\(account)/\(cycle)/\(f.kind.type)/\(f.threshold)/\(f.sequence)"
             }
             return AccountView.FiredAlert(id: id, type: f.kind.type, thresholdPercent: f.kind == .runway ? nil : Int64(f.threshold), time: f.time)
         }
-        let budgets = (a.features?.budgets ?? []).map {
-            AccountView.MemberBudgetItem(member: members.string(Int($0.member)), budget: $0.budget, used: a.memberUsed($0.member))
-        }.sorted { $0.member.utf8.lexicographicallyPrecedes($1.member.utf8) }
+        var budgets = (a.features?.budgets ?? []).map {
+            AccountView.MemberBudgetItem(member: memberName(Int($0.member)), budget: $0.budget, used: a.memberUsed($0.member))
+        }
+        budgets.sort { $0.member.utf8.lexicographicallyPrecedes($1.member.utf8) }
         return AccountView(account: account, state: a, config: config, lastEventID: lastEventID(index),
-                           byCapability: named(UsageCell.capabilityTag, capabilities), byMember: named(UsageCell.memberTag, members),
+                           byCapability: named(UsageCell.capabilityTag), byMember: named(UsageCell.memberTag),
                            history: history, alerts: alerts, memberBudgets: budgets)
+    }
+
+    /// Capability `i`'s name, made once per ledger (a view used to decode it from the table's
+    /// bytes, one `String` per usage cell per view).
+    func capabilityName(_ i: Int) -> String {
+        while nameCache.capabilities.count <= i { nameCache.capabilities.append(state.capabilities.string(nameCache.capabilities.count)) }
+        return nameCache.capabilities[i]
+    }
+
+    /// Member `i`'s name (see `capabilityName`).
+    func memberName(_ i: Int) -> String {
+        while nameCache.members.count <= i { nameCache.members.append(state.members.string(nameCache.members.count)) }
+        return nameCache.members[i]
     }
 
     /// The view of the account with this id, nil when this partition holds no state for it.
