@@ -253,6 +253,18 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Leaves the group (running the final revocation through the rebalance hook) and stops
     /// fetching. Safe to call twice.
+    /// librdkafka before 2.2.1 fails an assertion when a cooperative-sticky consumer is closed
+    /// or destroyed before its first assignment arrived (librdkafka#4312).
+    public static var closingBeforeFirstAssignmentIsSafe: Bool { rd_kafka_version() >= 0x0202_01ff }
+
+    /// Leaves the handle alive instead of closing and destroying it — the one safe way to stop
+    /// a consumer that must not be closed now (see `closingBeforeFirstAssignmentIsSafe`). The
+    /// member leaves the group when its session times out; the process is usually exiting.
+    public func abandon() {
+        closed = true
+        client.leakOnDeinit = true
+    }
+
     public func close() {
         guard !closed else { return }
         closed = true

@@ -255,10 +255,11 @@ extension HTTPEndpointTests {
         #expect(metrics.contains("credit_meter_http_requests_total{route=\"/v1/accounts/{account}/check\",code=\"307\"} 1"))
 
         fake.stop()
+        // The member leaves cleanly first (its partitions come back to A), then A stops.
         stopMember.request()
         await memberTask.value
-        try await stack.stop()
         member.close()
+        try await stack.stop()
 
         // On the wire: A's last word on the partitions it held at its clean stop is a release.
         let all = try h.readAll("credit.state")

@@ -76,7 +76,10 @@ struct SeveralInstancesTests {
             try await waitUntil("C caught up", 120) {
                 let (committed, ends) = try h.committedAndEnds()
                 lastSeen = "committed \(committed.sorted { $0.key < $1.key }), ends \(ends.sorted { $0.key < $1.key })"
-                return committed == ends && ends.count == Int(Self.partitions)
+                // C holds every partition (it logged a restore of each) and the group is at the end.
+                let held = Set(c.stderr.split(separator: "\n").filter { $0.contains("restored from") }
+                    .compactMap { $0.firstMatch(of: /partition=ai\.usage\/(\d+)/).map { Int($0.1)! } })
+                return committed == ends && ends.count == Int(Self.partitions) && held.count == Int(Self.partitions)
             }
         } catch {
             throw TestFailure("\(error): \(lastSeen)")

@@ -38,6 +38,8 @@ final class MeterLoop {
     private var machine = LoopStateMachine()
     private var states: [TopicPartition: PartitionState] = [:]
     private var cached: (handle: OpaquePointer?, partition: Int32, state: PartitionState?) = (nil, -1, nil)
+    /// The group's first assignment arrived (see `leaveGroup`).
+    private var sawAssignment = false
     /// Group offsets still to commit: partitions restored since the last snapshot (the previous
     /// owner's commit can fail mid-rebalance) and commits that failed (retried with the next
     /// snapshot, so lag tools catch up). Shared with the writer queue.
@@ -150,6 +152,27 @@ final class MeterLoop {
     /// applied (a clean stop; the revocation's snapshot covers them) or ignored (a failure:
     /// nothing will be snapshotted).
     private func leaveGroup(applying: Bool) {
+        // The same librdkafka release asserts when a consumer is closed before its first
+        // assignment (#4312): a stop that early waits for it (a few seconds: the group is
+        // forming), and if it never comes, the handle is left open as the process exits.
+        let firstDeadline = ContinuousClock.now + .seconds(20)
+        while !sawAssignment && !KafkaConsumer.closingBeforeFirstAssignmentIsSafe && ContinuousClock.now < firstDeadline {
+            do {
+                if applying {
+                    try consumer.poll(timeoutMs: 50, max: 2048) { m throws in try process(m) }
+                } else {
+                    consumer.poll(timeoutMs: 50, max: 2048) { _ in }
+                }
+            } catch {
+                _ = machine.failed(error)
+                break
+            }
+        }
+        if !sawAssignment && !KafkaConsumer.closingBeforeFirstAssignmentIsSafe {
+            logger.warning("stopping before the group's first assignment: the consumer is left open (librdkafka#4312)")
+            consumer.abandon()
+            return
+        }
         do { try consumer.unsubscribe() } catch {
             logger.warning("unsubscribe failed; closing directly", metadata: ["error": "\(error)"])
             consumer.close()
@@ -414,6 +437,7 @@ final class MeterLoop {
     private func rebalance(_ event: RebalanceEvent) -> [TopicPartition: Int64] {
         switch event {
         case .assigned(let tps):
+            sawAssignment = true
             guard case .restore(let tps, let waitForWrites) = machine.assigned(tps) else { return [:] }
             // Snapshot writes (and their commits) in flight finish first: a partition restored
             // now must see the newest snapshot and the newest state-topic checkpoint.

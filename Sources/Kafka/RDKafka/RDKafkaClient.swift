@@ -89,7 +89,12 @@ final class RDKafkaClient {
         self.retainedContext = retained
     }
 
+    /// Set when the handle must outlive this object (see `KafkaConsumer.abandon`): no destroy,
+    /// and the context stays retained for librdkafka's threads.
+    var leakOnDeinit = false
+
     deinit {
+        if leakOnDeinit { return }
         rd_kafka_destroy(handle)
         retainedContext.release()
     }
