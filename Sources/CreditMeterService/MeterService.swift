@@ -20,16 +20,22 @@ public final class MeterService: Service, Sendable {
     let stopFlag = StopSignal()
     /// What the HTTP server reads (contract §11): views the consuming loop publishes.
     public let readModel: ReadModel
+    /// The wall clock (nanoseconds since 1970): snapshot stamps and age, `/check`'s default
+    /// time. The ledger never reads it (it runs on event time).
+    public let wallClock: WallClock
     private let bootstrapOverride: String?
     private let finished = Locked<Handover?>(nil)
 
     /// - Parameter bootstrap: brokers to use instead of `kafka.bootstrap_servers` (a development
     ///   cluster: `embedded`, the demo, the bench, tests).
-    public init(config: ServiceConfiguration, logger: Logger, bootstrap: String? = nil, readModel: ReadModel = ReadModel()) {
+    /// - Parameter wallClock: the system's real-time clock; tests pass one they can move.
+    public init(config: ServiceConfiguration, logger: Logger, bootstrap: String? = nil, readModel: ReadModel = ReadModel(),
+                wallClock: @escaping WallClock = systemWallClock) {
         self.config = config
         self.readModel = readModel
         self.logger = logger
         self.bootstrapOverride = bootstrap
+        self.wallClock = wallClock
     }
 
     public var status: ServiceStatus { board.current }
@@ -56,7 +62,8 @@ public final class MeterService: Service, Sendable {
         if bootstrapOverride == nil && config.kafka.isEmbedded {
             throw ServiceError("kafka.bootstrap_servers is \"embedded\": start a development cluster and pass its bootstrap servers")
         }
-        let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag, model: readModel)
+        let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag, model: readModel,
+                             wallClock: wallClock)
         let box = LoopBox(loop)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread {
@@ -89,4 +96,14 @@ private final class LoopBox: @unchecked Sendable {
 /// The ledgers, handed over once the consuming thread has ended (never shared while it runs).
 private struct Handover: @unchecked Sendable {
     let ledgers: [TopicPartition: PartitionLedger]
+}
+
+/// Nanoseconds since 1970, UTC.
+public typealias WallClock = @Sendable () -> Int64
+
+/// `CLOCK_REALTIME`.
+public let systemWallClock: WallClock = {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }

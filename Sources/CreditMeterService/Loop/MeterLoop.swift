@@ -44,7 +44,11 @@ final class MeterLoop {
     // Per-batch counters, folded into status and metrics.
     private var batch = ServiceStatus()
 
-    init(config: ServiceConfiguration, bootstrap: String, logger: Logger, board: StatusBoard, stopFlag: StopSignal, model: ReadModel) {
+    let wallClock: WallClock
+
+    init(config: ServiceConfiguration, bootstrap: String, logger: Logger, board: StatusBoard, stopFlag: StopSignal, model: ReadModel,
+         wallClock: @escaping WallClock) {
+        self.wallClock = wallClock
         self.model = model
         self.config = config
         self.engine = config.engine
@@ -266,7 +270,7 @@ final class MeterLoop {
         let started = ContinuousClock.now
         try output.producer.flush(timeoutMs: 60_000)
         try checkHealth()
-        let wallMillis = Int64(Date().timeIntervalSince1970 * 1000)
+        let wallMillis = wallClock() / 1_000_000
         var jobs: [(TopicPartition, Int64, [UInt8])] = []
         for st in changed {
             let bytes = SnapshotCodec.encode(st.ledger, topic: st.tp.topic, partition: st.tp.partition,
@@ -279,6 +283,7 @@ final class MeterLoop {
         let board = self.board
         let metrics = self.metrics
         let writeFailure = self.writeFailure
+        let wallClock = self.wallClock
         let jobsToWrite = jobs
         let work: @Sendable () -> Void = {
             var commits: [TopicPartition: Int64] = [:]
@@ -298,7 +303,7 @@ final class MeterLoop {
             let elapsed = ContinuousClock.now - started
             metrics.snapshotDuration.recordNanoseconds(elapsed.nanoseconds)
             metrics.snapshotBytes.record(jobsToWrite.reduce(0) { $0 + $1.2.count })
-            let wroteAt = Int64(Date().timeIntervalSince1970 * 1000)
+            let wroteAt = wallClock() / 1_000_000
             board.update {
                 $0.snapshotsWritten += Int64(jobsToWrite.count)
                 $0.lastSnapshotMillis = elapsed.milliseconds
