@@ -117,17 +117,19 @@ run() {  # name, extra libFuzzer flags…
     fi
 }
 
+# The builds are independent single-threaded compiles: run them side by side (on CI's two
+# cores this takes the fuzz step from about 5 min to about 3.5 min cold), then fuzz each
+# target in turn.
+want() { [ "$target" = "$1" ] || [ "$target" = all ]; }
+builds=()
+if want decoder; then build decoder Fuzz/ReferenceJSON.swift Fuzz/DecoderFuzz.swift & builds+=($!); fi
+if want snapshot; then build snapshot Fuzz/SnapshotFuzz.swift & builds+=($!); fi
+if want config; then build_config & builds+=($!); fi
+[ ${#builds[@]} -gt 0 ] || { echo "fuzz.sh: unknown target $target" >&2; exit 2; }
+for pid in "${builds[@]}"; do wait "$pid" || exit 2; done
+
 status=0
-if [ "$target" = decoder ] || [ "$target" = all ]; then
-    build decoder Fuzz/ReferenceJSON.swift Fuzz/DecoderFuzz.swift
-    run decoder -max_len=4096 -dict=Fuzz/decoder.dict || status=1
-fi
-if [ "$target" = snapshot ] || [ "$target" = all ]; then
-    build snapshot Fuzz/SnapshotFuzz.swift
-    run snapshot -max_len=65536 || status=1
-fi
-if [ "$target" = config ] || [ "$target" = all ]; then
-    build_config
-    run config -max_len=8192 -dict=Fuzz/config.dict || status=1
-fi
+if want decoder; then run decoder -max_len=4096 -dict=Fuzz/decoder.dict || status=1; fi
+if want snapshot; then run snapshot -max_len=65536 || status=1; fi
+if want config; then run config -max_len=8192 -dict=Fuzz/config.dict || status=1; fi
 exit $status
