@@ -30,12 +30,15 @@ public struct API: HTTPResponder {
     let model: ReadModel
     let settings: APISettings
     let exporter: MetricsExporter
+    /// Who owns the partitions this instance does not hold (§13); nil: one instance, no redirects.
+    let ownership: OwnershipDirectory?
     /// The wall clock, for `/check` without `time=` (the engine has no clock).
     let now: @Sendable () -> Int64
 
-    public init(model: ReadModel, settings: APISettings, exporter: MetricsExporter,
+    public init(model: ReadModel, settings: APISettings, exporter: MetricsExporter, ownership: OwnershipDirectory? = nil,
                 now: @escaping @Sendable () -> Int64 = API.wallClockNanos) {
         self.model = model
+        self.ownership = ownership
         self.settings = settings
         self.exporter = exporter
         self.now = now
@@ -120,14 +123,17 @@ public struct API: HTTPResponder {
             return try listAccounts(target)
         case .account, .history, .check:
             let id = try Parameters.account(segment!)
+            _ = try Self.wasRedirected(target)
             if route == .check { return try check(id, target) }
             let limit = route == .history ? try Parameters.integer(target, "limit", 1...100, default: 100)! : 0
             switch model.account(id) {
             case .found(let view):
                 return Self.json(.ok, bytes: route == .history ? view.history(limit: Int(limit)) : view.document())
             case .notHeld:
+                if let elsewhere = try elsewhere(id, target, page: false) { return elsewhere }
                 return Self.json(.notFound, error: "no state for this account on this instance")
             case .notReady(let reason):
+                if let elsewhere = try elsewhere(id, target, page: false) { return elsewhere }
                 return Self.json(.serviceUnavailable, error: "not ready: \(reason)")
             }
         case .ui, .uiAccount:
@@ -160,8 +166,10 @@ public struct API: HTTPResponder {
         case .found(let view):
             decision = view.check(request, mode: settings.accessMode, now: at)
         case .notHeld:
+            if let elsewhere = try elsewhere(id, target, page: false) { return elsewhere }
             decision = .unknownAccount
         case .notReady(let reason):
+            if let elsewhere = try elsewhere(id, target, page: false) { return elsewhere }
             return Self.json(.serviceUnavailable, error: "not ready: \(reason)")
         }
         switch decision.problem {
@@ -170,6 +178,62 @@ public struct API: HTTPResponder {
         case nil: break
         }
         return Self.json(.ok, bytes: decision.json())
+    }
+
+    /// Contract §11's last bullet: an account this instance holds no state for, whose partition
+    /// another instance owns. nil — answer as one instance would — without a directory, while
+    /// the loop is not running, while the partition count is unknown, or when the account's
+    /// partition is held here (then its absence is real, or its restore is under way).
+    /// Otherwise `307` to the owner's `http.advertised_url` with the original path and query
+    /// plus `redirected=1` (one hop: a redirected request still not held here gets 503), or
+    /// 503 when the owner is unknown or advertises no URL.
+    func elsewhere(_ id: String, _ target: RequestTarget, page: Bool) throws(BadRequest) -> Response? {
+        guard let ownership, model.isRunning, let tp = ownership.partition(of: id), !model.holds(tp) else { return nil }
+        let reason: String
+        let owner = ownership.owner(of: tp)
+        if try Self.wasRedirected(target) {
+            reason = "\(tp) is not held here although this request was redirected here (its owner moved); retry at the start"
+        } else if let owner, owner.instance == ownership.instance || (owner.url != nil && owner.url == ownership.advertisedURL) {
+            // Never a redirect to ourselves: our own (or a previous run's) entry, not held now.
+            reason = "\(tp) is being handed over (this instance no longer holds it)"
+        } else if let owner, let url = owner.url {
+            let location = Self.location(url, target.raw)
+            let body = page ? HTML.page(title: "Moved", body: "<p>This account is served by another instance.</p>") : ""
+            var w = JSONWriter(capacity: 64 + location.utf8.count)
+            w.beginObject(); w.key("location"); w.string(location); w.endObject()
+            var headers = HTTPFields()
+            headers[.location] = location
+            headers[.contentType] = page ? "text/html; charset=utf-8" : "application/json"
+            headers[.cacheControl] = "no-store"  // ownership moves
+            return Response(status: .temporaryRedirect, headers: headers,
+                            body: .init(byteBuffer: page ? ByteBuffer(string: body) : ByteBuffer(bytes: w.bytes)))
+        } else if owner != nil {
+            reason = "the owner of \(tp) has no advertised_url (released, or not advertised)"
+        } else {
+            reason = "the owner of \(tp) is unknown"
+        }
+        if page { return Self.html(.serviceUnavailable, HTML.page(title: "Not ready", body: "<p>Not ready: \(HTML.escape(reason))</p>")) }
+        return Self.json(.serviceUnavailable, error: "not ready: \(reason)")
+    }
+
+    /// The one-hop marker added to a redirect's query.
+    static let redirectMarker = "redirected"
+
+    /// Whether the request carries the marker (`redirected=1`; any other value is 400, on
+    /// every account route, whether or not it is redirected).
+    static func wasRedirected(_ target: RequestTarget) throws(BadRequest) -> Bool {
+        guard let marker = try target.parameter(redirectMarker) else { return false }
+        guard marker == "1" else { throw BadRequest(redirectMarker, "must be 1") }
+        return true
+    }
+
+    /// `<advertised url without trailing /><path and query as sent>` plus `redirected=1`.
+    static func location(_ url: String, _ raw: String) -> String {
+        var base = Substring(url)
+        while base.hasSuffix("/") { base = base.dropLast() }
+        let target = raw.prefix { $0 != "#" }
+        let separator = target.contains("?") ? (target.hasSuffix("?") || target.hasSuffix("&") ? "" : "&") : "?"
+        return String(base) + String(target) + separator + redirectMarker + "=1"
     }
 
     func listAccounts(_ target: RequestTarget) throws(BadRequest) -> Response {
@@ -245,6 +309,13 @@ extension API {
         // The token is carried on the pages' links only when it came in the query (a browser's
         // way in); error pages never carry it.
         let tokenQuery = (try? target.parameter("token")).flatMap { $0 }.map { "?token=" + HTML.urlEncode($0) } ?? ""
+        // An account whose partition another instance owns: redirected before readiness here
+        // matters (its `?token=`, if any, travels along in the query as sent).
+        if route == .uiAccount, let segment {
+            let id = try Parameters.account(segment)
+            _ = try Self.wasRedirected(target)
+            if case .found = model.account(id) {} else if let elsewhere = try elsewhere(id, target, page: true) { return elsewhere }
+        }
         if let reason = model.readableReason { return Self.html(.serviceUnavailable, HTML.page(title: "Not ready", body: "<p>Not ready: \(HTML.escape(reason))</p>")) }
         switch route {
         case .uiAccount:

@@ -2,6 +2,8 @@
 /// raw so that `%2F` stays inside its segment, each decoded exactly once on use; the query's
 /// names and values percent-decoded (`+` is a plus sign, not a space: RFC 3339 offsets).
 struct RequestTarget {
+    /// The target exactly as sent (path and query), for redirects.
+    let raw: String
     /// Raw (still percent-encoded) path segments; "/a/b/" gives ["a", "b", ""].
     let segments: [Substring]
     /// Decoded names and values; nil where the text was not valid percent-encoded UTF-8
@@ -9,6 +11,7 @@ struct RequestTarget {
     let query: [(name: String?, value: String?)]
 
     init(_ raw: String) {
+        self.raw = raw
         let pathEnd = raw.firstIndex(where: { $0 == "?" || $0 == "#" }) ?? raw.endIndex
         let path = raw[raw.startIndex..<pathEnd]
         var segments = path.split(separator: "/", omittingEmptySubsequences: false)

@@ -23,6 +23,8 @@ public final class MeterService: Service, Sendable {
     /// The wall clock (nanoseconds since 1970): snapshot stamps and age, `/check`'s default
     /// time. The ledger never reads it (it runs on event time).
     public let wallClock: WallClock
+    /// Who owns which input partition (§13), for §11's redirects; nil without `kafka.state_topic`.
+    public let ownership: OwnershipDirectory?
     private let bootstrapOverride: String?
     private let finished = Locked<Handover?>(nil)
 
@@ -36,6 +38,7 @@ public final class MeterService: Service, Sendable {
         self.logger = logger
         self.bootstrapOverride = bootstrap
         self.wallClock = wallClock
+        self.ownership = OwnershipDirectory(config: config, logger: logger)
     }
 
     public var status: ServiceStatus { board.current }
@@ -64,6 +67,9 @@ public final class MeterService: Service, Sendable {
         }
         let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag, model: readModel,
                              wallClock: wallClock)
+        try ownership?.start(bootstrap: bootstrap)
+        defer { ownership?.stop() }  // after the loop's final revocation has released its partitions
+        loop.ownership = ownership
         let box = LoopBox(loop)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let thread = Thread {

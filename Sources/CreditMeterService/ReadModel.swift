@@ -187,6 +187,11 @@ public final class ReadModel: Sendable {
         state.withLock { $0.partitions.mapValues(\.status) }
     }
 
+    /// Whether `tp` is assigned here (restored or not): one lookup, no copy.
+    public func holds(_ tp: TopicPartition) -> Bool {
+        state.withLock { $0.partitions[tp] != nil }
+    }
+
     public var accountCount: Int { state.withLock { $0.owner.count } }
 
     /// Ready (contract §11): the first assignment arrived, and every assigned partition is

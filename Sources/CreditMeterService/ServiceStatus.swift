@@ -16,6 +16,15 @@ public struct ServiceStatus: Sendable, Equatable {
     public var deliveryFailures: Int64 = 0
     public var snapshotsWritten: Int64 = 0
     public var lastSnapshotMillis: Int64 = 0
+    /// How long the consuming thread spent capturing the last snapshot (flush excluded).
+    public var lastSnapshotPauseMicros: Int64 = 0
+    /// The longest encoding of one partition's snapshot (on the writer queue).
+    public var longestEncodeMillis: Int64 = 0
+    /// Partitions restored from the state topic (§13), from a local snapshot, or from the
+    /// beginning of the input, since the start.
+    public var restoredFromStateTopic: Int64 = 0
+    public var restoredFromSnapshot: Int64 = 0
+    public var restoredFromBeginning: Int64 = 0
     /// Wall-clock time (ms since 1970) of the last durable snapshot; 0 before the first.
     public var lastSnapshotWallMillis: Int64 = 0
     /// Alerts published, by CloudEvent type.

@@ -42,6 +42,8 @@ public final class DevCluster: Sendable {
         kafka.inputTopics.map { Topic($0, partitions: inputPartitions) }
             + ([kafka.alertsTopic, kafka.deadLetterTopic, kafka.requestsTopic] + (kafka.balancesTopic.map { [$0] } ?? []))
                 .map { Topic($0, partitions: outputPartitions) }
+            // The state topic (§13): one state partition per input partition.
+            + (kafka.stateTopic.map { [Topic($0, partitions: inputPartitions)] } ?? [])
             + extra
     }
 

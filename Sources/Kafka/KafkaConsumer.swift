@@ -39,6 +39,9 @@ public struct KafkaMessage {
         UnsafeRawBufferPointer(start: pointer.pointee.payload, count: pointer.pointee.payload ==  nil ? 0 : pointer.pointee.len)
     }
 
+    /// A tombstone: the record has no value at all (not an empty one).
+    public var valueIsNull: Bool { pointer.pointee.payload == nil }
+
     /// Record timestamp in milliseconds (create or log-append time), if any.
     public var timestampMs: Int64? {
         var type = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
@@ -151,6 +154,18 @@ public final class KafkaConsumer: @unchecked Sendable {
         let list = RDKafkaTopicPartitionList(topics.map { (TopicPartition($0, RD_KAFKA_PARTITION_UA), KafkaOffset.invalid) })
         let err = rd_kafka_subscribe(client.handle, list.pointer)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "subscribe") }
+    }
+
+    /// Leaves the subscription: the next polls revoke the assignment through the rebalance
+    /// hook, and the member leaves the group.
+    public func unsubscribe() throws(KafkaError) {
+        let err = rd_kafka_unsubscribe(client.handle)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "unsubscribe") }
+    }
+
+    /// The group's rebalance protocol now: "COOPERATIVE", "EAGER", or "NONE" (not in a group yet).
+    public var rebalanceProtocol: String {
+        String(cString: rd_kafka_rebalance_protocol(client.handle))
     }
 
     /// Consumes exactly these partitions from these offsets (no group membership needed).

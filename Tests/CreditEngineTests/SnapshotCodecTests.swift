@@ -28,6 +28,25 @@ import CreditEngine
         }
     }
 
+    /// The snapshot writer encodes a frozen copy on its own thread while the consuming thread
+    /// goes on: whatever the original does afterwards, the copy encodes the state at the cut.
+    @Test func aFrozenCopyEncodesTheStateAtTheCutWhateverTheOriginalDoesNext() async {
+        await propertyCheck(count: 40, input: Gen.int(in: 0...9_999_999).array(of: 2...150), Gen.int(in: 0...100)) { ops, cut in
+            let log = LogGen.log(ops)
+            let split = log.count * cut / 100
+            let first = try LogGen.run(Array(log[..<split]))
+            let atCut = encode(first)
+            let frozen = first.ledger.frozenCopy()
+            // Encoded concurrently with the original being changed, as the writer queue does.
+            let copy = UncheckedBox(frozen)
+            let encoding = Task.detached { SnapshotCodec.encode(copy.value, topic: "ai.usage", partition: 3, nextOffset: 42, metadata: 7) }
+            for e in log[split...] { first.apply(e) }
+            #expect(await encoding.value == atCut)
+            #expect(SnapshotCodec.encode(frozen, topic: "ai.usage", partition: 3, nextOffset: 42, metadata: 7) == atCut)
+            #expect(encode(first) == encode(try LogGen.run(log)))
+        }
+    }
+
     @Test func detachedConfigurationDescribesAccountsIdentically() async {
         await propertyCheck(count: 40, input: Gen.int(in: 0...9_999_999).array(of: 1...120)) { ops in
             let t = try LogGen.run(LogGen.log(ops))
@@ -60,3 +79,8 @@ import CreditEngine
     }
 }
 
+
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}

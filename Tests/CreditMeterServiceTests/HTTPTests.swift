@@ -23,11 +23,13 @@ final class HTTPStack: @unchecked Sendable {
     let token: String?
     var client: LoopbackHTTPClient { LoopbackHTTPClient(port: port) }
 
-    init(harness: ServiceHarness, token: String?, extraServers: [(APISettings, @Sendable (Int) async -> Void)] = []) async throws {
+    init(harness: ServiceHarness, token: String?, extraServers: [(APISettings, @Sendable (Int) async -> Void)] = [],
+         configure: (inout ServiceConfiguration) -> Void = { _ in }) async throws {
         self.harness = harness
         self.token = token
         var config = try harness.config()
         config.http.token = token
+        configure(&config)
         let service = MeterService(config: config, logger: harness.logger)
         self.service = service
         let ports = Mutex<[Int]>([])

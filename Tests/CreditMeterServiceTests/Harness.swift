@@ -29,7 +29,7 @@ final class ServiceHarness: @unchecked Sendable {
     }()
 
     init(partitions: Int32 = 4, extraConfig: String = "", rateCardsDir: String? = nil, externalBootstrap: String? = nil,
-         snapshotInterval: Int = 1) throws {
+         snapshotInterval: Int = 1, stateTopic: Bool = false, groupID: String = "test-group") throws {
         var logger = Logger(label: "test.service")
         logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         self.logger = logger
@@ -39,7 +39,8 @@ final class ServiceHarness: @unchecked Sendable {
             bootstrap = externalBootstrap
         } else {
             let cluster = try DevCluster(topics: [DevCluster.Topic("ai.usage", partitions: partitions)]
-                                            + ["credit.alerts", "ai.usage.dlq", "credit.balances", "credit.requests"].map { DevCluster.Topic($0, partitions: 2) },
+                                            + ["credit.alerts", "ai.usage.dlq", "credit.balances", "credit.requests"].map { DevCluster.Topic($0, partitions: 2) }
+                                            + (stateTopic ? [DevCluster.Topic("credit.state", partitions: 2)] : []),
                                          logger: logger)
             self.cluster = cluster
             bootstrap = cluster.bootstrapServers
@@ -51,11 +52,12 @@ final class ServiceHarness: @unchecked Sendable {
         try """
         kafka:
           bootstrap_servers: \(bootstrap)
-          group_id: test-group
+          group_id: \(groupID)
           input_topics: [ai.usage]
           alerts_topic: credit.alerts
           dead_letter_topic: ai.usage.dlq
           balances_topic: credit.balances
+        \(stateTopic ? "  state_topic: credit.state" : "")
         rate_cards_dir: \(rateCardsDir ?? configs + "/rate-cards")
         price_book: \(configs)/price-book.yaml
         snapshots: { dir: \(dir)/snapshots, interval_seconds: \(snapshotInterval), keep: 3 }

@@ -106,6 +106,18 @@ public final class PartitionLedger {
         state = LedgerState(config: config)
     }
 
+    init(state: LedgerState) {
+        self.state = state
+    }
+
+    /// The ledger as it is now, as a separate object sharing storage with this one until
+    /// either changes (every part of the state is a value type, copied on write): the snapshot
+    /// writer encodes it on its own thread while the consuming thread goes on applying records
+    /// to the original. The first change after it copies what it touches, once.
+    public func frozenCopy() -> PartitionLedger {
+        PartitionLedger(state: state)
+    }
+
     /// Applies one decoded event. `key` is the record key; `recordTime` the record's
     /// timestamp in nanoseconds (nil when the broker gave none).
     @inline(__always)

@@ -22,9 +22,14 @@ final class MeterLoop {
     let logger: Logger
     let board: StatusBoard
     let store: SnapshotStore?
+    /// Partition state in Kafka (§13), when `kafka.state_topic` is set; the snapshot folder is
+    /// then a cache.
+    private var stateTopic: StateTopic?
     let stopFlag: StopSignal
     /// What HTTP readers see; the loop publishes into it and never reads it.
     let model: ReadModel
+    /// Announces the partitions restored here and releases those revoked (§13); nil: one instance.
+    var ownership: OwnershipDirectory?
     private let metrics = ServiceMetrics()
 
     private var consumer: KafkaConsumer!
@@ -33,6 +38,10 @@ final class MeterLoop {
     private var machine = LoopStateMachine()
     private var states: [TopicPartition: PartitionState] = [:]
     private var cached: (handle: OpaquePointer?, partition: Int32, state: PartitionState?) = (nil, -1, nil)
+    /// Group offsets still to commit: partitions restored since the last snapshot (the previous
+    /// owner's commit can fail mid-rebalance) and commits that failed (retried with the next
+    /// snapshot, so lag tools catch up). Shared with the writer queue.
+    private let uncommitted = Locked<[TopicPartition: Int64]>([:])
     /// Ledgers as they were when the loop stopped (the demo's final table, tests).
     private(set) var finalStates: [TopicPartition: PartitionState] = [:]
 
@@ -63,6 +72,11 @@ final class MeterLoop {
 
     func run() throws {
         output = try OutputPublisher(kafka: config.kafka, bootstrap: bootstrap, logger: logger)
+        if let topic = config.kafka.stateTopic {
+            let st = try StateTopic(topic: topic, kafka: config.kafka, bootstrap: bootstrap, logger: logger)
+            _ = try st.statePartitions()  // a missing state topic stops the start, with its name
+            stateTopic = st
+        }
         consumer = try KafkaConsumer(properties: KafkaSettings.consumer(config.kafka, bootstrap: bootstrap), logger: logger) {
             [unowned self] event in self.rebalance(event)
         }
@@ -118,11 +132,11 @@ final class MeterLoop {
         } catch {
             // Leave the group without snapshotting: the state may be ahead of what was acknowledged.
             _ = machine.failed(error)
-            consumer.close()
+            leaveGroup(applying: false)
             throw error
         }
         // Clean stop: leaving the group revokes every partition, which snapshots and commits it.
-        consumer.close()
+        leaveGroup(applying: true)
         try output.producer.flush(timeoutMs: 30_000)
         pendingWrites.wait()
         foldBatch()
@@ -130,6 +144,38 @@ final class MeterLoop {
         case .stoppedCleanly: logger.info("credit-meter stopped cleanly")
         case .fail(let error): throw error
         }
+    }
+
+    /// Leaves the group, then closes the consumer. librdkafka 2.0.2 can fail an assertion when
+    /// a consumer is closed in the middle of a cooperative rebalance (librdkafka#4312, fixed in
+    /// 2.2.1), so the loop never closes with partitions assigned: it unsubscribes and polls —
+    /// revocations snapshot (or, after a failure, drop) their partitions — until nothing is
+    /// assigned, and only then closes. `applying`: records still delivered meanwhile are
+    /// applied (a clean stop; the revocation's snapshot covers them) or ignored (a failure:
+    /// nothing will be snapshotted).
+    private func leaveGroup(applying: Bool) {
+        do { try consumer.unsubscribe() } catch {
+            logger.warning("unsubscribe failed; closing directly", metadata: ["error": "\(error)"])
+            consumer.close()
+            return
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if states.isEmpty, (try? consumer.assignment())?.isEmpty ?? true { break }
+            do {
+                if applying {
+                    try consumer.poll(timeoutMs: 50, max: 2048) { m throws in try process(m) }
+                } else {
+                    consumer.poll(timeoutMs: 50, max: 2048) { _ in }
+                }
+            } catch {
+                _ = machine.failed(error)
+                logger.error("could not apply records while leaving the group", metadata: ["error": "\(error)"])
+                break
+            }
+            output.producer.poll(timeoutMs: 0)
+        }
+        consumer.close()
     }
 
     /// Balances records are coalesced per account over this interval (and flushed before
@@ -261,52 +307,104 @@ final class MeterLoop {
         }
     }
 
-    /// Flushes outputs, then captures each partition's state and next offset. The write (and
-    /// the group commit after it) happens on the writer queue unless `synchronous`.
+    /// Flushes outputs, then captures each partition's state and next offset: a frozen copy of
+    /// its ledger (copy-on-write, so capturing costs no encoding on this thread). Encoding, the
+    /// file write, the state-topic checkpoint and the group commit after them happen on the
+    /// writer queue, unless `synchronous` (a revocation: done before the partition leaves).
     private func snapshot(_ parts: [PartitionState], synchronous: Bool) throws {
         let changed = parts.filter { $0.nextOffset != $0.snapshotOffset }
-        guard !changed.isEmpty, let store else { return }
+        // Restored partitions whose group offset may trail their state (the previous owner's
+        // commit can fail mid-rebalance): committed with the next snapshot, so lag tools agree.
+        let owned = Set(parts.map(\.tp))
+        let restoredOffsets = uncommitted.withLock { u in
+            let mine = u.filter { owned.contains($0.key) }
+            for tp in mine.keys { u[tp] = nil }
+            return mine
+        }
+        let uncommitted = self.uncommitted
+        guard !changed.isEmpty, store != nil || stateTopic != nil else {
+            if !restoredOffsets.isEmpty, let consumer {
+                writer.async(group: pendingWrites) { [logger] in
+                    do { try consumer.commit(restoredOffsets) } catch {
+                        logger.warning("offset commit failed; retried with the next snapshot", metadata: ["error": "\(error)"])
+                        uncommitted.withLock { u in for (tp, o) in restoredOffsets where (u[tp] ?? .min) < o { u[tp] = o } }
+                    }
+                }
+            }
+            return
+        }
         try publishAllBalances(changed)
         let started = ContinuousClock.now
         try output.producer.flush(timeoutMs: 60_000)
         try checkHealth()
         let wallMillis = wallClock() / 1_000_000
-        var jobs: [(TopicPartition, Int64, [UInt8])] = []
+        var jobs: [SnapshotJob] = []
         for st in changed {
-            let bytes = SnapshotCodec.encode(st.ledger, topic: st.tp.topic, partition: st.tp.partition,
-                                             nextOffset: st.nextOffset, metadata: wallMillis)
-            jobs.append((st.tp, st.nextOffset, bytes))
+            jobs.append(SnapshotJob(tp: st.tp, nextOffset: st.nextOffset, ledger: st.ledger.frozenCopy()))
             st.snapshotOffset = st.nextOffset
         }
+        let captured = ContinuousClock.now - started
         let consumer = self.consumer!
         let logger = self.logger
         let board = self.board
         let metrics = self.metrics
         let writeFailure = self.writeFailure
         let wallClock = self.wallClock
+        let store = self.store
+        let stateTopic = self.stateTopic
         let jobsToWrite = jobs
         let work: @Sendable () -> Void = {
-            var commits: [TopicPartition: Int64] = [:]
-            for (tp, offset, bytes) in jobsToWrite {
-                do {
-                    try store.write(bytes, for: tp, nextOffset: offset)
-                    commits[tp] = offset
-                } catch {
-                    logger.error("snapshot write failed", metadata: ["partition": "\(tp)", "error": "\(error)"])
-                    writeFailure.withLock { if $0 == nil { $0 = "\(tp): \(error)" } }
+            var commits: [TopicPartition: Int64] = restoredOffsets
+            var bytesWritten = 0
+            var longestEncode = Duration.zero
+            for job in jobsToWrite {
+                let encodeStart = ContinuousClock.now
+                let bytes = SnapshotCodec.encode(job.ledger, topic: job.tp.topic, partition: job.tp.partition,
+                                                 nextOffset: job.nextOffset, metadata: wallMillis)
+                longestEncode = max(longestEncode, ContinuousClock.now - encodeStart)
+                bytesWritten += bytes.count
+                var durable = false
+                if let store {
+                    do {
+                        try store.write(bytes, for: job.tp, nextOffset: job.nextOffset)
+                        durable = true
+                    } catch {
+                        if stateTopic == nil {
+                            logger.error("snapshot write failed", metadata: ["partition": "\(job.tp)", "error": "\(error)"])
+                            writeFailure.withLock { if $0 == nil { $0 = "\(job.tp): \(error)" } }
+                        } else {
+                            // With the state topic, the folder is a cache: say so, go on.
+                            logger.warning("snapshot cache write failed (the state topic holds the state)",
+                                           metadata: ["partition": "\(job.tp)", "error": "\(error)"])
+                        }
+                    }
                 }
+                if let stateTopic {
+                    do {
+                        try stateTopic.write(bytes, for: job.tp, nextOffset: job.nextOffset, wallMillis: wallMillis)
+                        durable = true
+                    } catch {
+                        durable = false
+                        logger.error("state topic write failed", metadata: ["partition": "\(job.tp)", "error": "\(error)"])
+                        writeFailure.withLock { if $0 == nil { $0 = "\(job.tp): \(error)" } }
+                    }
+                }
+                if durable { commits[job.tp] = job.nextOffset }
             }
             do { try consumer.commit(commits) } catch {
                 // Not fatal: offsets are for lag tools; the snapshot is the source of truth.
-                logger.warning("offset commit failed", metadata: ["error": "\(error)"])
+                logger.warning("offset commit failed; retried with the next snapshot", metadata: ["error": "\(error)"])
+                uncommitted.withLock { u in for (tp, o) in commits where (u[tp] ?? .min) < o { u[tp] = o } }
             }
             let elapsed = ContinuousClock.now - started
             metrics.snapshotDuration.recordNanoseconds(elapsed.nanoseconds)
-            metrics.snapshotBytes.record(jobsToWrite.reduce(0) { $0 + $1.2.count })
+            metrics.snapshotBytes.record(bytesWritten)
             let wroteAt = wallClock() / 1_000_000
             board.update {
                 $0.snapshotsWritten += Int64(jobsToWrite.count)
                 $0.lastSnapshotMillis = elapsed.milliseconds
+                $0.lastSnapshotPauseMicros = captured.nanoseconds / 1_000
+                $0.longestEncodeMillis = max($0.longestEncodeMillis, longestEncode.milliseconds)
                 if !commits.isEmpty { $0.lastSnapshotWallMillis = wroteAt }
             }
         }
@@ -323,20 +421,33 @@ final class MeterLoop {
         case .assigned(let tps):
             guard case .restore(let tps, let waitForWrites) = machine.assigned(tps) else { return [:] }
             // Snapshot writes (and their commits) in flight finish first: a partition restored
-            // now must see the newest snapshot.
+            // now must see the newest snapshot and the newest state-topic checkpoint.
             if waitForWrites { pendingWrites.wait() }
             model.assigned(tps)
+            var found: [TopicPartition: StateTopic.Found] = [:]
+            if let stateTopic {
+                do {
+                    found = try stateTopic.read(tps)
+                } catch {
+                    _ = machine.failed(error)
+                    logger.critical("cannot read the state topic", metadata: ["error": "\(error)"])
+                    return [:]
+                }
+            }
             var offsets: [TopicPartition: Int64] = [:]
             for tp in tps {
                 do {
-                    let st = try restore(tp)
+                    // Where the log starts and ends now. Records below the end may have balances
+                    // records already (produced before a crash), so reads wait until the replay
+                    // passes it; state below the start would skip records, so it is refused.
+                    let marks = try? consumer.watermarks(tp, timeoutMs: 5_000)
+                    if marks == nil { logger.warning("log start and end unknown at assignment; reads will not wait for the replay", metadata: ["partition": "\(tp)"]) }
+                    let st = try restore(tp, found: found[tp], logStart: marks?.low)
                     states[tp] = st
                     offsets[tp] = st.nextOffset
+                    if st.nextOffset >= 0 { uncommitted.withLock { $0[tp] = st.nextOffset } }
                     let ledger = st.ledger
-                    // Where the log ends now: records below it may have balances records already
-                    // (produced before a crash), so reads wait until the replay passes it.
-                    let end = (try? consumer.watermarks(tp, timeoutMs: 5_000))?.high
-                    if end == nil { logger.warning("log end unknown at assignment; reads will not wait for the replay", metadata: ["partition": "\(tp)"]) }
+                    let end = marks?.high
                     model.restored(tp, position: st.nextOffset >= 0 ? st.nextOffset : nil,
                                    catchUpTo: end.map { max($0, st.nextOffset) } ?? (st.nextOffset >= 0 ? st.nextOffset : nil),
                                    views: (0..<ledger.accountCount).map { ledger.view($0) })
@@ -346,6 +457,7 @@ final class MeterLoop {
                     logger.critical("cannot restore partition", metadata: ["partition": "\(tp)", "error": "\(error)"])
                 }
             }
+            ownership?.announce(tps.filter { states[$0] != nil }, partitionCounts: (try? consumer.partitionCounts(config.kafka.inputTopics, timeoutMs: 5_000)) ?? [:])
             cached = (nil, -1, nil)
             logger.info("partitions assigned", metadata: ["partitions": "\(tps.map(\.description))"])
             foldBatch()
@@ -369,7 +481,9 @@ final class MeterLoop {
                 }
             }
             collectCounts(parts)
+            uncommitted.withLock { u in for tp in tps { u[tp] = nil } }
             model.revoked(tps)
+            if !lost { ownership?.release(tps) }
             if keepFinal { for st in parts { finalStates[st.tp] = st } }
             for tp in tps { states[tp] = nil }
             cached = (nil, -1, nil)
@@ -379,16 +493,68 @@ final class MeterLoop {
         }
     }
 
-    private func restore(_ tp: TopicPartition) throws -> PartitionState {
-        if let store, let (ledger, header, path) = try store.restore(tp, config: engine, logger: logger) {
+    /// A partition's state: the newest of the state topic's checkpoint and the local snapshot
+    /// folder (a cache when the state topic is set; used when at least as new), else empty
+    /// from the beginning of the input. State that would resume below the input's log start
+    /// is refused: the records in between are gone, and skipping them would be silent loss.
+    private func restore(_ tp: TopicPartition, found: StateTopic.Found?, logStart: Int64?) throws -> PartitionState {
+        var restored: PartitionState?
+        if let found, let m = found.manifest {
+            if let problem = found.problem {
+                logger.error("state topic checkpoint unusable, trying the snapshot folder", metadata: [
+                    "partition": "\(tp)", "next_offset": "\(m.nextOffset)", "reason": "\(problem)"])
+            } else if let bytes = found.bytes, m.nextOffset > (store?.newestOffset(tp) ?? .min) {
+                restored = try decodeCheckpoint(bytes, tp: tp, nextOffset: m.nextOffset)
+            }
+        }
+        if restored == nil, let store, let (ledger, header, path) = try store.restore(tp, config: engine, logger: logger) {
             logger.info("restored from snapshot", metadata: ["partition": "\(tp)", "next_offset": "\(header.nextOffset)",
                                                              "accounts": "\(header.accounts)", "path": "\(path)"])
-            return PartitionState(tp: tp, ledger: ledger, nextOffset: header.nextOffset)
+            restored = PartitionState(tp: tp, ledger: ledger, nextOffset: header.nextOffset)
+            board.update { $0.restoredFromSnapshot += 1 }
+        }
+        // The local files were all damaged but the state topic has an older checkpoint.
+        if restored == nil, let found, let m = found.manifest, let bytes = found.bytes {
+            restored = try decodeCheckpoint(bytes, tp: tp, nextOffset: m.nextOffset)
+        }
+        if let restored {
+            if let logStart, restored.nextOffset < logStart {
+                throw ServiceError("\(tp): the newest state covers the input up to offset \(restored.nextOffset), but the topic now "
+                                   + "starts at \(logStart) (records \(restored.nextOffset)..<\(logStart) were deleted); refusing to skip "
+                                   + "them — restore newer state or raise the input's retention")
+            }
+            return restored
+        }
+        if let logStart, logStart > 0 {
+            throw ServiceError("\(tp): no state found (state topic or snapshots) and the input topic starts at offset \(logStart), "
+                               + "not 0: rebuilding from it would skip records 0..<\(logStart); refusing")
         }
         logger.info("no snapshot: starting from the beginning", metadata: ["partition": "\(tp)"])
+        board.update { $0.restoredFromBeginning += 1 }
         let st = PartitionState(tp: tp, ledger: PartitionLedger(config: engine), nextOffset: KafkaOffset.beginning)
         st.snapshotOffset = KafkaOffset.beginning
         return st
+    }
+
+    /// A checkpoint read from the state topic; a damaged one is reported and skipped, one
+    /// refused for a configuration reason (a changed rate card) stops the service.
+    private func decodeCheckpoint(_ bytes: [UInt8], tp: TopicPartition, nextOffset: Int64) throws -> PartitionState? {
+        do {
+            let (ledger, header) = try SnapshotCodec.decode(bytes, config: engine)
+            guard header.topic == tp.topic, header.partition == tp.partition, header.nextOffset == nextOffset else {
+                logger.error("state topic checkpoint names another partition or offset, skipped", metadata: [
+                    "partition": "\(tp)", "names": "\(header.topic)/\(header.partition)@\(header.nextOffset)"])
+                return nil
+            }
+            logger.info("restored from the state topic", metadata: ["partition": "\(tp)", "next_offset": "\(nextOffset)",
+                                                                  "accounts": "\(header.accounts)", "bytes": "\(bytes.count)"])
+            board.update { $0.restoredFromStateTopic += 1 }
+            return PartitionState(tp: tp, ledger: ledger, nextOffset: nextOffset)
+        } catch {
+            guard error.isDamage else { throw error }
+            logger.error("state topic checkpoint is corrupt, skipped", metadata: ["partition": "\(tp)", "reason": "\(error)"])
+            return nil
+        }
     }
 
     /// Adds what the partitions' ledgers counted since the last call to this batch.
@@ -429,6 +595,14 @@ final class MeterLoop {
                                            "dead_lettered": "\(s.deadLettered)", "alerts": "\(s.alertsPublished)",
                                            "partitions": "\(states.count)"])
     }
+}
+
+/// One partition's state captured for the writer queue: a frozen copy of its ledger that no
+/// other code holds (the consuming thread goes on with the original).
+private struct SnapshotJob: @unchecked Sendable {
+    let tp: TopicPartition
+    let nextOffset: Int64
+    let ledger: PartitionLedger
 }
 
 extension Duration {

@@ -35,6 +35,10 @@ package enum KafkaSettings {
             // Positions come from snapshots; one the topic no longer holds is an error, never a
             // silent jump (which would lose records or apply them twice).
             ("auto.offset.reset", "error"),
+            // Contract §13: a rebalance moves only the partitions that change owner; the others
+            // keep consuming (and their state stays put). See `MeterLoop.leaveGroup` for the
+            // librdkafka 2.0.2 caveat this needs.
+            ("partition.assignment.strategy", "cooperative-sticky"),
         ] + prefetch + user(k)
     }
 

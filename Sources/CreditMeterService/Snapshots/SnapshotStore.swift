@@ -57,6 +57,13 @@ public struct SnapshotStore: Sendable {
         Self.snapshotFiles(in: folder(tp))
     }
 
+    /// The next offset the newest snapshot file of `tp` covers (from its name), if any.
+    public func newestOffset(_ tp: TopicPartition) -> Int64? {
+        guard let newest = files(tp).first else { return nil }
+        let name = newest.split(separator: "/").last.map(String.init) ?? ""
+        return Int64(name.dropLast(".snap".count))
+    }
+
     package static func snapshotFiles(in folder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         return names.filter { $0.hasSuffix(".snap") }.sorted(by: >).map { "\(folder)/\($0)" }

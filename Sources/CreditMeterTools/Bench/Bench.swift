@@ -47,6 +47,10 @@ public enum Bench {
         if options.phases.contains("engine") { engine(records, config: config.engine, say: say) }
         if options.phases.contains("memory") { try memory(accounts: options.memoryAccounts, config: config.engine, dir: scratch, say: say) }
 
+        if options.phases.contains("move") {
+            try await MoveBench.run(accounts: options.accounts, partitions: options.partitions, config: config,
+                                    scratch: scratch, logger: logger, say: say)
+        }
         let needsKafka = !options.phases.isDisjoint(with: ["kafka", "cpu", "latency", "restart", "http"])
         guard needsKafka else { return }
         var cluster: DevCluster?
@@ -180,6 +184,16 @@ public enum Bench {
         let start = EventTime.parse("2026-11-01T00:00:00Z")!
         var buffer: [UInt8] = []
         buffer.reserveCapacity(512)
+        func apply(_ ledger: PartitionLedger, account: String, _ json: String) {
+            buffer.removeAll(keepingCapacity: true)
+            buffer.append(contentsOf: json.utf8)
+            buffer.withUnsafeBytes { v in
+                guard let e = try? decoder.decode(v) else { return }
+                account.utf8CString.withUnsafeBytes { k in
+                    _ = ledger.apply(e, key: UnsafeRawBufferPointer(rebasing: k.dropLast()), recordTime: e.time)
+                }
+            }
+        }
         for i in 0..<accounts {
             let account = "org-" + String(i)
             let ledger = ledgers[i % partitions]
@@ -221,6 +235,10 @@ public enum Bench {
             writeTime += ContinuousClock.now - t1
             total += bytes.count
         }
+        MoveBench.pause(ledgers, apply: { ledger in
+            let i = ledger.accountCount / 2
+            apply(ledger, account: ledger.accountID(i), "{\"specversion\":\"1.0\",\"id\":\"pause-\(i)\",\"source\":\"//ai.example/assistant\",\"type\":\"ai.usage\",\"subject\":\"\(ledger.accountID(i))\",\"time\":\"\(EventTime.format(start + 86_400 * EventTime.nanosPerSecond))\",\"data\":{\"action\":\"chat\"}}")
+        }, say: say)
         ledgers.removeAll()
         let r0 = ContinuousClock.now
         var restored = 0
