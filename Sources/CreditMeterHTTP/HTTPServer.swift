@@ -53,8 +53,10 @@ extension HTTPServer {
     /// - Parameter listen: overrides `http.listen` (tests pass "127.0.0.1:0").
     public static func forService(_ service: MeterService, settings: APISettings? = nil, listen: String? = nil, logger: Logger,
                                   onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) throws -> HTTPServer {
-        let exporter = MetricsExporter(registry: MetricsBootstrap.registry(), model: service.readModel, status: { service.status })
-        let api = API(model: service.readModel, settings: settings ?? APISettings(config: service.config), exporter: exporter, ownership: service.ownership)
+        let exporter = MetricsExporter(registry: MetricsBootstrap.registry(), model: service.readModel, status: { service.status },
+                                       now: service.wallClock)
+        let api = API(model: service.readModel, settings: settings ?? APISettings(config: service.config), exporter: exporter,
+                      ownership: service.ownership, now: service.wallClock)
         return try HTTPServer(listen: listen ?? service.config.http.listen, api: api, logger: logger, onListening: onListening)
     }
 }

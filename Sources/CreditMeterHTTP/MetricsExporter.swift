@@ -22,10 +22,15 @@ public final class MetricsExporter: Sendable {
     /// - Parameters:
     ///   - registry: the registry bootstrapped as the metrics backend (`MetricsBootstrap`).
     ///   - status: the service's counters (credits charged, last snapshot).
-    public init(registry: PrometheusCollectorRegistry, model: ReadModel, status: @escaping @Sendable () -> ServiceStatus) {
+    /// The wall clock for the snapshot's age (nanoseconds since 1970).
+    let now: @Sendable () -> Int64
+
+    public init(registry: PrometheusCollectorRegistry, model: ReadModel, status: @escaping @Sendable () -> ServiceStatus,
+                now: @escaping @Sendable () -> Int64 = API.wallClockNanos) {
         self.registry = registry
         self.model = model
         self.status = status
+        self.now = now
     }
 
     /// `credit_meter_http_requests_total{route, code}` (route = the template).
@@ -44,7 +49,7 @@ public final class MetricsExporter: Sendable {
     public func render() -> [UInt8] {
         let s = status()
         let parts = model.partitions
-        let nowMillis = API.wallClockNanos() / 1_000_000
+        let nowMillis = now() / 1_000_000
         var seen = Set<String>()
         for (tp, p) in parts {
             let key = "\(tp.topic)\u{0}\(tp.partition)"

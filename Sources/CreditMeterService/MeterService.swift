@@ -20,6 +20,9 @@ public final class MeterService: Service, Sendable {
     let stopFlag = StopSignal()
     /// What the HTTP server reads (contract §11): views the consuming loop publishes.
     public let readModel: ReadModel
+    /// The wall clock (nanoseconds since 1970): snapshot stamps and age, `/check`'s default
+    /// time. The ledger never reads it (it runs on event time).
+    public let wallClock: WallClock
     /// Who owns which input partition (§13), for §11's redirects; nil without `kafka.state_topic`.
     public let ownership: OwnershipDirectory?
     private let bootstrapOverride: String?
@@ -27,11 +30,14 @@ public final class MeterService: Service, Sendable {
 
     /// - Parameter bootstrap: brokers to use instead of `kafka.bootstrap_servers` (a development
     ///   cluster: `embedded`, the demo, the bench, tests).
-    public init(config: ServiceConfiguration, logger: Logger, bootstrap: String? = nil, readModel: ReadModel = ReadModel()) {
+    /// - Parameter wallClock: the system's real-time clock; tests pass one they can move.
+    public init(config: ServiceConfiguration, logger: Logger, bootstrap: String? = nil, readModel: ReadModel = ReadModel(),
+                wallClock: @escaping WallClock = systemWallClock) {
         self.config = config
         self.readModel = readModel
         self.logger = logger
         self.bootstrapOverride = bootstrap
+        self.wallClock = wallClock
         self.ownership = OwnershipDirectory(config: config, logger: logger)
     }
 
@@ -59,7 +65,8 @@ public final class MeterService: Service, Sendable {
         if bootstrapOverride == nil && config.kafka.isEmbedded {
             throw ServiceError("kafka.bootstrap_servers is \"embedded\": start a development cluster and pass its bootstrap servers")
         }
-        let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag, model: readModel)
+        let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag, model: readModel,
+                             wallClock: wallClock)
         try ownership?.start(bootstrap: bootstrap)
         defer { ownership?.stop() }  // after the loop's final revocation has released its partitions
         loop.ownership = ownership
@@ -95,4 +102,14 @@ private final class LoopBox: @unchecked Sendable {
 /// The ledgers, handed over once the consuming thread has ended (never shared while it runs).
 private struct Handover: @unchecked Sendable {
     let ledgers: [TopicPartition: PartitionLedger]
+}
+
+/// Nanoseconds since 1970, UTC.
+public typealias WallClock = @Sendable () -> Int64
+
+/// `CLOCK_REALTIME`.
+public let systemWallClock: WallClock = {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }

@@ -9,6 +9,8 @@ import Foundation
 /// are the same as the service's).
 struct Reference {
     var documents: [String: String] = [:]
+    /// The balances-topic document (§6) of each account at the end: the last record per key.
+    var balances: [String: String] = [:]
     var alerts: [String: String] = [:]   // id → JSON
     var requests: [String: String] = [:]  // id → JSON (auto top-up, §12)
     var auditClean = false
@@ -36,6 +38,9 @@ struct Reference {
         }
         for i in 0..<ledger.accountCount {
             documents[ledger.accountID(i)] = String(decoding: ledger.accountDocument(i), as: UTF8.self)
+            var buffer: [UInt8] = []
+            ledger.writeBalanceDocument(i, into: &buffer)
+            balances[ledger.accountID(i)] = String(decoding: buffer, as: UTF8.self)
         }
         auditClean = ledger.audit().isClean
         applied = ledger.counters.applied

@@ -6,6 +6,8 @@ final class Child: @unchecked Sendable {
     let process = Process()
     let stdoutPath: String
     let stderrPath: String
+    /// The child's stdin, when it was started with `stdin: true`.
+    let input: Pipe?
 
     static var binary: String {
         let tests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -17,7 +19,9 @@ final class Child: @unchecked Sendable {
         return ServiceHarness.repoRoot.appendingPathComponent(".build/debug/credit-meter").path
     }
 
-    init(_ arguments: [String], logDir: String, name: String, environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], logDir: String, name: String, environment: [String: String] = [:], stdin: Bool = false) throws {
+        input = stdin ? Pipe() : nil
+        if let input { process.standardInput = input }
         stdoutPath = "\(logDir)/\(name).out"
         stderrPath = "\(logDir)/\(name).err"
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
@@ -37,6 +41,19 @@ final class Child: @unchecked Sendable {
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Writes one line to the child's stdin.
+    func send(_ line: String) throws {
+        guard let input else { throw TestFailure("\(process.arguments ?? []) was started without a stdin pipe") }
+        try input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+    }
+
+    /// The HTTP port `credit-meter run` logged ("HTTP listening … port=N"), once it has.
+    var httpPort: Int? {
+        guard let line = stderr.split(separator: "\n").first(where: { $0.contains("HTTP listening") }),
+              let match = line.firstMatch(of: /port=(\d+)/) else { return nil }
+        return Int(match.1)
+    }
 
     /// Waits for exit; returns the status (or nil on timeout).
     func wait(timeout: Duration) async -> Int32? {
@@ -66,12 +83,34 @@ final class DevBroker: @unchecked Sendable {
     let child: Child
     let bootstrap: String
 
-    init(dir: String, topics: [String], brokers: Int = 1) async throws {
-        child = try Child(["dev-broker", "--brokers", String(brokers)] + topics.flatMap { ["--topic", $0] }, logDir: dir, name: "dev-broker")
+    private var answered = 0
+
+    /// - Parameter commands: start it with `--commands`, so that `command(_:)` can inject faults.
+    init(dir: String, topics: [String], brokers: Int = 1, commands: Bool = false) async throws {
+        child = try Child(["dev-broker", "--brokers", String(brokers)] + topics.flatMap { ["--topic", $0] } + (commands ? ["--commands"] : []),
+                          logDir: dir, name: "dev-broker", environment: ["CREDIT_METER_LOG_LEVEL": "info"], stdin: commands)
         guard let line = await child.firstLine(timeout: .seconds(10)) else {
             throw TestFailure("dev-broker did not start: \(child.stderr)")
         }
         bootstrap = line
+    }
+
+    /// Sends one fault command (`down 2`, `errors Produce 7,7 3`, …) and waits for its answer;
+    /// anything but `ok` fails.
+    func command(_ line: String) async throws {
+        try child.send(line)
+        answered += 1
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            let lines = child.stdout.split(separator: "\n")
+            if lines.count > answered {
+                let answer = String(lines[answered])
+                guard answer == "ok" else { throw TestFailure("dev-broker: \(line) → \(answer)") }
+                return
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestFailure("dev-broker did not answer \(line); stderr: \(child.stderr.suffix(1000))")
     }
 
     func stop() async {

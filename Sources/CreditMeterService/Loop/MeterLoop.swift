@@ -55,7 +55,11 @@ final class MeterLoop {
     // Per-batch counters, folded into status and metrics.
     private var batch = ServiceStatus()
 
-    init(config: ServiceConfiguration, bootstrap: String, logger: Logger, board: StatusBoard, stopFlag: StopSignal, model: ReadModel) {
+    let wallClock: WallClock
+
+    init(config: ServiceConfiguration, bootstrap: String, logger: Logger, board: StatusBoard, stopFlag: StopSignal, model: ReadModel,
+         wallClock: @escaping WallClock) {
+        self.wallClock = wallClock
         self.model = model
         self.config = config
         self.engine = config.engine
@@ -356,7 +360,7 @@ final class MeterLoop {
         let started = ContinuousClock.now
         try output.producer.flush(timeoutMs: 60_000)
         try checkHealth()
-        let wallMillis = Int64(Date().timeIntervalSince1970 * 1000)
+        let wallMillis = wallClock() / 1_000_000
         var jobs: [SnapshotJob] = []
         for st in changed {
             jobs.append(SnapshotJob(tp: st.tp, nextOffset: st.nextOffset, ledger: st.ledger.frozenCopy()))
@@ -368,6 +372,7 @@ final class MeterLoop {
         let board = self.board
         let metrics = self.metrics
         let writeFailure = self.writeFailure
+        let wallClock = self.wallClock
         let store = self.store
         let stateTopic = self.stateTopic
         let jobsToWrite = jobs
@@ -417,7 +422,7 @@ final class MeterLoop {
             let elapsed = ContinuousClock.now - started
             metrics.snapshotDuration.recordNanoseconds(elapsed.nanoseconds)
             metrics.snapshotBytes.record(bytesWritten)
-            let wroteAt = Int64(Date().timeIntervalSince1970 * 1000)
+            let wroteAt = wallClock() / 1_000_000
             board.update {
                 $0.snapshotsWritten += Int64(jobsToWrite.count)
                 $0.lastSnapshotMillis = elapsed.milliseconds

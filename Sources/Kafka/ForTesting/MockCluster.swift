@@ -64,10 +64,40 @@ import Synchronization
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "broker \(id) rtt") }
     }
 
+    /// Makes `broker` the coordinator of consumer group `group` (FindCoordinator answers it
+    /// from now on; members talking to the old one get NOT_COORDINATOR and look it up again).
+    public func setCoordinator(group: String, broker id: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_coordinator_set(cluster, "group", group, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "coordinator of \(group) → \(id)") }
+    }
+
+    /// Makes `broker` the leader of `topic`/`partition` (-1: no leader). Clients talking to the
+    /// old leader get NOT_LEADER_FOR_PARTITION and refresh their metadata.
+    public func setPartitionLeader(topic: String, partition: Int32, broker id: Int32) throws(KafkaError) {
+        let err = rd_kafka_mock_partition_set_leader(cluster, topic, partition, id)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "leader of \(topic)/\(partition) → \(id)") }
+    }
+
     /// Kafka API keys used with error injection.
-    public enum APIKey: Int16 {
+    public enum APIKey: Int16, CaseIterable, Sendable {
         case produce = 0, fetch = 1, listOffsets = 2, metadata = 3, offsetCommit = 8, offsetFetch = 9,
-             findCoordinator = 10, joinGroup = 11, heartbeat = 12, syncGroup = 14, initProducerId = 22
+             findCoordinator = 10, joinGroup = 11, heartbeat = 12, leaveGroup = 13, syncGroup = 14, initProducerId = 22
+
+        /// The protocol's name (`Produce`, `OffsetCommit`, …), matched without regard to case.
+        public init?(name: String) {
+            guard let key = Self.allCases.first(where: { "\($0)".lowercased() == name.lowercased() }) else { return nil }
+            self = key
+        }
+    }
+
+    /// The next `errors.count` requests of `api` that reach broker `id` fail with these error
+    /// codes, in order — ahead of the cluster-wide errors of `pushRequestErrors`. Lets a test
+    /// aim at one client's traffic (the brokers leading only that client's partitions).
+    public func pushRequestErrors(_ api: APIKey, _ errors: [Int32], broker id: Int32) throws(KafkaError) {
+        for code in errors {
+            let err = cm_mock_broker_push_request_error(cluster, id, api.rawValue, rd_kafka_resp_err_t(rawValue: code))
+            guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "errors on broker \(id)") }
+        }
     }
 
     /// The next `errors.count` requests of `api` fail with these error codes, in order.

@@ -1,6 +1,8 @@
 import ArgumentParser
 import CreditMeterService
-import CreditMeterTools
+@_spi(Testing) import CreditMeterTools
+import Foundation
+@_spi(Testing) import Kafka
 import Logging
 import UnixSignals
 
@@ -11,6 +13,12 @@ struct DevBroker: CreditMeterCommand {
     @Option(name: .long, help: "Topics to create, as NAME:PARTITIONS (repeatable).")
     var topic: [String] = ["ai.usage:16", "credit.alerts:4", "ai.usage.dlq:4", "credit.balances:4"]
     @Option(name: .long, help: "Number of brokers.") var brokers: Int32 = 1
+    @Flag(name: .long, help: """
+        Read fault commands on stdin, one per line, and answer each with one line on stdout \
+        (`ok` or `error <reason>`): down B, up B, rtt B MS, errors API CODE,… [B], clear API, \
+        coordinator GROUP B, leader TOPIC PARTITION B.
+        """)
+    var commands = false
     @OptionGroup var common: Common
 
     func execute() async throws {
@@ -24,6 +32,17 @@ struct DevBroker: CreditMeterCommand {
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let cluster = try DevCluster(brokers: brokers, topics: topics, logger: logger)
         writeLine(cluster.bootstrapServers)
+        if commands {
+            // Blocking reads on a thread of their own; end of input ends the commands, not the cluster.
+            let mock = cluster.cluster
+            Thread.detachNewThread {
+                while let line = readLine() {
+                    let answer = mock.perform(line)
+                    logger.info("fault command", metadata: ["command": "\(line)", "answer": "\(answer)"])
+                    writeLine(answer)
+                }
+            }
+        }
         for await _ in signals { break }
         withExtendedLifetime(cluster) {}
     }
