@@ -188,7 +188,13 @@ public struct API: HTTPResponder {
     /// plus `redirected=1` (one hop: a redirected request still not held here gets 503), or
     /// 503 when the owner is unknown or advertises no URL.
     func elsewhere(_ id: String, _ target: RequestTarget, page: Bool) throws(BadRequest) -> Response? {
-        guard let ownership, model.isRunning, let tp = ownership.partition(of: id), !model.holds(tp) else { return nil }
+        guard let ownership, model.isRunning else { return nil }
+        guard let tp = ownership.partition(of: id) else {
+            // Several instances, but the input's partition count is not known yet: the owner is unknown.
+            return page ? Self.html(.serviceUnavailable, HTML.page(title: "Not ready", body: "<p>Not ready: the input's partitions are not known yet</p>"))
+                : Self.json(.serviceUnavailable, error: "not ready: the input's partitions are not known yet, so this account's owner is unknown")
+        }
+        guard !model.holds(tp) else { return nil }
         let reason: String
         let owner = ownership.owner(of: tp)
         if try Self.wasRedirected(target) {

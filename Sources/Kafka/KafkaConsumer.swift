@@ -253,9 +253,10 @@ public final class KafkaConsumer: @unchecked Sendable {
 
     /// Leaves the group (running the final revocation through the rebalance hook) and stops
     /// fetching. Safe to call twice.
-    /// librdkafka before 2.2.1 fails an assertion when a cooperative-sticky consumer is closed
-    /// or destroyed before its first assignment arrived (librdkafka#4312).
-    public static var closingBeforeFirstAssignmentIsSafe: Bool { rd_kafka_version() >= 0x0202_01ff }
+    /// librdkafka before the fix for #4312 (PR #4381, merged September 2023: the first release
+    /// after it is 2.3.0) fails an assertion when a cooperative-sticky consumer is destroyed
+    /// before its first assignment arrived (the sticky assignor's state is still NULL).
+    public static var closingBeforeFirstAssignmentIsSafe: Bool { rd_kafka_version() >= 0x0203_00ff }
 
     /// Leaves the handle alive instead of closing and destroying it — the one safe way to stop
     /// a consumer that must not be closed now (see `closingBeforeFirstAssignmentIsSafe`). The

@@ -148,16 +148,15 @@ final class MeterLoop {
         }
     }
 
-    /// Leaves the group, then closes the consumer. librdkafka 2.0.2 can fail an assertion when
-    /// a consumer is closed in the middle of a cooperative rebalance (librdkafka#4312, fixed in
-    /// 2.2.1), so the loop never closes with partitions assigned: it unsubscribes and polls —
-    /// revocations snapshot (or, after a failure, drop) their partitions — until nothing is
-    /// assigned, and only then closes. `applying`: records still delivered meanwhile are
+    /// Leaves the group, then closes the consumer. The loop never closes with partitions
+    /// assigned (a close in the middle of a cooperative rebalance is fragile in librdkafka
+    /// 2.0.2): it unsubscribes and polls — revocations snapshot (or, after a failure, drop)
+    /// their partitions — until nothing is assigned, and only then closes. `applying`: records still delivered meanwhile are
     /// applied (a clean stop; the revocation's snapshot covers them) or ignored (a failure:
     /// nothing will be snapshotted).
     private func leaveGroup(applying: Bool) {
-        // The same librdkafka release asserts when a consumer is closed before its first
-        // assignment (#4312): a stop that early waits for it (a few seconds: the group is
+        // librdkafka 2.0.2 asserts when a cooperative-sticky consumer is destroyed before its
+        // first assignment (librdkafka#4312, fixed in 2.3.0): a stop that early waits for it (a few seconds: the group is
         // forming), and if it never comes, the handle is left open as the process exits.
         let firstDeadline = ContinuousClock.now + .seconds(20)
         while !sawAssignment && !KafkaConsumer.closingBeforeFirstAssignmentIsSafe && ContinuousClock.now < firstDeadline {
@@ -347,12 +346,14 @@ final class MeterLoop {
         let uncommitted = self.uncommitted
         guard !changed.isEmpty, store != nil || stateTopic != nil else {
             if !restoredOffsets.isEmpty, let consumer {
-                writer.async(group: pendingWrites) { [logger] in
+                let commit: @Sendable () -> Void = { [logger] in
                     do { try consumer.commit(restoredOffsets) } catch {
                         logger.warning("offset commit failed; retried with the next snapshot", metadata: ["error": "\(error)"])
                         uncommitted.withLock { u in for (tp, o) in restoredOffsets where (u[tp] ?? .min) < o { u[tp] = o } }
                     }
                 }
+                // A revocation commits before it completes: no commit may land after it.
+                if synchronous { pendingWrites.wait(); commit() } else { writer.async(group: pendingWrites, execute: commit) }
             }
             return
         }
@@ -469,7 +470,8 @@ final class MeterLoop {
                     let st = try restore(tp, found: found[tp], logStart: marks?.low)
                     states[tp] = st
                     offsets[tp] = st.nextOffset
-                    if st.nextOffset >= 0 { uncommitted.withLock { $0[tp] = st.nextOffset } }
+                    // Whatever an earlier owner-ship left here is superseded by this restore.
+                    uncommitted.withLock { $0[tp] = st.nextOffset >= 0 ? st.nextOffset : nil }
                     let ledger = st.ledger
                     let end = marks?.high
                     model.restored(tp, position: st.nextOffset >= 0 ? st.nextOffset : nil,
@@ -523,25 +525,36 @@ final class MeterLoop {
     /// is refused: the records in between are gone, and skipping them would be silent loss.
     private func restore(_ tp: TopicPartition, found: StateTopic.Found?, logStart: Int64?) throws -> PartitionState {
         var restored: PartitionState?
+        var fromCache = false
+        // The local folder first: its newest valid snapshot (damaged files fall back to older ones).
+        var cacheLine: Logger.Metadata = [:]
+        if let store, let (ledger, header, path) = try store.restore(tp, config: engine, logger: logger) {
+            restored = PartitionState(tp: tp, ledger: ledger, nextOffset: header.nextOffset)
+            fromCache = true
+            cacheLine = ["partition": "\(tp)", "next_offset": "\(header.nextOffset)", "accounts": "\(header.accounts)", "path": "\(path)"]
+        }
+        // The state topic's checkpoint when it is newer than what the folder gave.
         if let found, let m = found.manifest {
             if let problem = found.problem {
-                logger.error("state topic checkpoint unusable, trying the snapshot folder", metadata: [
+                logger.error("state topic checkpoint unusable", metadata: [
                     "partition": "\(tp)", "next_offset": "\(m.nextOffset)", "reason": "\(problem)"])
-            } else if let bytes = found.bytes, m.nextOffset > (store?.newestOffset(tp) ?? .min) {
-                restored = try decodeCheckpoint(bytes, tp: tp, nextOffset: m.nextOffset)
+            } else if let bytes = found.bytes, m.nextOffset > (restored?.nextOffset ?? .min),
+                      let st = try decodeCheckpoint(bytes, tp: tp, nextOffset: m.nextOffset) {
+                restored = st
+                fromCache = false
             }
         }
-        if restored == nil, let store, let (ledger, header, path) = try store.restore(tp, config: engine, logger: logger) {
-            logger.info("restored from snapshot", metadata: ["partition": "\(tp)", "next_offset": "\(header.nextOffset)",
-                                                             "accounts": "\(header.accounts)", "path": "\(path)"])
-            restored = PartitionState(tp: tp, ledger: ledger, nextOffset: header.nextOffset)
-            board.update { $0.restoredFromSnapshot += 1 }
-        }
-        // The local files were all damaged but the state topic has an older checkpoint.
-        if restored == nil, let found, let m = found.manifest, let bytes = found.bytes {
-            restored = try decodeCheckpoint(bytes, tp: tp, nextOffset: m.nextOffset)
-        }
         if let restored {
+            if fromCache {
+                logger.info("restored from snapshot", metadata: cacheLine)
+                board.update { $0.restoredFromSnapshot += 1 }
+                // The folder was newer than the state topic (a crash between the two writes, or
+                // the state topic just turned on): checkpoint it with the next snapshot even if
+                // no record arrives, so the state is never only on this instance's disk.
+                if stateTopic != nil, (found?.manifest?.nextOffset ?? .min) < restored.nextOffset || found?.bytes == nil {
+                    restored.snapshotOffset = .min
+                }
+            }
             if let logStart, restored.nextOffset < logStart {
                 throw ServiceError("\(tp): the newest state covers the input up to offset \(restored.nextOffset), but the topic now "
                                    + "starts at \(logStart) (records \(restored.nextOffset)..<\(logStart) were deleted); refusing to skip "
