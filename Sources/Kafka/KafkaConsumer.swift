@@ -255,11 +255,12 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// fetching. Safe to call twice.
     /// librdkafka before the fix for #4312 (PR #4381, merged September 2023: the first release
     /// after it is 2.3.0) fails an assertion when a cooperative-sticky consumer is destroyed
-    /// before its first assignment arrived (the sticky assignor's state is still NULL).
-    public static var closingBeforeFirstAssignmentIsSafe: Bool { rd_kafka_version() >= 0x0203_00ff }
+    /// while the sticky assignor has no state (before its first assignment; seen here too in
+    /// other moments of a test process with many group members: an abort, not an error).
+    public static var cooperativeStickyIsSafe: Bool { rd_kafka_version() >= 0x0203_00ff }
 
     /// Leaves the handle alive instead of closing and destroying it — the one safe way to stop
-    /// a consumer that must not be closed now (see `closingBeforeFirstAssignmentIsSafe`). The
+    /// a consumer that must not be closed now (see `cooperativeStickyIsSafe`). The
     /// member leaves the group when its session times out; the process is usually exiting.
     public func abandon() {
         closed = true

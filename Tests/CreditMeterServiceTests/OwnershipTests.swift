@@ -171,7 +171,7 @@ extension HTTPEndpointTests {
         let member = try KafkaConsumer(properties: [("bootstrap.servers", h.bootstrap), ("group.id", "test-group"),
                                                     ("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "500"),
                                                     // Every member of a group must use the service's protocol.
-                                                    ("partition.assignment.strategy", "cooperative-sticky")], logger: h.logger)
+                                                    ("partition.assignment.strategy", KafkaSettings.assignmentStrategy)], logger: h.logger)
         try member.subscribe(["ai.usage"])
         let stopMember = StopSignal()
         let memberTask = Task.detached { while !stopMember.isRequested { member.poll(timeoutMs: 100) { _ in } } }

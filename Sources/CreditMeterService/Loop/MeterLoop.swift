@@ -155,23 +155,17 @@ final class MeterLoop {
     /// applied (a clean stop; the revocation's snapshot covers them) or ignored (a failure:
     /// nothing will be snapshotted).
     private func leaveGroup(applying: Bool) {
-        // librdkafka 2.0.2 asserts when a cooperative-sticky consumer is destroyed before its
-        // first assignment (librdkafka#4312, fixed in 2.3.0): a stop that early waits for it (a few seconds: the group is
-        // forming), and if it never comes, the handle is left open as the process exits.
+        // A user who sets cooperative-sticky with librdkafka before 2.3.0: it asserts when such
+        // a consumer is destroyed before its first assignment (librdkafka#4312), so a stop that
+        // early waits for it (a few seconds: the group is forming); if it never comes, the
+        // handle is left open as the process exits.
+        let fragile = KafkaSettings.effectiveAssignmentStrategy(config.kafka).contains("cooperative-sticky")
+            && !KafkaConsumer.cooperativeStickyIsSafe
         let firstDeadline = ContinuousClock.now + .seconds(20)
-        while !sawAssignment && !KafkaConsumer.closingBeforeFirstAssignmentIsSafe && ContinuousClock.now < firstDeadline {
-            do {
-                if applying {
-                    try consumer.poll(timeoutMs: 50, max: 2048) { m throws in try process(m) }
-                } else {
-                    consumer.poll(timeoutMs: 50, max: 2048) { _ in }
-                }
-            } catch {
-                _ = machine.failed(error)
-                break
-            }
+        while !sawAssignment && fragile && ContinuousClock.now < firstDeadline {
+            guard pollWhileLeaving(applying: applying) else { break }
         }
-        if !sawAssignment && !KafkaConsumer.closingBeforeFirstAssignmentIsSafe {
+        if !sawAssignment && fragile {
             logger.warning("stopping before the group's first assignment: the consumer is left open (librdkafka#4312)")
             consumer.abandon()
             return
@@ -184,20 +178,27 @@ final class MeterLoop {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             if states.isEmpty, (try? consumer.assignment())?.isEmpty ?? true { break }
-            do {
-                if applying {
-                    try consumer.poll(timeoutMs: 50, max: 2048) { m throws in try process(m) }
-                } else {
-                    consumer.poll(timeoutMs: 50, max: 2048) { _ in }
-                }
-            } catch {
-                _ = machine.failed(error)
-                logger.error("could not apply records while leaving the group", metadata: ["error": "\(error)"])
-                break
-            }
-            output.producer.poll(timeoutMs: 0)
+            guard pollWhileLeaving(applying: applying) else { break }
         }
         consumer.close()
+    }
+
+    /// One poll while leaving the group: records applied (a clean stop) or ignored (after a
+    /// failure). False when applying failed (recorded as the loop's failure).
+    private func pollWhileLeaving(applying: Bool) -> Bool {
+        do {
+            if applying {
+                try consumer.poll(timeoutMs: 50, max: 2048) { m throws in try process(m) }
+            } else {
+                consumer.poll(timeoutMs: 50, max: 2048) { _ in }
+            }
+        } catch {
+            _ = machine.failed(error)
+            logger.error("could not apply records while leaving the group", metadata: ["error": "\(error)"])
+            return false
+        }
+        output.producer.poll(timeoutMs: 0)
+        return true
     }
 
     /// Balances records are coalesced per account over this interval (and flushed before

@@ -35,11 +35,25 @@ package enum KafkaSettings {
             // Positions come from snapshots; one the topic no longer holds is an error, never a
             // silent jump (which would lose records or apply them twice).
             ("auto.offset.reset", "error"),
-            // Contract §13: a rebalance moves only the partitions that change owner; the others
-            // keep consuming (and their state stays put). See `MeterLoop.leaveGroup` for the
-            // librdkafka 2.0.2 caveat this needs.
-            ("partition.assignment.strategy", "cooperative-sticky"),
+            // Contract §13: cooperative-sticky where the linked librdkafka supports it safely
+            // (a rebalance then moves only the partitions that change owner); eager `range`
+            // with older ones (see `assignmentStrategy`).
+            ("partition.assignment.strategy", assignmentStrategy),
         ] + prefetch + user(k)
+    }
+
+    /// The group's assignment strategy: `cooperative-sticky` with librdkafka ≥ 2.3.0; before
+    /// that its sticky assignor can abort the process when a consumer is destroyed
+    /// (librdkafka#4312 — it did, in this project's test runs on Debian's 2.0.2), so `range`
+    /// (eager: every rebalance revokes everything; unchanged partitions cost no checkpoint and
+    /// come back from the local snapshot). `kafka.properties` may override it.
+    package static var assignmentStrategy: String {
+        KafkaConsumer.cooperativeStickyIsSafe ? "cooperative-sticky" : "range"
+    }
+
+    /// The strategy a configuration ends up with (a user's `kafka.properties` wins).
+    package static func effectiveAssignmentStrategy(_ k: ServiceConfiguration.Kafka) -> String {
+        k.properties["partition.assignment.strategy"] ?? assignmentStrategy
     }
 
     package static func producer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {

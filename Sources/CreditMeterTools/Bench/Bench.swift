@@ -192,7 +192,7 @@ public enum Bench {
         let start = EventTime.parse("2026-11-01T00:00:00Z")!
         var buffer: [UInt8] = []
         buffer.reserveCapacity(512)
-        func apply(_ ledger: PartitionLedger, account: String, _ json: String) {
+        func applyTo(_ ledger: PartitionLedger, account: String, _ json: String) {
             buffer.removeAll(keepingCapacity: true)
             buffer.append(contentsOf: json.utf8)
             buffer.withUnsafeBytes { v in
@@ -207,14 +207,7 @@ public enum Bench {
             let ledger = ledgers[i % partitions]
             let t0 = start + Int64(i % 86_400) * EventTime.nanosPerSecond
             func apply(_ json: String) {
-                buffer.removeAll(keepingCapacity: true)
-                buffer.append(contentsOf: json.utf8)
-                buffer.withUnsafeBytes { v in
-                    guard let e = try? decoder.decode(v) else { return }
-                    account.utf8CString.withUnsafeBytes { k in
-                        _ = ledger.apply(e, key: UnsafeRawBufferPointer(rebasing: k.dropLast()), recordTime: e.time)
-                    }
-                }
+                applyTo(ledger, account: account, json)
                 events += 1
             }
             apply("{\"specversion\":\"1.0\",\"id\":\"plan-\(i)\",\"source\":\"billing\",\"type\":\"credit.plan.assigned\",\"subject\":\"\(account)\",\"time\":\"\(EventTime.format(t0))\",\"data\":{\"plan\":\"\(plans[i % 4])\"}}")
@@ -245,7 +238,7 @@ public enum Bench {
         }
         MoveBench.pause(ledgers, apply: { ledger in
             let i = ledger.accountCount / 2
-            apply(ledger, account: ledger.accountID(i), "{\"specversion\":\"1.0\",\"id\":\"pause-\(i)\",\"source\":\"//ai.example/assistant\",\"type\":\"ai.usage\",\"subject\":\"\(ledger.accountID(i))\",\"time\":\"\(EventTime.format(start + 86_400 * EventTime.nanosPerSecond))\",\"data\":{\"action\":\"chat\"}}")
+            applyTo(ledger, account: ledger.accountID(i), "{\"specversion\":\"1.0\",\"id\":\"pause-\(i)\",\"source\":\"//ai.example/assistant\",\"type\":\"ai.usage\",\"subject\":\"\(ledger.accountID(i))\",\"time\":\"\(EventTime.format(start + 86_400 * EventTime.nanosPerSecond))\",\"data\":{\"action\":\"chat\"}}")
         }, say: say)
         ledgers.removeAll()
         let r0 = ContinuousClock.now
