@@ -73,7 +73,7 @@ enum MoveBench {
         }
         let restoreSeconds = Double((restoredAt - assignedAt).nanoseconds) / 1e9
         say("partition move (\(fmt(accounts)) accounts on \(partitions) partitions; B joins, \(movedParts) partitions with "
-            + "\(fmt(moved)) accounts move): join \(Bench.ms(assignedAt - t0)) (of which A's revocation checkpoint \(revocation) ms; the rest is the group protocol: two cooperative rounds and the mock's 3 s rebalance delay), restore from the state topic "
+            + "\(fmt(moved)) accounts move): join \(Bench.ms(assignedAt - t0)) (of which A's revocation checkpoint \(revocation) ms; the rest is the group protocol — \(KafkaSettings.assignmentStrategy) — with the mock's 3 s rebalance delay per round), restore from the state topic "
             + "\(Bench.ms(restoredAt - assignedAt)) (\(fmt(Int(Double(moved) / max(restoreSeconds, 1e-6)))) accounts/s), caught up "
             + "\(Bench.ms(readyAt - restoredAt)) later; total \(Bench.ms(readyAt - t0))")
         say("state topic: one checkpoint of every partition = \(fmt(Int(stateBytes))) B = \(stateBytes / Int64(max(accounts, 1))) B per account "
