@@ -351,7 +351,10 @@ public struct Account: Sendable, Equatable {
     public var runway: Runway {
         guard clock != .min, firstUsageDay != .max else { return Runway(creditsPerDay: 0, exhaustedAt: nil, beforeCycleEnd: nil) }
         let today = EventTime.day(of: clock)
-        let from = max(today - 6, firstUsageDay)
+        // A first usage day after the account's clock cannot come from any log (found by the
+        // snapshot fuzzer in a crafted snapshot: n = 0 divided by zero); clamped so the document
+        // of any state that decodes can be written.
+        let from = min(max(today - 6, firstUsageDay), today)
         let n = Int128(today - from + 1)
         var c: Int128 = 0
         for cell in usage where cell.key & UsageCell.tagMask == UsageCell.dayTag {
@@ -361,7 +364,7 @@ public struct Account: Sendable, Equatable {
         let perDay = Int64(clamping: (2 * c + n) / (2 * n))
         guard c > 0, balance > 0 else { return Runway(creditsPerDay: perDay, exhaustedAt: nil, beforeCycleEnd: nil) }
         let seconds = Int128(EventTime.floorDiv(clock, EventTime.nanosPerSecond)) + Int128(balance) * n * 86_400 / c
-        guard seconds <= Int128(Int64.max / EventTime.nanosPerSecond) else {
+        guard seconds <= Int128(Int64.max / EventTime.nanosPerSecond), seconds >= Int128(Int64.min / EventTime.nanosPerSecond) else {
             return Runway(creditsPerDay: perDay, exhaustedAt: nil, beforeCycleEnd: nil)
         }
         let at = Int64(seconds) * EventTime.nanosPerSecond

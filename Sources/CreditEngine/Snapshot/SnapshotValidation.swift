@@ -44,6 +44,11 @@ extension SnapshotCodec {
                   a.blocks.allSatisfy({ $0.expiresAt == .max || timeRange.contains($0.expiresAt) }) else {
                 throw SnapshotError("account \(i): time out of range (corrupt snapshot)")
             }
+            // The first usage day comes from an applied event, so never after the clock's day
+            // (a crafted snapshot with one after it divided by zero in the runway).
+            guard a.firstUsageDay == .max || (a.clock != .min && a.firstUsageDay <= EventTime.day(of: a.clock)) else {
+                throw SnapshotError("account \(i): first usage day after the account's clock (corrupt snapshot)")
+            }
             guard a.allowance >= 0, a.overage >= 0 else {
                 throw SnapshotError("account \(i): negative allowance or overage (corrupt snapshot)")
             }
