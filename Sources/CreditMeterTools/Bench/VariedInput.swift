@@ -37,7 +37,7 @@ struct VariedRecord {
     static func make(_ original: [UInt8], variant: Int, seed: UInt64) -> VariedRecord? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(original)) as? [String: Any],
               let data = object["data"] as? [String: Any] else { return nil }
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)  // the workload's generator: the varied input is the same on every run
         func shuffled(_ keys: [String]) -> [String] {
             var k = keys.sorted()
             k.shuffle(using: &rng)
@@ -84,18 +84,5 @@ struct VariedRecord {
             }
             return VariedRecord(value: Array(dataJSON(escape: false, sep: "").utf8), headers: headers, ranges: ranges)
         }
-    }
-}
-
-/// A small deterministic generator (the varied input is the same on every run).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
