@@ -81,6 +81,9 @@ public final class MetricsExporter: Sendable {
         for (outcome, value) in [("applied", s.applied), ("duplicate", s.duplicates), ("dead_lettered", s.deadLettered)] {
             text += "credit_meter_records_total{outcome=\"\(outcome)\"} \(value)\n"
         }
+        // Records applied again after an assignment was lost without a snapshot: counted once
+        // above, the repeat work here (a rising figure means snapshots are too far apart).
+        text += "# TYPE credit_meter_records_reread_total counter\ncredit_meter_records_reread_total \(s.reread)\n"
         text += "# TYPE credit_meter_credits_charged_total counter\ncredit_meter_credits_charged_total \(Self.exact(s.creditsChargedMillicredits))\n"
         text += "# TYPE credit_meter_alerts_published_total counter\n"
         for (type, value) in s.alertsByType.sorted(by: { $0.key < $1.key }) {

@@ -6,6 +6,9 @@ import Synchronization
 /// the consuming thread once per batch; read from anywhere.
 public struct ServiceStatus: Sendable, Equatable {
     public var consumed: Int64 = 0
+    /// Records applied again after an assignment was lost without a snapshot (restored from an
+    /// older one): already counted once by this process, so in no other count.
+    public var reread: Int64 = 0
     public var applied: Int64 = 0
     public var priced: Int64 = 0
     public var duplicates: Int64 = 0

@@ -91,4 +91,45 @@ struct FaultInjectionTests {
         let alerts = try h.readAll("credit.alerts")
         #expect(Set(alerts.compactMap { $0.json["id"] as? String }) == Self.expectedAlertIDs)
     }
+
+    /// An assignment lost without a snapshot (the member expelled: a heartbeat answered
+    /// UNKNOWN_MEMBER_ID) comes back restored from older state — here none, so from the
+    /// beginning — and its records are applied again: balances and alert ids stay exact, and
+    /// the status and `/metrics` count every record once, the repeat work apart (`reread`).
+    @Test func aLostAssignmentIsAppliedAgainButCountedOnce() async throws {
+        let h = try ServiceHarness(partitions: 2, snapshotInterval: 3600)
+        let cluster = try #require(h.cluster).cluster
+        for (json, key) in Self.records(0, 8) { try h.produce(json, key: key) }
+        let service = MeterService(config: try h.config(), logger: h.logger)
+        let task = Task { try await service.run() }
+        func wait(_ seconds: Int, until done: () -> Bool) async throws {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while !done() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        try await wait(60) { service.status.processed >= Int64(4 * 8) }
+        #expect(service.status.processed == Int64(4 * 8))
+
+        cluster.pushRequestErrors(.heartbeat, [KafkaErrorCode.unknownMemberID])
+        try await wait(60) { service.status.reread >= Int64(4 * 8) }
+        #expect(service.status.reread >= Int64(4 * 8), "reread \(service.status.reread)")
+        for (json, key) in Self.records(8, 21) { try h.produce(json, key: key) }
+        try await wait(60) { service.status.processed >= Int64(4 * 21) }
+
+        service.requestStop()
+        try await task.value
+        let status = service.status
+        #expect(status.processed == Int64(4 * 21) && status.applied == Int64(4 * 21), "processed \(status.processed)")
+        #expect(status.consumed == Int64(4 * 21))
+        #expect(status.deadLettered == 0 && status.duplicates == 0)
+        // 4 accounts × 20 uses × 25 credits, once.
+        #expect(status.creditsChargedMillicredits == 4 * 20 * 25_000)
+        #expect(status.alertsByType == ["credit.balance.low": 8, "credit.balance.exhausted": 4])
+        var balances: [String: Int64] = [:]
+        for (_, ledger) in service.finalLedgers() {
+            for a in Self.accounts { if let acct = ledger.account(a) { balances[a] = acct.balance } }
+        }
+        #expect(balances == Dictionary(uniqueKeysWithValues: Self.accounts.map { ($0, 0) }))
+        let alerts = try h.readAll("credit.alerts")
+        #expect(Set(alerts.compactMap { $0.json["id"] as? String }) == Self.expectedAlertIDs)
+    }
 }

@@ -65,11 +65,13 @@ final class Child: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    /// The first line the child prints on stdout.
-    func firstLine(timeout: Duration) async -> String? {
+    /// The first line the child prints on stdout (nil on timeout, or once it has exited
+    /// without one when `whileRunning`).
+    func firstLine(timeout: Duration, whileRunning: Bool = false) async -> String? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let line = stdout.split(separator: "\n").first { return String(line) }
+            if whileRunning && !process.isRunning { return stdout.split(separator: "\n").first.map(String.init) }
             try? await Task.sleep(for: .milliseconds(50))
         }
         return nil
@@ -87,12 +89,28 @@ final class DevBroker: @unchecked Sendable {
 
     /// - Parameter commands: start it with `--commands`, so that `command(_:)` can inject faults.
     init(dir: String, topics: [String], brokers: Int = 1, commands: Bool = false) async throws {
-        child = try Child(["dev-broker", "--brokers", String(brokers)] + topics.flatMap { ["--topic", $0] } + (commands ? ["--commands"] : []),
-                          logDir: dir, name: "dev-broker", environment: ["CREDIT_METER_LOG_LEVEL": "info"], stdin: commands)
-        guard let line = await child.firstLine(timeout: .seconds(10)) else {
-            throw TestFailure("dev-broker did not start: \(child.stderr)")
+        let arguments = ["dev-broker", "--brokers", String(brokers)] + topics.flatMap { ["--topic", $0] } + (commands ? ["--commands"] : [])
+        // The test infrastructure, not the service under test: a broker process that dies
+        // before announcing itself is started once more (and says so); a slow start on a
+        // loaded machine gets a minute. A second failure fails the test with what is known.
+        var attempt = 1
+        while true {
+            let child = try Child(arguments, logDir: dir, name: "dev-broker-\(attempt)", environment: ["CREDIT_METER_LOG_LEVEL": "info"], stdin: commands)
+            let started = ContinuousClock.now
+            if let line = await child.firstLine(timeout: .seconds(60), whileRunning: true) {
+                self.child = child
+                bootstrap = line
+                return
+            }
+            let waited = ContinuousClock.now - started
+            let how = child.process.isRunning ? "still running after \(waited)" : "exited (\(child.process.terminationReason == .uncaughtSignal ? "signal" : "status") \(child.process.terminationStatus)) after \(waited)"
+            if attempt == 2 || child.process.isRunning {
+                child.signal(SIGKILL)
+                throw TestFailure("dev-broker did not start: \(how); stderr: \(child.stderr.suffix(2000))")
+            }
+            print("dev-broker \(how) without announcing itself; starting it once more. stderr: \(child.stderr.suffix(500))")
+            attempt += 1
         }
-        bootstrap = line
     }
 
     /// Sends one fault command (`down 2`, `errors Produce 7,7 3`, …) and waits for its answer;

@@ -46,6 +46,10 @@ final class MeterLoop {
     private let uncommitted = Locked<[TopicPartition: Int64]>([:])
     /// Ledgers as they were when the loop stopped (the demo's final table, tests).
     private(set) var finalStates: [TopicPartition: PartitionState] = [:]
+    /// Per partition, the offset up to which this process has counted records (status and
+    /// `/metrics`), kept across ownerships: a partition lost without a snapshot and restored
+    /// from an older one applies the records in between again, and they are not counted twice.
+    private var countedThrough: [TopicPartition: Int64] = [:]
 
     // Snapshot writer: one serial queue; commits follow durable writes.
     private let writer = DispatchQueue(label: "credit-meter.snapshots")
@@ -268,7 +272,10 @@ final class MeterLoop {
         }
         let offset = m.offset
         if offset < st.nextOffset { return }  // already applied (redelivery after a seek)
-        batch.consumed += 1
+        // Applied again after a lost assignment, but counted once per process (see `countedThrough`).
+        let reread = offset < st.countedThrough
+        let countersBefore = reread ? st.ledger.counters : nil
+        if reread { batch.reread += 1 } else { batch.consumed += 1 }
         // Outcomes are counted by the ledger (see `collectCounts`), nowhere else.
         switch pipeline.process(m, into: st.ledger) {
         case .applied(_, let result):
@@ -276,7 +283,7 @@ final class MeterLoop {
             if result.alertCount > 0 {
                 for a in result.alerts {
                     try output.publish(a)
-                    batch.alertsByType[a.kind.type, default: 0] += 1
+                    if !reread { batch.alertsByType[a.kind.type, default: 0] += 1 }
                 }
             }
             if result.requestCount > 0 { for r in result.requests { try output.publish(r) } }
@@ -286,6 +293,7 @@ final class MeterLoop {
             // The one exit for bad input: decode failures and ledger rejections alike.
             try deadLetter(m, reason: reason)
         }
+        if let countersBefore { st.uncount(since: countersBefore) }
         st.nextOffset = offset + 1
     }
 
@@ -469,6 +477,7 @@ final class MeterLoop {
                     let marks = try? consumer.watermarks(tp, timeoutMs: 5_000)
                     if marks == nil { logger.warning("log start and end unknown at assignment; reads will not wait for the replay", metadata: ["partition": "\(tp)"]) }
                     let st = try restore(tp, found: found[tp], logStart: marks?.low)
+                    st.countedThrough = countedThrough[tp] ?? .min
                     states[tp] = st
                     offsets[tp] = st.nextOffset
                     // Whatever an earlier owner-ship left here is superseded by this restore.
@@ -508,6 +517,7 @@ final class MeterLoop {
                 }
             }
             collectCounts(parts)
+            for st in parts { countedThrough[st.tp] = max(countedThrough[st.tp] ?? .min, st.nextOffset, st.countedThrough) }
             uncommitted.withLock { u in for tp in tps { u[tp] = nil } }
             model.revoked(tps)
             if !lost { ownership?.release(tps) }
@@ -618,7 +628,7 @@ final class MeterLoop {
         for (tp, st) in states { positions[tp] = st.nextOffset }
         let failures = output?.deliveries.failed ?? 0
         board.update { s in
-            s.consumed += b.consumed; s.applied += b.applied; s.priced += b.priced; s.duplicates += b.duplicates
+            s.consumed += b.consumed; s.reread += b.reread; s.applied += b.applied; s.priced += b.priced; s.duplicates += b.duplicates
             s.deadLettered += b.deadLettered; s.alertsPublished += b.alertsPublished; s.balancesPublished += b.balancesPublished
             s.creditsChargedMillicredits &+= b.creditsChargedMillicredits
             for (type, n) in b.alertsByType { s.alertsByType[type, default: 0] += n }

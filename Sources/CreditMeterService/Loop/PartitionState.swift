@@ -13,12 +13,28 @@ final class PartitionState {
     var snapshotOffset: Int64
     /// The ledger's counters as last folded into the service status.
     var reported: PartitionLedger.Counters
+    /// Records below this offset were already counted by this process under an earlier
+    /// ownership of the partition (an assignment lost without a snapshot, then restored from
+    /// an older one): they are applied again, but not counted again.
+    var countedThrough: Int64 = .min
     /// Accounts whose balances document must be republished, each at most once in the list.
     /// `[head, due)` is due now; what was dirtied after the last tick waits for the next one.
     private var dirtyFlags: [Bool] = []
     private var dirty: [Int] = []
     private var head = 0
     private var due = 0
+
+    /// Leaves out of the service's counts what the ledger counted since `before` (one re-read record).
+    func uncount(since before: PartitionLedger.Counters) {
+        let now = ledger.counters
+        reported.applied += now.applied - before.applied
+        reported.priced += now.priced - before.priced
+        reported.duplicates += now.duplicates - before.duplicates
+        reported.rejected += now.rejected - before.rejected
+        reported.alerts += now.alerts - before.alerts
+        reported.chargedMillicredits &+= now.chargedMillicredits &- before.chargedMillicredits
+        reported.requests += now.requests - before.requests
+    }
 
     init(tp: TopicPartition, ledger: PartitionLedger, nextOffset: Int64) {
         self.tp = tp

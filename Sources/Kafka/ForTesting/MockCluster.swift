@@ -117,6 +117,8 @@ import Synchronization
     public static let requestTimedOut = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT.rawValue
     public static let notEnoughReplicas = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue
     public static let coordinatorNotAvailable = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE.rawValue
+    /// On a heartbeat: the member is gone, so librdkafka drops the assignment as lost.
+    public static let unknownMemberID = RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID.rawValue
 }
 
 /// `net.ipv4.ip_local_reserved_ports`, shared by every mock cluster of this process.
