@@ -225,7 +225,9 @@ final class MeterLoop {
         for st in parts {
             if let w = consumer.cachedWatermarks(st.tp) { marks[st.tp] = w }
             guard st.hasViewsToPublish || st.viewPosition != st.nextOffset else { continue }
-            let changed = st.takeViewDirty()
+            // Still replaying: not readable, so only the position (see `replayingUntil`).
+            let changed = st.isReplaying ? [] : st.takeViewDirty()
+            batch.viewsBuilt += Int64(changed.count)
             model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) },
                           position: st.nextOffset >= 0 ? st.nextOffset : nil)
             st.viewPosition = st.nextOffset
@@ -313,7 +315,8 @@ final class MeterLoop {
             let due = st.takeDue(limit: left)
             // An account whose records changed it since its view was published is about to
             // reach the balances topic: its view goes first (only those, not the partition's).
-            let changed = due.filter { st.takeViewMark($0) }
+            let changed = st.isReplaying ? [] : due.filter { st.takeViewMark($0) }
+            batch.viewsBuilt += Int64(changed.count)
             if !changed.isEmpty { model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) }, position: nil) }
             for i in due {
                 try output.publishBalance(st.ledger, i)
@@ -484,9 +487,12 @@ final class MeterLoop {
                     uncommitted.withLock { $0[tp] = st.nextOffset >= 0 ? st.nextOffset : nil }
                     let ledger = st.ledger
                     let end = marks?.high
+                    st.replayingUntil = end ?? .min
+                    // Views wait for the replay when there is one (they could not be read before).
+                    if st.isReplaying { st.markAllViews() } else { batch.viewsBuilt += Int64(ledger.accountCount) }
                     model.restored(tp, position: st.nextOffset >= 0 ? st.nextOffset : nil,
                                    catchUpTo: end.map { max($0, st.nextOffset) } ?? (st.nextOffset >= 0 ? st.nextOffset : nil),
-                                   views: (0..<ledger.accountCount).map { ledger.view($0) })
+                                   views: st.isReplaying ? [] : (0..<ledger.accountCount).map { ledger.view($0) })
                     st.viewPosition = st.nextOffset
                 } catch {
                     _ = machine.failed(error)
@@ -629,7 +635,7 @@ final class MeterLoop {
         let failures = output?.deliveries.failed ?? 0
         board.update { s in
             s.consumed += b.consumed; s.reread += b.reread; s.applied += b.applied; s.priced += b.priced; s.duplicates += b.duplicates
-            s.deadLettered += b.deadLettered; s.alertsPublished += b.alertsPublished; s.balancesPublished += b.balancesPublished
+            s.deadLettered += b.deadLettered; s.alertsPublished += b.alertsPublished; s.balancesPublished += b.balancesPublished; s.viewsBuilt += b.viewsBuilt
             s.creditsChargedMillicredits &+= b.creditsChargedMillicredits
             for (type, n) in b.alertsByType { s.alertsByType[type, default: 0] += n }
             s.deliveryFailures = failures

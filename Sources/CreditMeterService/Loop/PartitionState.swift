@@ -66,6 +66,25 @@ final class PartitionState {
 
     var hasViewsToPublish: Bool { !viewDirty.isEmpty }
 
+    /// Until `nextOffset` reaches this offset (the log end when the partition was assigned),
+    /// readers get 503 for its accounts (contract §11: balances records below it may be newer
+    /// than the state): views of the accounts it changes meanwhile would never be read, so
+    /// they are only marked, and the publish that moves the position past it carries them all.
+    var replayingUntil: Int64 = .min
+    var isReplaying: Bool { nextOffset < replayingUntil }
+
+    /// Marks the view of every account of the ledger as due (a restore whose views wait for
+    /// the replay).
+    func markAllViews() {
+        let n = ledger.accountCount
+        if viewFlags.count < n { viewFlags.append(contentsOf: repeatElement(false, count: n - viewFlags.count)) }
+        viewDirty.reserveCapacity(n)
+        for i in 0..<n where !viewFlags[i] {
+            viewFlags[i] = true
+            viewDirty.append(i)
+        }
+    }
+
     /// The accounts changed since their view was last published (their views are rebuilt).
     func takeViewDirty() -> [Int] {
         var out: [Int] = []
