@@ -153,7 +153,7 @@ final class HTTPStack: @unchecked Sendable {
     /// views (nobody can read a partition that replays: 503); the publish that ends the replay
     /// carries every account's view, built once, equal to the account's final state.
     @Test func aBacklogIsReplayedWithoutViewsThenEveryViewIsCurrent() async throws {
-        let h = try ServiceHarness(partitions: 2)
+        let h = try ServiceHarness(partitions: 2, snapshotInterval: 3600)
         let accounts = (0..<40).map { "bk-\($0)" }
         var records: [WorkloadRecord] = []
         func add(_ json: String, _ key: String) {
@@ -180,6 +180,13 @@ final class HTTPStack: @unchecked Sendable {
         // One view per account, at the end of the replay: none per record while it ran.
         #expect(status.viewsBuilt == Int64(accounts.count), "views built: \(status.viewsBuilt)")
         try await stack.stop()
+        // Balances records coalesced over the replay (no snapshot fell inside it): one per
+        // account, current.
+        #expect(stack.service.status.balancesPublished == Int64(accounts.count))
+        let balances = try h.readAll("credit.balances", expect: accounts.count)
+        #expect(balances.count == accounts.count)
+        #expect(Set(balances.compactMap { $0.json["account"] as? String }) == Set(accounts))
+        #expect(balances.allSatisfy { ($0.json["balance_credits"] as? NSNumber)?.int64Value == 1100 })
     }
 
     @Test func accountsChecksHistoryPagingAndErrors() async throws {

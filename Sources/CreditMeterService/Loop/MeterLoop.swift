@@ -119,7 +119,9 @@ final class MeterLoop {
                     lastViews = now
                 }
                 if tick {
-                    for st in states.values { st.tick() }
+                    // A replaying partition's balances records are coalesced up to the next
+                    // snapshot (which publishes them all first, §8): a replay is one burst.
+                    for st in states.values where !st.isReplaying { st.tick() }
                     lastBalances = now
                 }
                 try publishDueBalances(budget: 1_000)
