@@ -176,7 +176,7 @@ public struct Account: Sendable, Equatable {
     /// Appends a history entry for the event being applied.
     @inline(__always)
     mutating func record(_ entry: HistoryEntry) {
-        if history.capacity == 0 { history.reserveCapacity(4) }  // one allocation for the first few
+        if history.capacity == 0 { history.reserveCapacity(2) }  // a plan assignment records two: no slack beyond them
         history.append(entry)
         pendingHistory &+= 1
     }

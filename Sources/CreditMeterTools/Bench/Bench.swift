@@ -222,6 +222,7 @@ public enum Bench {
         say("memory: \(fmt(accounts)) accounts (plan + 3 usage events each, with capability and member): "
             + "\(Int(Double(after - before) / Double(accounts))) B resident per account (dedupe window included); "
             + "\(fmt(ids)) remembered ids in \(fmt(idBytes)) B = " + String(format: "%.1f", Double(idBytes) / Double(ids)) + " B per id")
+        say("memory, where it goes (per account): " + memoryBreakdown(ledgers, resident: Double(after - before), dedupeBytes: idBytes))
         // Snapshot write and restore for all of them.
         let store = SnapshotStore(dir: dir + "/memory-snapshots", keep: 1)
         var encodeTime = Duration.zero
@@ -253,6 +254,33 @@ public enum Bench {
         guard restored == accounts else { throw ServiceError("restored \(restored) of \(accounts) accounts") }
         say("snapshot of \(fmt(accounts)) accounts: \(fmt(total / 1_048_576)) MiB (\(total / accounts) B/account), encode \(ms(encodeTime)), "
             + "write+fsync \(ms(writeTime)), read+restore \(ms(restoreTime))")
+    }
+
+    /// The resident bytes per account split into what the account record and its heap arrays
+    /// account for (each array: its capacity × element stride + a 32-byte header + 16 bytes of
+    /// malloc overhead), the remembered ids, and the rest (id tables, intern tables, string
+    /// arenas, allocator slack).
+    static func memoryBreakdown(_ ledgers: [PartitionLedger], resident: Double, dedupeBytes: Int) -> String {
+        func heap<T>(_ a: [T]) -> Int { a.capacity == 0 ? 0 : 48 + a.capacity * MemoryLayout<T>.stride }
+        var n = 0, usage = 0, usageCells = 0, history = 0, historyEntries = 0, blocks = 0, alerts = 0, extras = 0
+        for ledger in ledgers {
+            for i in 0..<ledger.accountCount {
+                guard let a = ledger.account(ledger.accountID(i)) else { continue }
+                n += 1
+                usage += heap(a.usage); usageCells += a.usage.count
+                history += heap(a.history); historyEntries += a.history.count; blocks += heap(a.blocks); alerts += heap(a.cycleAlerts); extras += heap(a.extras)
+            }
+        }
+        guard n > 0 else { return "no accounts" }
+        let record = MemoryLayout<Account>.stride
+        let per = { (x: Int) in String(x / n) + " B" }
+        let known = n * record + usage + history + blocks + alerts + extras + dedupeBytes
+        return "account record \(record) B (MemoryLayout<Account>.stride); usage cells " + per(usage)
+            + " (" + String(format: "%.1f", Double(usageCells) / Double(n)) + " cells of \(MemoryLayout<UsageCell>.stride) B)"
+            + "; history " + per(history) + " (" + String(format: "%.1f", Double(historyEntries) / Double(n)) + " entries of \(MemoryLayout<HistoryEntry>.stride) B)"
+            + "; blocks " + per(blocks) + "; this cycle's alerts " + per(alerts) + "; extras " + per(extras)
+            + "; remembered ids " + per(dedupeBytes) + "; the rest (id and intern tables, arenas, allocator) "
+            + String(Int((resident - Double(known)) / Double(n))) + " B"
     }
 
     // MARK: Kafka
