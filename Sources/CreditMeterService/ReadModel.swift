@@ -4,7 +4,8 @@ import Synchronization
 
 /// What HTTP readers see (contract §11): a consistent view that the consuming thread
 /// publishes — account views of the accounts that changed, after their records were applied
-/// and before their balances records are produced — never the ledgers themselves. Readers and
+/// and before their balances records are produced (a replaying partition, not readable, gets
+/// them when its replay ends) — never the ledgers themselves. Readers and
 /// the loop share one short lock: the loop holds it to insert a batch of views, a reader to
 /// look one up; nothing is rendered or sorted under it, and no lock is held across an apply.
 public final class ReadModel: Sendable {
@@ -228,7 +229,7 @@ public final class ReadModel: Sendable {
         let key = AccountKey(id)
         return state.withLock { s in
             guard s.running else { return .notReady("the consuming loop is not running") }
-            if let o = s.owner[key], let p = s.partitions[o.tp], let v = p.views[o.index] {
+            if let o = s.owner[key], let p = s.partitions[o.tp], o.index < p.views.count, let v = p.views[o.index] {
                 return p.status.isReadable ? .found(v) : .notReady(p.status.notReadableReason(o.tp))
             }
             if let reason = Self.unreadable(s) { return .notReady(reason) }
@@ -258,7 +259,9 @@ public final class ReadModel: Sendable {
             let end = min(ids.count, i + 256)
             // A short lock per chunk, so that a filtered scan never holds up the loop for long.
             let views: [AccountView?] = state.withLock { s in
-                ids[i..<end].map { id in s.owner[id].flatMap { o in s.partitions[o.tp]?.views[o.index] } }
+                ids[i..<end].map { id in
+                    s.owner[id].flatMap { o in s.partitions[o.tp].flatMap { o.index < $0.views.count ? $0.views[o.index] : nil } }
+                }
             }
             for v in views {
                 i += 1

@@ -189,6 +189,65 @@ final class HTTPStack: @unchecked Sendable {
         #expect(balances.allSatisfy { ($0.json["balance_credits"] as? NSNumber)?.int64Value == 1100 })
     }
 
+    /// A clean stop in the middle of a replay publishes every coalesced balances record before
+    /// its snapshot (§8), and a restart finishes the replay: the balances topic's last record
+    /// per account equals the ledger at each stop.
+    @Test func aStopInTheMiddleOfAReplayPublishesEveryBalanceFirst() async throws {
+        let h = try ServiceHarness(partitions: 2, snapshotInterval: 3600)
+        let accounts = (0..<40).map { "mr-\($0)" }
+        var records: [WorkloadRecord] = []
+        func add(_ json: String, _ key: String) {
+            records.append(WorkloadRecord(key: Array(key.utf8), value: Array(json.utf8), timestampMs: 1_793_500_000_000, kind: .usage))
+        }
+        // pro: 2000 credits; 400 × doc_search (3 credits) = 1200 → 800 left, no alert.
+        for a in accounts { add(event("credit.plan.assigned", a, id: "p-\(a)", time: "2026-11-01T00:00:00Z", data: #"{"plan":"pro"}"#), a) }
+        for i in 0..<400 {
+            let time = String(format: "2026-11-02T%02d:%02d:%02dZ", i / 3600, i / 60 % 60, i % 60)
+            for a in accounts { add(event("ai.usage", a, id: "u\(i)-\(a)", time: time, data: #"{"action":"doc_search"}"#), a) }
+        }
+        try h.produce(records)
+        func lastBalances() throws -> [String: Int64] {
+            var out: [String: Int64] = [:]
+            for r in try h.readAll("credit.balances") {
+                if let a = r.json["account"] as? String, let b = r.json["balance_credits"] as? NSNumber { out[a] = Int64((b.doubleValue * 1000).rounded()) }
+            }
+            return out
+        }
+        func ledgerBalances(_ s: MeterService) -> [String: Int64] {
+            var out: [String: Int64] = [:]
+            for (_, ledger) in s.finalLedgers() {
+                for a in accounts { if let acct = ledger.account(a) { out[a] = acct.balance } }
+            }
+            return out
+        }
+
+        let first = MeterService(config: try h.config(), logger: h.logger)
+        let run1 = Task { try await first.run() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while first.status.processed < 2_000 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        first.requestStop()
+        try await run1.value
+        let stoppedAt = first.status.processed
+        // Stopped mid-replay (else this test proves nothing about a replay).
+        try #require(stoppedAt < Int64(records.count), "the replay ended before the stop: \(stoppedAt)")
+        let atStop = ledgerBalances(first)
+        #expect(!atStop.isEmpty)
+        #expect(try lastBalances() == atStop)
+
+        let second = MeterService(config: try h.config(), logger: h.logger)
+        let run2 = Task { try await second.run() }
+        let deadline2 = ContinuousClock.now + .seconds(60)
+        while stoppedAt + second.status.processed < Int64(records.count) && ContinuousClock.now < deadline2 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        second.requestStop()
+        try await run2.value
+        #expect(stoppedAt + second.status.processed == Int64(records.count))
+        let final = ledgerBalances(second)
+        #expect(final == Dictionary(uniqueKeysWithValues: accounts.map { ($0, 800_000) }))
+        #expect(try lastBalances() == final)
+    }
+
     @Test func accountsChecksHistoryPagingAndErrors() async throws {
         let h = try ServiceHarness(partitions: 2)
         let hardPort = Mutex<Int?>(nil)

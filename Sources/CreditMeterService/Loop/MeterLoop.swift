@@ -96,6 +96,7 @@ final class MeterLoop {
         var lastSnapshot = clock.now
         var lastProgress = clock.now
         var lastViews = clock.now
+        var lastReplayBalances = clock.now
         let snapshotEvery = Duration.seconds(config.snapshots.intervalSeconds)
         defer {
             board.update { $0.running = false }
@@ -119,9 +120,12 @@ final class MeterLoop {
                     lastViews = now
                 }
                 if tick {
-                    // A replaying partition's balances records are coalesced up to the next
-                    // snapshot (which publishes them all first, §8): a replay is one burst.
-                    for st in states.values where !st.isReplaying { st.tick() }
+                    // A replaying partition's balances records are coalesced over 10 s instead of
+                    // 1 s (a replay is one burst; a snapshot publishes them all first, §8), then
+                    // drained at the same 1,000 per pass.
+                    let replayTick = now - lastReplayBalances >= Self.replayBalancesInterval
+                    for st in states.values where !st.isReplaying || replayTick { st.tick() }
+                    if replayTick { lastReplayBalances = now }
                     lastBalances = now
                 }
                 try publishDueBalances(budget: 1_000)
@@ -210,6 +214,8 @@ final class MeterLoop {
     /// Balances records are coalesced per account over this interval (and flushed before
     /// every snapshot and at shutdown, so the last record per key is always current).
     static let balancesInterval = Duration.seconds(1)
+    /// The same for a partition that replays (see `PartitionState.replayingUntil`).
+    static let replayBalancesInterval = Duration.seconds(10)
     /// Read views of changed accounts are published at least this often (a view costs a copy
     /// of the account and its strings: coalescing matters at high rates).
     static let viewsInterval = Duration.milliseconds(100)
@@ -316,7 +322,8 @@ final class MeterLoop {
         for st in states.values where st.hasDue {
             let due = st.takeDue(limit: left)
             // An account whose records changed it since its view was published is about to
-            // reach the balances topic: its view goes first (only those, not the partition's).
+            // reach the balances topic: its view goes first (only those, not the partition's) —
+            // unless the partition replays: not readable, its views wait for the replay's end.
             let changed = st.isReplaying ? [] : due.filter { st.takeViewMark($0) }
             batch.viewsBuilt += Int64(changed.count)
             if !changed.isEmpty { model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) }, position: nil) }
@@ -489,7 +496,10 @@ final class MeterLoop {
                     uncommitted.withLock { $0[tp] = st.nextOffset >= 0 ? st.nextOffset : nil }
                     let ledger = st.ledger
                     let end = marks?.high
-                    st.replayingUntil = end ?? .min
+                    // Nothing to replay when the log ends where consumption starts (an empty
+                    // partition starts at its log start), as the read model sees it too.
+                    let from = st.nextOffset >= 0 ? st.nextOffset : (marks?.low ?? 0)
+                    st.replayingUntil = end.flatMap { $0 > from ? $0 : nil } ?? .min
                     // Views wait for the replay when there is one (they could not be read before).
                     if st.isReplaying { st.markAllViews() } else { batch.viewsBuilt += Int64(ledger.accountCount) }
                     model.restored(tp, position: st.nextOffset >= 0 ? st.nextOffset : nil,
