@@ -82,11 +82,7 @@ struct FaultInjectionTests {
         #expect(status.deliveryFailures == 0)
 
         // Balances: exactly an undisturbed run's (every account used its 500 credits).
-        var balances: [String: Int64] = [:]
-        for (_, ledger) in service.finalLedgers() {
-            for a in Self.accounts { if let acct = ledger.account(a) { balances[a] = acct.balance } }
-        }
-        #expect(balances == Dictionary(uniqueKeysWithValues: Self.accounts.map { ($0, 0) }))
+        #expect(service.finalBalances(of: Self.accounts) == Dictionary(uniqueKeysWithValues: Self.accounts.map { ($0, 0) }))
         // Alerts: at least once, never different — the same id set as an undisturbed run.
         let alerts = try h.readAll("credit.alerts")
         #expect(Set(alerts.compactMap { $0.json["id"] as? String }) == Self.expectedAlertIDs)
@@ -124,12 +120,19 @@ struct FaultInjectionTests {
         // 4 accounts × 20 uses × 25 credits, once.
         #expect(status.creditsChargedMillicredits == 4 * 20 * 25_000)
         #expect(status.alertsByType == ["credit.balance.low": 8, "credit.balance.exhausted": 4])
-        var balances: [String: Int64] = [:]
-        for (_, ledger) in service.finalLedgers() {
-            for a in Self.accounts { if let acct = ledger.account(a) { balances[a] = acct.balance } }
-        }
-        #expect(balances == Dictionary(uniqueKeysWithValues: Self.accounts.map { ($0, 0) }))
+        #expect(service.finalBalances(of: Self.accounts) == Dictionary(uniqueKeysWithValues: Self.accounts.map { ($0, 0) }))
         let alerts = try h.readAll("credit.alerts")
         #expect(Set(alerts.compactMap { $0.json["id"] as? String }) == Self.expectedAlertIDs)
+    }
+}
+
+extension MeterService {
+    /// The balance (millicredits) of each of these accounts in the ledgers at the stop.
+    func finalBalances(of accounts: [String]) -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for (_, ledger) in finalLedgers() {
+            for a in accounts { if let acct = ledger.account(a) { out[a] = acct.balance } }
+        }
+        return out
     }
 }

@@ -149,22 +149,29 @@ final class HTTPStack: @unchecked Sendable {
         return Int64(events.count)
     }
 
+    /// 40 accounts on the pro plan (2000 credits), then `uses` rounds of one doc_search (3
+    /// credits) each, one second apart: ids `p-<account>` and `u<round>-<account>`.
+    static func backlog(prefix: String, uses: Int) -> (accounts: [String], records: [WorkloadRecord]) {
+        let accounts = (0..<40).map { "\(prefix)-\($0)" }
+        var records: [WorkloadRecord] = []
+        func add(_ json: String, _ key: String) {
+            records.append(WorkloadRecord(key: Array(key.utf8), value: Array(json.utf8), timestampMs: 1_793_500_000_000, kind: .usage))
+        }
+        for a in accounts { add(event("credit.plan.assigned", a, id: "p-\(a)", time: "2026-11-01T00:00:00Z", data: #"{"plan":"pro"}"#), a) }
+        for i in 0..<uses {
+            let time = String(format: "2026-11-02T%02d:%02d:%02dZ", i / 3600, i / 60 % 60, i % 60)
+            for a in accounts { add(event("ai.usage", a, id: "u\(i)-\(a)", time: time, data: #"{"action":"doc_search"}"#), a) }
+        }
+        return (accounts, records)
+    }
+
     /// A backlog on the topic before the service starts is replayed without building read
     /// views (nobody can read a partition that replays: 503); the publish that ends the replay
     /// carries every account's view, built once, equal to the account's final state.
     @Test func aBacklogIsReplayedWithoutViewsThenEveryViewIsCurrent() async throws {
         let h = try ServiceHarness(partitions: 2, snapshotInterval: 3600)
-        let accounts = (0..<40).map { "bk-\($0)" }
-        var records: [WorkloadRecord] = []
-        func add(_ json: String, _ key: String) {
-            records.append(WorkloadRecord(key: Array(key.utf8), value: Array(json.utf8), timestampMs: 1_793_500_000_000, kind: .usage))
-        }
         // pro: 2000 credits; 300 × doc_search (3 credits) = 900 → 1100 left, no alert.
-        for a in accounts { add(event("credit.plan.assigned", a, id: "p-\(a)", time: "2026-11-01T00:00:00Z", data: #"{"plan":"pro"}"#), a) }
-        for i in 0..<300 {
-            let time = String(format: "2026-11-02T%02d:%02d:%02dZ", i / 3600, i / 60 % 60, i % 60)
-            for a in accounts { add(event("ai.usage", a, id: "u\(i)-\(a)", time: time, data: #"{"action":"doc_search"}"#), a) }
-        }
+        let (accounts, records) = Self.backlog(prefix: "bk", uses: 300)
         try h.produce(records)
         let stack = try await HTTPStack(harness: h, token: nil)
         try await stack.startService()
@@ -194,17 +201,8 @@ final class HTTPStack: @unchecked Sendable {
     /// per account equals the ledger at each stop.
     @Test func aStopInTheMiddleOfAReplayPublishesEveryBalanceFirst() async throws {
         let h = try ServiceHarness(partitions: 2, snapshotInterval: 3600)
-        let accounts = (0..<40).map { "mr-\($0)" }
-        var records: [WorkloadRecord] = []
-        func add(_ json: String, _ key: String) {
-            records.append(WorkloadRecord(key: Array(key.utf8), value: Array(json.utf8), timestampMs: 1_793_500_000_000, kind: .usage))
-        }
         // pro: 2000 credits; 400 × doc_search (3 credits) = 1200 → 800 left, no alert.
-        for a in accounts { add(event("credit.plan.assigned", a, id: "p-\(a)", time: "2026-11-01T00:00:00Z", data: #"{"plan":"pro"}"#), a) }
-        for i in 0..<400 {
-            let time = String(format: "2026-11-02T%02d:%02d:%02dZ", i / 3600, i / 60 % 60, i % 60)
-            for a in accounts { add(event("ai.usage", a, id: "u\(i)-\(a)", time: time, data: #"{"action":"doc_search"}"#), a) }
-        }
+        let (accounts, records) = Self.backlog(prefix: "mr", uses: 400)
         try h.produce(records)
         func lastBalances() throws -> [String: Int64] {
             var out: [String: Int64] = [:]
@@ -213,13 +211,7 @@ final class HTTPStack: @unchecked Sendable {
             }
             return out
         }
-        func ledgerBalances(_ s: MeterService) -> [String: Int64] {
-            var out: [String: Int64] = [:]
-            for (_, ledger) in s.finalLedgers() {
-                for a in accounts { if let acct = ledger.account(a) { out[a] = acct.balance } }
-            }
-            return out
-        }
+        func ledgerBalances(_ s: MeterService) -> [String: Int64] { s.finalBalances(of: accounts) }
 
         let first = MeterService(config: try h.config(), logger: h.logger)
         let run1 = Task { try await first.run() }

@@ -104,6 +104,19 @@ public final class PartitionLedger {
         public var chargedMillicredits: Int64 = 0
         /// Auto top-up requests made (not in snapshots before format 3).
         public var requests: Int64 = 0
+
+        /// Field by field (credits charged wrap, as they are summed for metrics only).
+        public static func - (a: Counters, b: Counters) -> Counters {
+            Counters(applied: a.applied - b.applied, priced: a.priced - b.priced, duplicates: a.duplicates - b.duplicates,
+                     rejected: a.rejected - b.rejected, alerts: a.alerts - b.alerts,
+                     chargedMillicredits: a.chargedMillicredits &- b.chargedMillicredits, requests: a.requests - b.requests)
+        }
+
+        public static func + (a: Counters, b: Counters) -> Counters {
+            Counters(applied: a.applied + b.applied, priced: a.priced + b.priced, duplicates: a.duplicates + b.duplicates,
+                     rejected: a.rejected + b.rejected, alerts: a.alerts + b.alerts,
+                     chargedMillicredits: a.chargedMillicredits &+ b.chargedMillicredits, requests: a.requests + b.requests)
+        }
     }
 
     public init(config: EngineConfiguration) {

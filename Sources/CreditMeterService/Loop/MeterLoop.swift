@@ -627,13 +627,13 @@ final class MeterLoop {
     private func collectCounts<Parts: Sequence<PartitionState>>(_ parts: Parts) {
         for st in parts {
             let now = st.ledger.counters
-            let was = st.reported
-            batch.applied += now.applied - was.applied
-            batch.priced += now.priced - was.priced
-            batch.duplicates += now.duplicates - was.duplicates
-            batch.deadLettered += now.rejected - was.rejected
-            batch.alertsPublished += now.alerts - was.alerts
-            batch.creditsChargedMillicredits &+= now.chargedMillicredits &- was.chargedMillicredits
+            let d = now - st.reported
+            batch.applied += d.applied
+            batch.priced += d.priced
+            batch.duplicates += d.duplicates
+            batch.deadLettered += d.rejected
+            batch.alertsPublished += d.alerts
+            batch.creditsChargedMillicredits &+= d.chargedMillicredits
             st.reported = now
         }
     }

@@ -26,14 +26,7 @@ final class PartitionState {
 
     /// Leaves out of the service's counts what the ledger counted since `before` (one re-read record).
     func uncount(since before: PartitionLedger.Counters) {
-        let now = ledger.counters
-        reported.applied += now.applied - before.applied
-        reported.priced += now.priced - before.priced
-        reported.duplicates += now.duplicates - before.duplicates
-        reported.rejected += now.rejected - before.rejected
-        reported.alerts += now.alerts - before.alerts
-        reported.chargedMillicredits &+= now.chargedMillicredits &- before.chargedMillicredits
-        reported.requests += now.requests - before.requests
+        reported = reported + (ledger.counters - before)
     }
 
     init(tp: TopicPartition, ledger: PartitionLedger, nextOffset: Int64) {
