@@ -378,6 +378,8 @@ final class MeterLoop {
             }
             return
         }
+        // The pause counts the pending balances records too (up to 10 s of them during a replay).
+        let pauseStarted = ContinuousClock.now
         try publishAllBalances(changed)
         let started = ContinuousClock.now
         try output.producer.flush(timeoutMs: 60_000)
@@ -388,7 +390,7 @@ final class MeterLoop {
             jobs.append(SnapshotJob(tp: st.tp, nextOffset: st.nextOffset, ledger: st.ledger.frozenCopy()))
             st.snapshotOffset = st.nextOffset
         }
-        let captured = ContinuousClock.now - started
+        let captured = ContinuousClock.now - pauseStarted
         let consumer = self.consumer!
         let logger = self.logger
         let board = self.board
