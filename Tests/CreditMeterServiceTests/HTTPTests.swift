@@ -200,19 +200,14 @@ final class HTTPStack: @unchecked Sendable {
     /// its snapshot (§8), and a restart finishes the replay: the balances topic's last record
     /// per account equals the ledger at each stop.
     @Test func aStopInTheMiddleOfAReplayPublishesEveryBalanceFirst() async throws {
-        let h = try ServiceHarness(partitions: 2, snapshotInterval: 3600)
-        // pro: 2000 credits; 400 × doc_search (3 credits) = 1200 → 800 left, no alert.
-        let (accounts, records) = Self.backlog(prefix: "mr", uses: 400)
-        try h.produce(records)
         // Small fetches and a small prefetch queue: a clean stop applies what was delivered
         // before it leaves the group, so with librdkafka's large default prefetch the whole
         // backlog could be applied before the stop and the replay would end first.
-        let config = try String(contentsOfFile: h.configPath, encoding: .utf8)
-        try config.replacingOccurrences(of: "  group_id: test-group\n", with: """
-              group_id: test-group
-              properties: { "queued.max.messages.kbytes": "16", "max.partition.fetch.bytes": "4096" }
-
-            """).write(toFile: h.configPath, atomically: true, encoding: .utf8)
+        let h = try ServiceHarness(partitions: 2, snapshotInterval: 3600,
+                                   kafkaProperties: ["queued.max.messages.kbytes": "16", "max.partition.fetch.bytes": "4096"])
+        // pro: 2000 credits; 400 × doc_search (3 credits) = 1200 → 800 left, no alert.
+        let (accounts, records) = Self.backlog(prefix: "mr", uses: 400)
+        try h.produce(records)
         #expect(try h.config().kafka.properties.count == 2)
         func lastBalances() throws -> [String: Int64] {
             var out: [String: Int64] = [:]

@@ -29,7 +29,8 @@ final class ServiceHarness: @unchecked Sendable {
     }()
 
     init(partitions: Int32 = 4, extraConfig: String = "", rateCardsDir: String? = nil, externalBootstrap: String? = nil,
-         snapshotInterval: Int = 1, stateTopic: Bool = false, groupID: String = "test-group") throws {
+         snapshotInterval: Int = 1, stateTopic: Bool = false, groupID: String = "test-group",
+         kafkaProperties: [String: String] = [:]) throws {
         var logger = Logger(label: "test.service")
         logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         self.logger = logger
@@ -58,6 +59,7 @@ final class ServiceHarness: @unchecked Sendable {
           dead_letter_topic: ai.usage.dlq
           balances_topic: credit.balances
         \(stateTopic ? "  state_topic: credit.state" : "")
+          properties: { \(kafkaProperties.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ")) }
         rate_cards_dir: \(rateCardsDir ?? configs + "/rate-cards")
         price_book: \(configs)/price-book.yaml
         snapshots: { dir: \(dir)/snapshots, interval_seconds: \(snapshotInterval), keep: 3 }

@@ -496,17 +496,22 @@ final class MeterLoop {
                     offsets[tp] = st.nextOffset
                     // Whatever an earlier owner-ship left here is superseded by this restore.
                     uncommitted.withLock { $0[tp] = st.nextOffset >= 0 ? st.nextOffset : nil }
-                    let ledger = st.ledger
-                    let end = marks?.high
-                    // Nothing to replay when the log ends where consumption starts (an empty
-                    // partition starts at its log start), as the read model sees it too.
+                    // The one replay rule, for the loop and the read model alike: nothing to replay
+                    // when the log ends where consumption starts (an empty partition starts at its
+                    // log start).
                     let from = st.nextOffset >= 0 ? st.nextOffset : (marks?.low ?? 0)
-                    st.replayingUntil = end.flatMap { $0 > from ? $0 : nil } ?? .min
+                    st.replayingUntil = marks.flatMap { $0.high > from ? $0.high : nil } ?? .min
                     // Views wait for the replay when there is one (they could not be read before).
-                    if st.isReplaying { st.markAllViews() } else { batch.viewsBuilt += Int64(ledger.accountCount) }
+                    var views: [AccountView] = []
+                    if st.isReplaying {
+                        st.markAllViews()
+                    } else {
+                        let ledger = st.ledger
+                        views = (0..<ledger.accountCount).map { ledger.view($0) }
+                        batch.viewsBuilt += Int64(views.count)
+                    }
                     model.restored(tp, position: st.nextOffset >= 0 ? st.nextOffset : nil,
-                                   catchUpTo: end.map { max($0, st.nextOffset) } ?? (st.nextOffset >= 0 ? st.nextOffset : nil),
-                                   views: st.isReplaying ? [] : (0..<ledger.accountCount).map { ledger.view($0) })
+                                   catchUpTo: st.isReplaying ? st.replayingUntil : nil, views: views)
                     st.viewPosition = st.nextOffset
                 } catch {
                     _ = machine.failed(error)
