@@ -7,8 +7,8 @@ import Synchronization
 /// Prometheus export (contract §11). swift-prometheus is the swift-metrics backend: what the
 /// service records through swift-metrics (snapshot durations and sizes, HTTP requests by
 /// route template and code) lands in `registry`. Values that are state rather than events —
-/// consumer lag per partition, accounts held, snapshot age — are set from the read model at
-/// each scrape, so they are current and a revoked partition's lag disappears. The record,
+/// consumer lag per partition, accounts held, snapshot age — are written from the read model
+/// at each scrape, so they are current and a revoked partition's lag disappears. The record,
 /// credit and alert counters are written from the service's own counters: exact (credits are
 /// integer millicredits written as a decimal; a floating-point counter would drift) and per
 /// service rather than per process.
@@ -16,7 +16,6 @@ public final class MetricsExporter: Sendable {
     public let registry: PrometheusCollectorRegistry
     let model: ReadModel
     let status: @Sendable () -> ServiceStatus
-    private let lagPartitions = Mutex<Set<String>>([])
     private let requestCounters = Mutex<[String: CoreMetrics.Counter]>([:])
 
     /// - Parameters:
@@ -48,30 +47,7 @@ public final class MetricsExporter: Sendable {
     /// The Prometheus text exposition.
     public func render() -> [UInt8] {
         let s = status()
-        let parts = model.partitions
         let nowMillis = now() / 1_000_000
-        var seen = Set<String>()
-        for (tp, p) in parts {
-            let key = "\(tp.topic)\u{0}\(tp.partition)"
-            seen.insert(key)
-            let gauge = registry.makeGauge(name: "credit_meter_consumer_lag",
-                                           labels: [("topic", tp.topic), ("partition", String(tp.partition))])
-            gauge.set(Double(p.lag ?? 0))
-        }
-        // Partitions no longer assigned here leave the exposition.
-        let gone = lagPartitions.withLock { old -> Set<String> in
-            let g = old.subtracting(seen)
-            old = seen
-            return g
-        }
-        for key in gone {
-            let parts = key.split(separator: "\u{0}", omittingEmptySubsequences: false)
-            registry.unregisterGauge(registry.makeGauge(name: "credit_meter_consumer_lag",
-                                                        labels: [("topic", String(parts[0])), ("partition", String(parts[1]))]))
-        }
-        registry.makeGauge(name: "credit_meter_accounts").set(Double(model.accountCount))
-        let age = s.lastSnapshotWallMillis > 0 ? Double(max(0, nowMillis - s.lastSnapshotWallMillis)) / 1000 : -1
-        registry.makeGauge(name: "credit_meter_snapshot_age_seconds").set(age)
         var out: [UInt8] = []
         out.reserveCapacity(4096)
         registry.emit(into: &out)
@@ -89,6 +65,16 @@ public final class MetricsExporter: Sendable {
         for (type, value) in s.alertsByType.sorted(by: { $0.key < $1.key }) {
             text += "credit_meter_alerts_published_total{type=\"\(type)\"} \(value)\n"
         }
+        // State, not events: written from this service's read model at each scrape (so it is
+        // current, a revoked partition's lag disappears, and two services in one process —
+        // tests — never see each other's values).
+        text += "# TYPE credit_meter_consumer_lag gauge\n"
+        for (tp, p) in model.partitions.sorted(by: { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }) {
+            text += "credit_meter_consumer_lag{topic=\"\(tp.topic)\",partition=\"\(tp.partition)\"} \(Double(p.lag ?? 0))\n"
+        }
+        text += "# TYPE credit_meter_accounts gauge\ncredit_meter_accounts \(Double(model.accountCount))\n"
+        let age = s.lastSnapshotWallMillis > 0 ? Double(max(0, nowMillis - s.lastSnapshotWallMillis)) / 1000 : -1
+        text += "# TYPE credit_meter_snapshot_age_seconds gauge\ncredit_meter_snapshot_age_seconds \(age)\n"
         out.append(contentsOf: text.utf8)
         return out
     }

@@ -46,6 +46,11 @@ public final class MeterService: Service, Sendable {
     /// Asks the loop to stop; `run()` then returns after the clean stop.
     public func requestStop() { stopFlag.request() }
 
+    /// Tests: the consuming loop asks for the stop itself after the batch in which `processed`
+    /// reaches `n` — a stop at a point in the log that does not depend on how soon a test's
+    /// task is scheduled (a loaded machine wakes a polling test seconds late).
+    @_spi(Testing) public func requestStop(afterProcessed n: Int64) { stopFlag.request(afterProcessed: n) }
+
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await withTaskCancellationHandler {

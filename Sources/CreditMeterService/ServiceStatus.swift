@@ -71,7 +71,12 @@ package final class Locked<Value: Sendable>: Sendable {
 /// The stop request, set by signal handling or tests, read by the consuming thread.
 package final class StopSignal: Sendable {
     private let flag = Atomic<Bool>(false)
+    /// Tests: the loop requests the stop itself once this many records are processed (see
+    /// `MeterService.requestStop(afterProcessed:)`); `Int64.max` when unset.
+    private let threshold = Atomic<Int64>(.max)
     package init() {}
     package func request() { flag.store(true, ordering: .relaxed) }
     package var isRequested: Bool { flag.load(ordering: .relaxed) }
+    package func request(afterProcessed n: Int64) { threshold.store(n, ordering: .relaxed) }
+    package var processedThreshold: Int64 { threshold.load(ordering: .relaxed) }
 }

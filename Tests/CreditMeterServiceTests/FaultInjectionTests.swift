@@ -73,6 +73,11 @@ struct FaultInjectionTests {
         try cluster.setBrokerUp(1)
         for (json, key) in Self.records(14, 21) { try h.produce(json, key: key) }
         try await waitFor(Int64(4 * 21), 90)
+        // Each record is counted once per process, so `processed` reaches 84 even while an
+        // assignment lost to the outage (the member expelled: heartbeats missed the 6 s session)
+        // is still being rejoined; a stop then would hold no partition to hand over. Wait until
+        // the loop holds all four at the log end again.
+        try await Self.waitUntilHoldingEverything(service, partitions: 4, records: 4 * 21)
 
         service.requestStop()
         try await task.value
@@ -110,6 +115,7 @@ struct FaultInjectionTests {
         #expect(service.status.reread >= Int64(4 * 8), "reread \(service.status.reread)")
         for (json, key) in Self.records(8, 21) { try h.produce(json, key: key) }
         try await wait(60) { service.status.processed >= Int64(4 * 21) }
+        try await Self.waitUntilHoldingEverything(service, partitions: 2, records: 4 * 21)
 
         service.requestStop()
         try await task.value
@@ -123,6 +129,21 @@ struct FaultInjectionTests {
         #expect(service.finalBalances(of: Self.accounts) == Dictionary(uniqueKeysWithValues: Self.accounts.map { ($0, 0) }))
         let alerts = try h.readAll("credit.alerts")
         #expect(Set(alerts.compactMap { $0.json["id"] as? String }) == Self.expectedAlertIDs)
+    }
+}
+
+extension FaultInjectionTests {
+    /// Waits (up to a minute) until the loop holds `partitions` partitions whose positions add
+    /// up to `records` (every record of a topic written from offset 0; an empty partition's
+    /// position is negative), and requires it.
+    static func waitUntilHoldingEverything(_ service: MeterService, partitions: Int, records: Int64) async throws {
+        func holding() -> Bool {
+            let p = service.status.positions
+            return p.count == partitions && p.values.reduce(0) { $0 + max($1, 0) } == records  // < 0: nothing read yet
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !holding() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(holding(), "positions \(service.status.positions)")
     }
 }
 

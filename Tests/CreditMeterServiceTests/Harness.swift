@@ -121,7 +121,7 @@ final class ServiceHarness: @unchecked Sendable {
     func committedAndEnds(group: String = "test-group") throws -> (committed: [Int32: Int64], ends: [Int32: Int64]) {
         let consumer = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap), ("group.id", group)], logger: logger)
         let tps = (0..<inputPartitions).map { TopicPartition("ai.usage", $0) }
-        let committed = try consumer.committed(tps, timeoutMs: 5_000)
+        let committed = try consumer.committed(tps, timeoutMs: 30_000)  // generous: a fresh consumer on slow brokers (400 ms RTT)
         var c: [Int32: Int64] = [:]
         var e: [Int32: Int64] = [:]
         for tp in tps {
@@ -174,6 +174,8 @@ final class ServiceHarness: @unchecked Sendable {
                 if let end = ends[m.partition], m.offset + 1 >= end { ends[m.partition] = nil }
             }
         }
+        // Never a silent partial read (a test would then compare the wrong thing).
+        if !ends.isEmpty { Issue.record("readAll(\(topic)): partitions \(ends.keys.sorted()) not read to their end in \(timeout)") }
         return out.sorted { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
     }
 

@@ -174,7 +174,8 @@ extension HTTPEndpointTests {
                                                     ("partition.assignment.strategy", KafkaSettings.assignmentStrategy)], logger: h.logger)
         try member.subscribe(["ai.usage"])
         let stopMember = StopSignal()
-        let memberTask = Task.detached { while !stopMember.isRequested { member.poll(timeoutMs: 100) { _ in } } }
+        // Polled on a thread of its own (not one of the cooperative pool's two).
+        let memberTask = Task { try await onOwnThread { while !stopMember.isRequested { member.poll(timeoutMs: 100) { _ in } } } }
         #expect(try await OwnershipDirectoryTests.eventually(40) {
             stack.service.readModel.partitions.count == 2 && stack.service.readModel.readableReason == nil
         })
@@ -257,7 +258,7 @@ extension HTTPEndpointTests {
         fake.stop()
         // The member leaves cleanly first (its partitions come back to A), then A stops.
         stopMember.request()
-        await memberTask.value
+        try await memberTask.value
         member.close()
         // A stop in the middle of the rebalance that follows may find its partitions lost (no
         // checkpoint, no release: the next owner replays); this test wants the settled case.

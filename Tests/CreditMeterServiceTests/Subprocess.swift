@@ -118,14 +118,16 @@ final class DevBroker: @unchecked Sendable {
     func command(_ line: String) async throws {
         try child.send(line)
         answered += 1
-        let deadline = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < deadline {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let late = ContinuousClock.now >= deadline  // one more look after a late wake-up
             let lines = child.stdout.split(separator: "\n")
             if lines.count > answered {
                 let answer = String(lines[answered])
                 guard answer == "ok" else { throw TestFailure("dev-broker: \(line) → \(answer)") }
                 return
             }
+            if late { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw TestFailure("dev-broker did not answer \(line); stderr: \(child.stderr.suffix(1000))")

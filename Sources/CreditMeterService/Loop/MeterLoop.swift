@@ -50,6 +50,9 @@ final class MeterLoop {
     /// `/metrics`), kept across ownerships: a partition lost without a snapshot and restored
     /// from an older one applies the records in between again, and they are not counted twice.
     private var countedThrough: [TopicPartition: Int64] = [:]
+    /// When the current replay began (the coalescing window of `replayBalancesInterval` counts
+    /// from there, not from the loop's start: the group join takes seconds of it).
+    private var replayBalancesSince = ContinuousClock.now
 
     // Snapshot writer: one serial queue; commits follow durable writes.
     private let writer = DispatchQueue(label: "credit-meter.snapshots")
@@ -96,7 +99,6 @@ final class MeterLoop {
         var lastSnapshot = clock.now
         var lastProgress = clock.now
         var lastViews = clock.now
-        var lastReplayBalances = clock.now
         let snapshotEvery = Duration.seconds(config.snapshots.intervalSeconds)
         defer {
             board.update { $0.running = false }
@@ -123,9 +125,9 @@ final class MeterLoop {
                     // A replaying partition's balances records are coalesced over 10 s instead of
                     // 1 s (a replay is one burst; a snapshot publishes them all first, §8), then
                     // drained at the same 1,000 per pass.
-                    let replayTick = now - lastReplayBalances >= Self.replayBalancesInterval
+                    let replayTick = now - replayBalancesSince >= Self.replayBalancesInterval
                     for st in states.values where !st.isReplaying || replayTick { st.tick() }
-                    if replayTick { lastReplayBalances = now }
+                    if replayTick { replayBalancesSince = now }
                     lastBalances = now
                 }
                 try publishDueBalances(budget: 1_000)
@@ -140,6 +142,8 @@ final class MeterLoop {
                     lastProgress = now
                 }
                 foldBatch()
+                let stopAt = stopFlag.processedThreshold
+                if stopAt != .max && board.current.processed >= stopAt { stopFlag.request() }
             }
         } catch {
             // Leave the group without snapshotting: the state may be ahead of what was acknowledged.
@@ -438,6 +442,12 @@ final class MeterLoop {
                 }
                 if durable { commits[job.tp] = job.nextOffset }
             }
+            // The snapshot's age counts from when it became durable — before the commit, so
+            // whoever sees the committed offsets sees this snapshot's age too.
+            if !commits.isEmpty {
+                let durableAt = wallClock() / 1_000_000
+                board.update { $0.lastSnapshotWallMillis = durableAt }
+            }
             do { try consumer.commit(commits) } catch {
                 // Not fatal: offsets are for lag tools; the snapshot is the source of truth.
                 logger.warning("offset commit failed; retried with the next snapshot", metadata: ["error": "\(error)"])
@@ -446,13 +456,11 @@ final class MeterLoop {
             let elapsed = ContinuousClock.now - started
             metrics.snapshotDuration.recordNanoseconds(elapsed.nanoseconds)
             metrics.snapshotBytes.record(bytesWritten)
-            let wroteAt = wallClock() / 1_000_000
             board.update {
                 $0.snapshotsWritten += Int64(jobsToWrite.count)
                 $0.lastSnapshotMillis = elapsed.milliseconds
                 $0.lastSnapshotPauseMicros = captured.nanoseconds / 1_000
                 $0.longestEncodeMillis = max($0.longestEncodeMillis, longestEncode.milliseconds)
-                if !commits.isEmpty { $0.lastSnapshotWallMillis = wroteAt }
             }
         }
         if synchronous {
@@ -472,6 +480,8 @@ final class MeterLoop {
             // now must see the newest snapshot and the newest state-topic checkpoint.
             if waitForWrites { pendingWrites.wait() }
             model.assigned(tps)
+            let wasReplaying = states.values.contains { $0.isReplaying }
+            defer { if !wasReplaying && states.values.contains(where: { $0.isReplaying }) { replayBalancesSince = .now } }
             var found: [TopicPartition: StateTopic.Found] = [:]
             if let stateTopic {
                 do {
