@@ -8,7 +8,7 @@ import Synchronization
 /// service records through swift-metrics (snapshot durations and sizes, HTTP requests by
 /// route template and code) lands in `registry`. Values that are state rather than events —
 /// consumer lag per partition, accounts held, snapshot age — are written from the read model
-/// at each scrape, so they are current and a revoked partition's lag disappears. The record,
+/// and the service's status at each scrape (per service, not through the shared registry), so they are current and a revoked partition's lag disappears. The record,
 /// credit and alert counters are written from the service's own counters: exact (credits are
 /// integer millicredits written as a decimal; a floating-point counter would drift) and per
 /// service rather than per process.

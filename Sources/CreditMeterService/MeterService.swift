@@ -48,7 +48,8 @@ public final class MeterService: Service, Sendable {
 
     /// Tests: the consuming loop asks for the stop itself after the batch in which `processed`
     /// reaches `n` — a stop at a point in the log that does not depend on how soon a test's
-    /// task is scheduled (a loaded machine wakes a polling test seconds late).
+    /// task is scheduled (a loaded machine wakes a polling test seconds late). The clean stop
+    /// still applies what was already delivered, so `processed` ends at `n` or a little above.
     @_spi(Testing) public func requestStop(afterProcessed n: Int64) { stopFlag.request(afterProcessed: n) }
 
     public func run() async throws {

@@ -47,6 +47,15 @@ import CreditEngine
         #expect(EventTime.format(t) == canonical)
     }
 
+    /// Formatting is total: both ends of the Int64 range (a corrupt snapshot's Int64.min once
+    /// trapped the account document) and the instant before 1970.
+    @Test func formatsEveryInt64() {
+        #expect(EventTime.format(.min) == "1677-09-21T00:12:43.145224192Z")
+        #expect(EventTime.format(.max) == "2262-04-11T23:47:16.854775807Z")
+        #expect(EventTime.format(-1) == "1969-12-31T23:59:59.999999999Z")
+        #expect(EventTime.format(-EventTime.nanosPerDay) == "1969-12-31T00:00:00Z")
+    }
+
     @Test(arguments: ["2026-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-21 10:00Z", "2026-11-21T24:00:00Z",
                       "2026-11-21T10:00:00", "2026-11-21T10:00:00.Z", "2026-11-21T10:00:00.1234567890Z", "yesterday"])
     func refusesInvalidTimes(input: String) {

@@ -14,7 +14,7 @@ import CreditEngine
     }
 
     @Test(arguments: ["regression-overflow.bin", "regression-table-ref.bin", "regression-effective-from.bin", "regression-overage.bin",
-                      "regression-v1-usage-sum.bin", "regression-runway-first-day.bin"])
+                      "regression-v1-usage-sum.bin", "regression-runway-first-day.bin", "regression-pin-until-min.bin"])
     func fuzzerCrashesAreRefused(name: String) throws {
         let body = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(Self.corpus)/\(name)")))
         let bytes = Self.sealed(body)

@@ -451,8 +451,7 @@ extension HTTPEndpointTests {
 
     static func browserBlocking(_ arguments: [String], _ url: String) throws -> String {
         guard let chromium else {
-            Issue.record("headless Chromium is needed: apt-get install chromium (scripts/install-deps.sh --test does)")
-            return ""
+            throw TestFailure("headless Chromium is needed: apt-get install chromium (scripts/install-deps.sh --test does)")
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: chromium)
@@ -463,16 +462,22 @@ extension HTTPEndpointTests {
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
         try p.run()
-        // A browser that stalls (a starved machine) is killed after 90 s: the test fails, the
-        // run does not hang.
+        // A browser that stalls (a starved machine) is stopped after 90 s (SIGTERM, then SIGKILL
+        // 5 s later) and the test fails there: the run does not hang.
         let killed = Atomic<Bool>(false)
-        let watchdog = DispatchWorkItem { if p.isRunning { killed.store(true, ordering: .relaxed); p.terminate() } }
+        let pid = p.processIdentifier
+        let watchdog = DispatchWorkItem {
+            guard p.isRunning else { return }
+            killed.store(true, ordering: .relaxed)
+            p.terminate()
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) { if p.isRunning { kill(pid, SIGKILL) } }
+        }
         DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: watchdog)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         watchdog.cancel()
         try? FileManager.default.removeItem(at: home)
-        if killed.load(ordering: .relaxed) { Issue.record("headless Chromium did not finish within 90 s: \(arguments) \(url)") }
+        if killed.load(ordering: .relaxed) { throw TestFailure("headless Chromium did not finish within 90 s: \(arguments) \(url)") }
         return String(decoding: data, as: UTF8.self)
     }
 

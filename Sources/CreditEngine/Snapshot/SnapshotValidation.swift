@@ -40,7 +40,7 @@ extension SnapshotCodec {
             // Times: within the calendar the ledger computes in (or the "none" sentinels).
             let times = [a.anchor, a.cycleStart, a.cycleEnd]
             guard times.allSatisfy(timeRange.contains), a.clock == .min || timeRange.contains(a.clock),
-                  a.pinUntil == .max || a.pinUntil == .min || timeRange.contains(a.pinUntil),
+                  a.pinUntil == .max || timeRange.contains(a.pinUntil),  // .max: no end (never .min)
                   a.blocks.allSatisfy({ $0.expiresAt == .max || timeRange.contains($0.expiresAt) }) else {
                 throw SnapshotError("account \(i): time out of range (corrupt snapshot)")
             }

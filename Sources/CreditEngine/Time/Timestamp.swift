@@ -143,9 +143,13 @@ public enum EventTime {
 
     /// Canonical RFC 3339 UTC text: `2026-11-21T10:00:00Z`, with `.mmm`, `.uuuuuu` or
     /// `.nnnnnnnnn` only when the time has a fraction of a second.
+    /// Total over Int64 (1677-09-21 … 2262-04-11: four-digit years): a time from a corrupt
+    /// snapshot must never trap the writer (the snapshot fuzzer reached one: Int64.min).
     public static func append(_ nanos: Int64, to out: inout [UInt8]) {
         let days = day(of: nanos)
-        var rest = nanos - days * nanosPerDay
+        // Floored remainder without `days * nanosPerDay`, which overflows on the first day of the range.
+        var rest = nanos % nanosPerDay
+        if rest < 0 { rest += nanosPerDay }
         let (y, m, d) = civilFromDays(days)
         let secondsOfDay = rest / nanosPerSecond
         rest -= secondsOfDay * nanosPerSecond

@@ -50,7 +50,7 @@ final class MeterLoop {
     /// `/metrics`), kept across ownerships: a partition lost without a snapshot and restored
     /// from an older one applies the records in between again, and they are not counted twice.
     private var countedThrough: [TopicPartition: Int64] = [:]
-    /// When the current replay began (the coalescing window of `replayBalancesInterval` counts
+    /// When the newest replay began (the coalescing window of `replayBalancesInterval` counts
     /// from there, not from the loop's start: the group join takes seconds of it).
     private var replayBalancesSince = ContinuousClock.now
 
@@ -406,6 +406,7 @@ final class MeterLoop {
         let jobsToWrite = jobs
         let work: @Sendable () -> Void = {
             var commits: [TopicPartition: Int64] = restoredOffsets
+            var anyDurable = false
             var bytesWritten = 0
             var longestEncode = Duration.zero
             for job in jobsToWrite {
@@ -440,11 +441,11 @@ final class MeterLoop {
                         writeFailure.withLock { if $0 == nil { $0 = "\(job.tp): \(error)" } }
                     }
                 }
-                if durable { commits[job.tp] = job.nextOffset }
+                if durable { commits[job.tp] = job.nextOffset; anyDurable = true }
             }
             // The snapshot's age counts from when it became durable — before the commit, so
             // whoever sees the committed offsets sees this snapshot's age too.
-            if !commits.isEmpty {
+            if anyDurable {
                 let durableAt = wallClock() / 1_000_000
                 board.update { $0.lastSnapshotWallMillis = durableAt }
             }
@@ -480,8 +481,6 @@ final class MeterLoop {
             // now must see the newest snapshot and the newest state-topic checkpoint.
             if waitForWrites { pendingWrites.wait() }
             model.assigned(tps)
-            let wasReplaying = states.values.contains { $0.isReplaying }
-            defer { if !wasReplaying && states.values.contains(where: { $0.isReplaying }) { replayBalancesSince = .now } }
             var found: [TopicPartition: StateTopic.Found] = [:]
             if let stateTopic {
                 do {
@@ -530,6 +529,8 @@ final class MeterLoop {
             }
             ownership?.announce(tps.filter { states[$0] != nil }, partitionCounts: (try? consumer.partitionCounts(config.kafka.inputTopics, timeoutMs: 5_000)) ?? [:])
             cached = (nil, -1, nil)
+            // A replay starts: the coalescing window of its balances counts from now.
+            if tps.contains(where: { states[$0]?.isReplaying == true }) { replayBalancesSince = .now }
             logger.info("partitions assigned", metadata: ["partitions": "\(tps.map(\.description))"])
             foldBatch()
             return offsets
