@@ -81,7 +81,8 @@ public enum SnapshotInspector {
     public static func text(_ loaded: [Loaded], account: String?) -> String {
         var lines: [String] = []
         for l in loaded {
-            let written = l.writtenAtMillis > 0 ? EventTime.format(l.writtenAtMillis * 1_000_000) : "?"
+            // The stamp is the writer's (not validated by the codec): formatted only when it can be a time.
+            let written = l.writtenAtMillis > 0 && l.writtenAtMillis <= Int64.max / 1_000_000 ? EventTime.format(l.writtenAtMillis * 1_000_000) : "?"
             let audit = l.ledger.audit()
             lines.append("\(l.tp)  next offset \(l.nextOffset)  \(l.ledger.accountCount) accounts  \(l.ledger.dedupe.count) remembered ids  "
                          + "\(l.bytes) bytes  written \(written)  audit \(audit.isClean ? "conserved" : "FAILED")  (\(l.path))")

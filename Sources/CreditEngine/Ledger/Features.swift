@@ -228,7 +228,9 @@ extension Account {
     /// ends and within `days` days of t; once per cycle, re-armed when an event lifts it out.
     mutating func evaluateRunwayAlert(days: Int64, usage: Bool) -> Int64? {
         let r = runway
-        let inside = r.exhaustedAt.map { $0 < cycleEnd && $0 - clock < days * EventTime.nanosPerDay } ?? false
+        // In Int128: a late event leaves the clock where it was, which may lie far from the
+        // exhaustion time (and `days` is configured).
+        let inside = r.exhaustedAt.map { $0 < cycleEnd && Int128($0) - Int128(clock) < Int128(days) * Int128(EventTime.nanosPerDay) } ?? false
         let fired = extras.first?.runwayFired ?? false
         if fired && !inside { extras[0].runwayFired = false; return nil }
         guard !fired, inside, usage else { return nil }

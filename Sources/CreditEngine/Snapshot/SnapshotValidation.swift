@@ -13,7 +13,18 @@ extension SnapshotCodec {
         EventTime.daysFromCivil(year: 1690, month: 1, day: 1) * EventTime.nanosPerDay
         ... EventTime.daysFromCivil(year: 2210, month: 1, day: 1) * EventTime.nanosPerDay
 
+    /// Bound of counts and sequence numbers (events, counters, request and runway `n`): far
+    /// above any real log, far enough below Int64.max that `+= 1` cannot overflow.
+    static let countLimit: Int64 = 1 << 62
+
     static func validateRestored(_ ledger: PartitionLedger) throws(SnapshotError) {
+        let c = ledger.state.counters
+        guard [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.requests].allSatisfy({ $0 >= 0 && $0 < countLimit }),
+              c.chargedMillicredits > -amountLimit && c.chargedMillicredits < amountLimit else {
+            throw SnapshotError("partition counters out of range (corrupt snapshot)")
+        }
+        let members = ledger.state.members.count
+        let thresholdCount = ledger.config.thresholds.count
         for i in 0..<ledger.accountCount {
             let a = ledger.state.accounts[i]
             let amounts = [a.monthly, a.allowance, a.allowanceUsed, a.blockCredits, a.overage, a.entitlement,
@@ -49,8 +60,42 @@ extension SnapshotCodec {
             guard a.firstUsageDay == .max || (a.clock != .min && a.firstUsageDay <= EventTime.day(of: a.clock)) else {
                 throw SnapshotError("account \(i): first usage day after the account's clock (corrupt snapshot)")
             }
-            guard a.allowance >= 0, a.overage >= 0 else {
-                throw SnapshotError("account \(i): negative allowance or overage (corrupt snapshot)")
+            // The billing cycle: its index is months from the anchor, so anchor + index (+ 1)
+            // months lies in the calendar too (else the next rollover's date arithmetic traps).
+            guard a.cycleIndex > -100_000 && a.cycleIndex < 100_000, Self.monthsStayInCalendar(a.anchor, a.cycleIndex) else {
+                throw SnapshotError("account \(i): billing cycle index out of range (corrupt snapshot)")
+            }
+            guard a.events >= 0 && a.events < countLimit else {
+                throw SnapshotError("account \(i): event count out of range (corrupt snapshot)")
+            }
+            // Fired cycle alerts name a member of the table, or none (-1).
+            guard a.cycleAlerts.allSatisfy({ $0.member >= -1 && $0.member < members }) else {
+                throw SnapshotError("account \(i): alert member reference out of range (corrupt snapshot)")
+            }
+            if let x = a.extras.first {
+                // As the event decoder admits them: rollover cap ≥ 0, budgets > 0, a policy's
+                // credits > 0, below ≥ 0, 1…1,000,000 requests per cycle; counts and `n` ≥ 0.
+                guard x.rolloverMax >= 0 && x.rolloverMax < amountLimit,
+                      [x.requestsInCycle, x.requestSequence, x.runwaySequence].allSatisfy({ $0 >= 0 && $0 < countLimit }) else {
+                    throw SnapshotError("account \(i): top-up or runway state out of range (corrupt snapshot)")
+                }
+                if let p = x.autoTopup {
+                    guard p.credits > 0 && p.credits < amountLimit, p.below >= 0 && p.below < amountLimit,
+                          p.maxPerCycle >= 1 && p.maxPerCycle <= 1_000_000 else {
+                        throw SnapshotError("account \(i): auto top-up policy out of range (corrupt snapshot)")
+                    }
+                }
+                var seen = Set<Int32>()
+                for b in x.budgets {
+                    guard b.member >= 0 && b.member < members, seen.insert(b.member).inserted,
+                          b.budget > 0 && b.budget < amountLimit,
+                          b.counts.isEmpty || b.counts.count == thresholdCount + 1 else {
+                        throw SnapshotError("account \(i): member budget out of range (corrupt snapshot)")
+                    }
+                }
+            }
+            guard a.monthly >= 0, a.allowance >= 0, a.overage >= 0 else {
+                throw SnapshotError("account \(i): negative monthly credits, allowance or overage (corrupt snapshot)")
             }
             var sum: Int64 = 0
             for b in a.blocks { sum += b.remaining }  // cannot overflow: decode summed them with overflow checks
@@ -62,5 +107,14 @@ extension SnapshotCodec {
                 throw SnapshotError("account \(i): fails the conservation check (corrupt snapshot)")
             }
         }
+    }
+
+    /// Whether `anchor` (in `timeRange`) moved by `months` and by `months + 1` stays within the
+    /// calendar the ledger computes in — decided on year and month numbers alone, which
+    /// cannot overflow for |months| < 100,000.
+    static func monthsStayInCalendar(_ anchor: Int64, _ months: Int64) -> Bool {
+        let (y, m, _) = EventTime.civilFromDays(EventTime.day(of: anchor))
+        let first = y * 12 + (m - 1) + months
+        return first >= 1690 * 12 && first + 1 < 2210 * 12
     }
 }
