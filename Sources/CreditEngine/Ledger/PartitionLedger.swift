@@ -615,9 +615,11 @@ struct LedgerState {
     }
 
     /// Whether applying `amount` (plus any cycles started by `time`) keeps every total of
-    /// account `i` within ±2⁶² — so no arithmetic during the commit can overflow.
+    /// account `i` within ±2⁶⁰ — so no arithmetic during the commit can overflow, and every
+    /// state the ledger holds passes restore-time validation (`SnapshotCodec.amountLimit`, the
+    /// same bound: a wider one here once let valid grants build a state its own snapshot refused).
     func fits(_ i: Int, amount: Int64, at time: Int64, cost: Int64, money: Int64) -> Bool {
-        let limit = UInt64(1) << 62
+        let limit = UInt64(SnapshotCodec.amountLimit)
         @inline(__always) func ok(_ base: Int64, _ x: Int64, _ y: Int64 = 0, _ z: Int64 = 0) -> Bool {
             let (s1, o1) = base.magnitude.addingReportingOverflow(x.magnitude)
             let (s2, o2) = s1.addingReportingOverflow(y.magnitude)

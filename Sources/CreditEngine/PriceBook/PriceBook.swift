@@ -39,11 +39,17 @@ public struct PriceBook: Sendable {
             guard p.monthlyCredits >= 0 else { throw ConfigError(key: "plans.\(p.id).monthly_credits", "must not be negative") }
             guard p.priceMicros >= 0 else { throw ConfigError(key: "plans.\(p.id).price", "must not be negative") }
             guard p.rolloverMaxCredits >= 0 else { throw ConfigError(key: "plans.\(p.id).rollover_max_credits", "must not be negative") }
+            // The events' own limit: no configured amount can build a state beyond the ledger's bounds.
+            guard p.monthlyCredits <= Credits.maxAbsolute else { throw ConfigError(key: "plans.\(p.id).monthly_credits", "is absurdly large (limit 10^12 credits)") }
+            guard p.rolloverMaxCredits <= Credits.maxAbsolute else {
+                throw ConfigError(key: "plans.\(p.id).rollover_max_credits", "is absurdly large (limit 10^12 credits)")
+            }
             _ = planSymbols.intern(p.id)
         }
         for p in packs {
             guard packSymbols.find(p.id) == nil else { throw ConfigError(key: "topups.\(p.id)", "duplicate pack") }
             guard p.credits > 0 else { throw ConfigError(key: "topups.\(p.id).credits", "must be greater than 0") }
+            guard p.credits <= Credits.maxAbsolute else { throw ConfigError(key: "topups.\(p.id).credits", "is absurdly large (limit 10^12 credits)") }
             guard p.priceMicros >= 0 else { throw ConfigError(key: "topups.\(p.id).price", "must not be negative") }
             _ = packSymbols.intern(p.id)
         }

@@ -19,8 +19,8 @@ extension SnapshotCodec {
 
     static func validateRestored(_ ledger: PartitionLedger) throws(SnapshotError) {
         let c = ledger.state.counters
-        guard [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.requests].allSatisfy({ $0 >= 0 && $0 < countLimit }),
-              c.chargedMillicredits > -amountLimit && c.chargedMillicredits < amountLimit else {
+        // (Credits charged is a partition-wide sum kept for metrics, wrapping: not bounded here.)
+        guard [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.requests].allSatisfy({ $0 >= 0 && $0 < countLimit }) else {
             throw SnapshotError("partition counters out of range (corrupt snapshot)")
         }
         let members = ledger.state.members.count
@@ -73,14 +73,15 @@ extension SnapshotCodec {
                 throw SnapshotError("account \(i): alert member reference out of range (corrupt snapshot)")
             }
             if let x = a.extras.first {
-                // As the event decoder admits them: rollover cap ≥ 0, budgets > 0, a policy's
-                // credits > 0, below ≥ 0, 1…1,000,000 requests per cycle; counts and `n` ≥ 0.
-                guard x.rolloverMax >= 0 && x.rolloverMax < amountLimit,
+                // As the event decoder and the price book admit them: rollover cap ≥ 0, budgets
+                // > 0, a policy's credits > 0 (a pack's may be large), below ≥ 0, 1…1,000,000
+                // requests per cycle; counts and `n` ≥ 0.
+                guard x.rolloverMax >= 0,
                       [x.requestsInCycle, x.requestSequence, x.runwaySequence].allSatisfy({ $0 >= 0 && $0 < countLimit }) else {
                     throw SnapshotError("account \(i): top-up or runway state out of range (corrupt snapshot)")
                 }
                 if let p = x.autoTopup {
-                    guard p.credits > 0 && p.credits < amountLimit, p.below >= 0 && p.below < amountLimit,
+                    guard p.credits > 0, p.below >= 0 && p.below < amountLimit,
                           p.maxPerCycle >= 1 && p.maxPerCycle <= 1_000_000 else {
                         throw SnapshotError("account \(i): auto top-up policy out of range (corrupt snapshot)")
                     }
