@@ -8,7 +8,8 @@ import Synchronization
 /// service records through swift-metrics (snapshot durations and sizes, HTTP requests by
 /// route template and code) lands in `registry`. Values that are state rather than events —
 /// consumer lag per partition, accounts held, snapshot age — are written from the read model
-/// and the service's status at each scrape (per service, not through the shared registry), so they are current and a revoked partition's lag disappears. The record,
+/// and the service's status at each scrape (per service, not through the shared registry), so
+/// they are current and a revoked partition's lag disappears. The record,
 /// credit and alert counters are written from the service's own counters: exact (credits are
 /// integer millicredits written as a decimal; a floating-point counter would drift) and per
 /// service rather than per process.
@@ -65,7 +66,7 @@ public final class MetricsExporter: Sendable {
         for (type, value) in s.alertsByType.sorted(by: { $0.key < $1.key }) {
             text += "credit_meter_alerts_published_total{type=\"\(type)\"} \(value)\n"
         }
-        // State, not events: written from this service's read model at each scrape (so it is
+        // State, not events: written from this service's read model and status at each scrape (so it is
         // current, a revoked partition's lag disappears, and two services in one process —
         // tests — never see each other's values).
         text += "# TYPE credit_meter_consumer_lag gauge\n"
