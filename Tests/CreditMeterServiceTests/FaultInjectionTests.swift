@@ -103,18 +103,14 @@ struct FaultInjectionTests {
         for (json, key) in Self.records(0, 8) { try h.produce(json, key: key) }
         let service = MeterService(config: try h.config(), logger: h.logger)
         let task = Task { try await service.run() }
-        func wait(_ seconds: Int, until done: () -> Bool) async throws {
-            let deadline = ContinuousClock.now + .seconds(seconds)
-            while !done() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        }
-        try await wait(60) { service.status.processed >= Int64(4 * 8) }
+        _ = try await OwnershipDirectoryTests.eventually(60) { service.status.processed >= Int64(4 * 8) }
         #expect(service.status.processed == Int64(4 * 8))
 
         cluster.pushRequestErrors(.heartbeat, [KafkaErrorCode.unknownMemberID])
-        try await wait(60) { service.status.reread >= Int64(4 * 8) }
+        _ = try await OwnershipDirectoryTests.eventually(60) { service.status.reread >= Int64(4 * 8) }
         #expect(service.status.reread >= Int64(4 * 8), "reread \(service.status.reread)")
         for (json, key) in Self.records(8, 21) { try h.produce(json, key: key) }
-        try await wait(60) { service.status.processed >= Int64(4 * 21) }
+        _ = try await OwnershipDirectoryTests.eventually(60) { service.status.processed >= Int64(4 * 21) }
         try await Self.waitUntilHoldingEverything(service, partitions: 2, records: 4 * 21)
 
         service.requestStop()
@@ -141,9 +137,7 @@ extension FaultInjectionTests {
             let p = service.status.positions
             return p.count == partitions && p.values.reduce(0) { $0 + max($1, 0) } == records  // < 0: nothing read yet
         }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while !holding() && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
-        try #require(holding(), "positions \(service.status.positions)")
+        try #require(try await OwnershipDirectoryTests.eventually(60, holding), "positions \(service.status.positions)")
     }
 }
 

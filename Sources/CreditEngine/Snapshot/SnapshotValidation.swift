@@ -7,11 +7,13 @@ extension SnapshotCodec {
     /// Largest magnitude of any stored amount: far above any real ledger (2^60 millicredits
     /// ≈ 10^15 credits) and small enough that sums of a few amounts cannot overflow Int64.
     static let amountLimit: Int64 = 1 << 60
-    /// Years 1690–2210: event times are 1700–2200; cycle ends may run a little past them.
-    static let maxDay = Int(EventTime.daysFromCivil(year: 2210, month: 1, day: 1))
+    /// The calendar a restored state may use, 1690-01-01 up to 2210-01-01: event times are
+    /// 1700–2200; cycle ends may run a little past them.
+    static let firstYear: Int64 = 1690, endYear: Int64 = 2210
+    static let maxDay = Int(EventTime.daysFromCivil(year: endYear, month: 1, day: 1))
     static let timeRange: ClosedRange<Int64> =
-        EventTime.daysFromCivil(year: 1690, month: 1, day: 1) * EventTime.nanosPerDay
-        ... EventTime.daysFromCivil(year: 2210, month: 1, day: 1) * EventTime.nanosPerDay
+        EventTime.daysFromCivil(year: firstYear, month: 1, day: 1) * EventTime.nanosPerDay
+        ... EventTime.daysFromCivil(year: endYear, month: 1, day: 1) * EventTime.nanosPerDay
 
     /// Bound of counts and sequence numbers (events, counters, request and runway `n`): far
     /// above any real log, far enough below Int64.max that `+= 1` cannot overflow.
@@ -116,6 +118,6 @@ extension SnapshotCodec {
     static func monthsStayInCalendar(_ anchor: Int64, _ months: Int64) -> Bool {
         let (y, m, _) = EventTime.civilFromDays(EventTime.day(of: anchor))
         let first = y * 12 + (m - 1) + months
-        return first >= 1690 * 12 && first + 1 < 2210 * 12
+        return first >= firstYear * 12 && first + 1 < endYear * 12
     }
 }
