@@ -303,4 +303,19 @@ func expectConserved(_ t: TestLedger, sourceLocation: SourceLocation = #_sourceL
         let restored = try SnapshotCodec.decode(bytes, config: t.ledger.config).0
         #expect(restored.accountDocument(0) == t.ledger.accountDocument(0))
     }
+
+    /// Positive adjustments add credit blocks without counting as granted: the block total is
+    /// bounded by the incoming amount too, so grants and adjustments together stop at 2⁶⁰ and
+    /// the largest state admitted restores.
+    @Test func blockTotalsStopAtTheSameBound() throws {
+        let t = try TestLedger()
+        for i in 0..<600 { #expect(t.grant("a", "1000000000000", at: "2026-11-01T00:00:00Z", id: "g\(i)").outcome == .applied) }
+        for i in 0..<552 { #expect(t.adjust("a", "1000000000000", at: "2026-11-01T00:00:00Z", id: "j\(i)").outcome == .applied) }
+        #expect(t.account("a").blockCredits == 1_152 * 1_000_000_000_000_000)
+        #expect(t.grant("a", "1000000000000", at: "2026-11-01T00:00:00Z", id: "one-too-many").outcome == .rejected(.overflow))
+        expectConserved(t)
+        let bytes = SnapshotCodec.encode(t.ledger, topic: "ai.usage", partition: 0, nextOffset: 1_153, metadata: 1)
+        let restored = try SnapshotCodec.decode(bytes, config: t.ledger.config).0
+        #expect(restored.accountDocument(0) == t.ledger.accountDocument(0))
+    }
 }

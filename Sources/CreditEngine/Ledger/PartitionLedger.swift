@@ -614,13 +614,17 @@ struct LedgerState {
         return .rejected(r)
     }
 
-    /// Whether applying `amount` (plus any cycles started by `time`) keeps every total of
-    /// account `i` within ±2⁶⁰ — so no arithmetic during the commit can overflow, and every
-    /// state the ledger holds passes restore-time validation (`SnapshotCodec.amountLimit`, the
-    /// same bound: a wider one here once let valid grants build a state its own snapshot refused).
+    /// Whether applying `amount` (plus any cycles started by `time`) keeps every credit total
+    /// of account `i` within ±2⁶⁰ (money and cost within 2⁶²) — so no arithmetic during the
+    /// commit can overflow, and every state the ledger holds passes restore-time validation
+    /// (`SnapshotCodec.amountLimit`, the same bound: a wider one here once let valid grants,
+    /// and then grants with positive adjustments, build a state its own snapshot refused).
     func fits(_ i: Int, amount: Int64, at time: Int64, cost: Int64, money: Int64) -> Bool {
         let limit = UInt64(SnapshotCodec.amountLimit)
-        @inline(__always) func ok(_ base: Int64, _ x: Int64, _ y: Int64 = 0, _ z: Int64 = 0) -> Bool {
+        // Money (micro-units) and cost (nano-USD) are not credits: restore does not bound them,
+        // only this overflow guard, at 2⁶².
+        let moneyLimit = UInt64(1) << 62
+        @inline(__always) func ok(_ base: Int64, _ x: Int64, _ y: Int64 = 0, _ z: Int64 = 0, limit: UInt64 = limit) -> Bool {
             let (s1, o1) = base.magnitude.addingReportingOverflow(x.magnitude)
             let (s2, o2) = s1.addingReportingOverflow(y.magnitude)
             let (s3, o3) = s2.addingReportingOverflow(z.magnitude)
@@ -643,8 +647,11 @@ struct LedgerState {
             && ok(accounts[i].expired, recurring, accounts[i].allowance, accounts[i].blockCredits)
             && ok(accounts[i].adjusted, magnitude) && ok(accounts[i].overage, magnitude)
             && ok(accounts[i].voided, accounts[i].blockCredits)
+            // A block added by this event (a grant, a top-up, a positive adjustment — the last
+            // counts as adjusted, not granted): the block total is bounded too.
+            && ok(accounts[i].blockCredits, magnitude)
             && ok(accounts[i].entitlement, recurring, magnitude) && ok(accounts[i].creditsBought, recurring, magnitude)
-            && ok(accounts[i].moneyPaidMicros, recurringMoney, money) && ok(accounts[i].costNanoUSD, cost)
+            && ok(accounts[i].moneyPaidMicros, recurringMoney, money, limit: moneyLimit) && ok(accounts[i].costNanoUSD, cost, limit: moneyLimit)
     }
 
 }

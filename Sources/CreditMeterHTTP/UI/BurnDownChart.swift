@@ -28,7 +28,7 @@ struct BurnDownChart {
         let now = min(max(lastEvent, cycleStart), cycleEnd)
         let firstDay = HTML.day(ofSeconds: cycleStart)
         let lastDay = HTML.day(ofSeconds: now)
-        // Sums in 128 bits: account totals may approach 2⁶² millicredits.
+        // Sums in 128 bits: account totals may approach 2⁶⁰ millicredits.
         var alloc: [Int64: Int128] = [:]
         for (t, c) in allocations where t <= now { alloc[HTML.day(ofSeconds: t), default: 0] += Int128(c) }
         var out: [(Int64, Int64)] = [(now, balance)]
