@@ -38,10 +38,18 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
-        // ── The Kafka edge: a thin Swift wrapper over librdkafka, no credit knowledge ──
+        // ── The Kafka edge: a thin Swift wrapper over librdkafka, no credit knowledge.
+        //    librdkafka's calls stay in Sources/Kafka/RDKafka; the public types sit above them.
         .target(
             name: "Kafka",
             dependencies: ["Crdkafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSettings
+        ),
+        // ── librdkafka's mock cluster, for development and tests: no library product exports
+        //    it; the tools (demo, bench, dev broker, `embedded`) and the tests link it.
+        .target(
+            name: "KafkaMockCluster",
+            dependencies: ["Kafka", "Crdkafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         // ── The pure core: rate cards, pricing, ledger, alerts, snapshot content ──
@@ -96,7 +104,7 @@ let package = Package(
         .target(
             name: "CreditMeterTools",
             dependencies: [
-                "CreditMeterService", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka",
+                "CreditMeterService", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka", "KafkaMockCluster",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -106,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "CreditMeterCLI",
             dependencies: [
-                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka",
+                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditMeterHTTP", "CreditEngine", "CreditConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -127,13 +135,14 @@ let package = Package(
         ),
         .testTarget(
             name: "KafkaTests",
-            dependencies: ["Kafka", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Kafka", "KafkaMockCluster", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CreditMeterServiceTests",
             dependencies: [
                 "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka",
+                "KafkaMockCluster",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,5 +1,5 @@
 public import CreditConfig
-@_spi(Testing) public import Kafka
+public import KafkaMockCluster
 public import Logging
 
 /// A development Kafka cluster: librdkafka's in-process mock cluster with its topics created.
@@ -23,7 +23,8 @@ public final class DevCluster: Sendable {
         }
     }
 
-    @_spi(Testing) public let cluster: MockCluster
+    /// The mock cluster itself, for fault injection.
+    public let cluster: MockCluster
     public let topics: [Topic]
     public var bootstrapServers: String { cluster.bootstrapServers }
 
@@ -35,8 +36,7 @@ public final class DevCluster: Sendable {
 
     /// The topics a service configuration names: its input topics with `inputPartitions`
     /// each; alerts, dead letters, top-up requests and balances (when configured) with
-    /// `outputPartitions`;
-    /// plus `extra`.
+    /// `outputPartitions`; plus `extra`.
     public static func topics(for kafka: ServiceConfiguration.Kafka, inputPartitions: Int32, outputPartitions: Int32,
                               extra: [Topic] = []) -> [Topic] {
         kafka.inputTopics.map { Topic($0, partitions: inputPartitions) }
@@ -52,5 +52,11 @@ public final class DevCluster: Sendable {
                             extra: [Topic] = [], logger: Logger) throws {
         try self.init(topics: Self.topics(for: kafka, inputPartitions: inputPartitions, outputPartitions: outputPartitions, extra: extra),
                       logger: logger)
+    }
+
+    /// Runs one fault command (`down 1`, `errors Fetch 7` …; see `MockCluster.perform`) and
+    /// returns its one-line answer.
+    public func perform(_ command: String) -> String {
+        cluster.perform(command)
     }
 }

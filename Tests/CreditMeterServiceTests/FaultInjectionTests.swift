@@ -1,9 +1,10 @@
 import CreditConfig
 import CreditEngine
 import CreditMeterService
-@_spi(Testing) import CreditMeterTools
+import CreditMeterTools
 import Foundation
-@_spi(Testing) import Kafka
+import Kafka
+import KafkaMockCluster
 import Testing
 
 /// Issue #15 item 3 (part): the service keeps going while the mock cluster misbehaves —

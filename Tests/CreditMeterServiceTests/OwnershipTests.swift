@@ -1,9 +1,10 @@
 import CreditConfig
 @testable import CreditMeterHTTP
 import CreditMeterService
-@_spi(Testing) import CreditMeterTools
+import CreditMeterTools
 import Foundation
-@_spi(Testing) import Kafka
+import Kafka
+import KafkaMockCluster
 import Logging
 import Synchronization
 import Testing

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 import Testing
-@_spi(Testing) import Kafka
+import Kafka
+import KafkaMockCluster
 
 /// The Kafka edge against librdkafka's mock cluster: a real wire protocol, no server.
 @Suite(.serialized, .timeLimit(.minutes(2)))

@@ -1,6 +1,7 @@
 import Logging
 import Testing
-@_spi(Testing) import Kafka
+import Kafka
+import KafkaMockCluster
 
 /// `dev-broker --commands`: the text commands a test in another process sends to steer the
 /// mock cluster, and their one-line answers. (Their effects on a running service are tested

@@ -1,8 +1,7 @@
 import ArgumentParser
 import CreditMeterService
-@_spi(Testing) import CreditMeterTools
+import CreditMeterTools
 import Foundation
-@_spi(Testing) import Kafka
 import Logging
 import UnixSignals
 
@@ -34,10 +33,9 @@ struct DevBroker: CreditMeterCommand {
         writeLine(cluster.bootstrapServers)
         if commands {
             // Blocking reads on a thread of their own; end of input ends the commands, not the cluster.
-            let mock = cluster.cluster
             Thread.detachNewThread {
                 while let line = readLine() {
-                    let answer = mock.perform(line)
+                    let answer = cluster.perform(line)
                     logger.info("fault command", metadata: ["command": "\(line)", "answer": "\(answer)"])
                     writeLine(answer)
                 }

@@ -1,30 +1,28 @@
 import Crdkafka
-import Glibc
+public import Kafka
 public import Logging
-import Synchronization
 
 /// librdkafka's in-process mock cluster (`rdkafka_mock.h`): a real Kafka wire protocol served
 /// from threads of this process. Any client — in this process or another (kcat, Python) —
 /// connects through `bootstrapServers` while this object lives.
 ///
-/// For development and tests only (`@_spi(Testing)`): tools reach it through `DevCluster`.
+/// For development and tests only: no library product exports this module; tools reach it
+/// through `DevCluster`.
 ///
 /// Limits (librdkafka 2.0.2): no CreateTopics (use `createTopic`), no compaction, no real
 /// transactions, offsets-for-times answers -1, and each partition keeps only ~5 MiB.
-@_spi(Testing) public final class MockCluster: @unchecked Sendable {
+public final class MockCluster: @unchecked Sendable {
     private let owner: RDKafkaClient
     private let cluster: OpaquePointer
     public let bootstrapServers: String
-    public let brokerCount: Int32
 
     public init(brokers: Int32 = 1, logger: Logger = Logger(label: "kafka.mock")) throws(KafkaError) {
         // A producer handle owns the cluster; it is never used to produce.
-        owner = try RDKafkaClient(type: RD_KAFKA_PRODUCER, properties: [("log_level", "3")], context: ClientContext(logger: logger))
+        owner = try RDKafkaClient(.producer(onDelivery: nil), properties: [("log_level", "3")], logger: logger)
         guard let mc = rd_kafka_mock_cluster_new(owner.handle, Int32(brokers)) else {
             throw KafkaError(code: RD_KAFKA_RESP_ERR__FAIL.rawValue, message: "could not start the mock cluster")
         }
         cluster = mc
-        brokerCount = brokers
         bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mc))
     }
 
@@ -108,57 +106,5 @@ import Synchronization
 
     public func clearRequestErrors(_ api: APIKey) {
         rd_kafka_mock_clear_request_errors(cluster, api.rawValue)
-    }
-}
-
-/// Common broker error codes, for error injection.
-@_spi(Testing) public enum KafkaErrorCode {
-    public static let notLeaderForPartition = RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION.rawValue
-    public static let requestTimedOut = RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT.rawValue
-    public static let notEnoughReplicas = RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS.rawValue
-    public static let coordinatorNotAvailable = RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE.rawValue
-    /// On a heartbeat: the member is gone, so librdkafka drops the assignment as lost.
-    public static let unknownMemberID = RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID.rawValue
-}
-
-/// `net.ipv4.ip_local_reserved_ports`, shared by every mock cluster of this process.
-enum ReservedPorts {
-    static let path = "/proc/sys/net/ipv4/ip_local_reserved_ports"
-    static let lock = Mutex<Void>(())
-
-    static func reserve(_ ports: [Int]) -> Bool {
-        lock.withLock { _ in
-            guard let current = read() else { return false }
-            return write(current.union(ports))
-        }
-    }
-
-    static func release(_ ports: [Int]) {
-        lock.withLock { _ in
-            if let current = read() { _ = write(current.subtracting(ports)) }
-        }
-    }
-
-    private static func read() -> Set<Int>? {
-        guard let f = fopen(path, "r") else { return nil }
-        defer { fclose(f) }
-        var buffer = [CChar](repeating: 0, count: 65_536)
-        let n = fread(&buffer, 1, buffer.count - 1, f)
-        let text = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var out = Set<Int>()
-        for part in text.split(whereSeparator: { $0 == "," || $0 == "\n" || $0 == " " }) {
-            let bounds = part.split(separator: "-").compactMap { Int($0) }
-            if bounds.count == 1 { out.insert(bounds[0]) } else if bounds.count == 2, bounds[0] <= bounds[1], bounds[1] - bounds[0] < 100_000 {
-                out.formUnion(bounds[0]...bounds[1])
-            }
-        }
-        return out
-    }
-
-    private static func write(_ ports: Set<Int>) -> Bool {
-        guard let f = fopen(path, "w") else { return false }
-        let text = ports.sorted().map(String.init).joined(separator: ",") + "\n"
-        let ok = fputs(text, f) >= 0
-        return fclose(f) == 0 && ok
     }
 }

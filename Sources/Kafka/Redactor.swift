@@ -18,15 +18,15 @@ public struct Redactor: Sendable {
 
     private let secrets: [String]
 
-    public init(secrets: [String]) {
+    private init(secrets: [String]) {
         // Longest first, so a secret that contains another is masked whole. Values of 1–2
         // characters are masked too: a weak secret is still a secret.
         self.secrets = Array(Set(secrets.filter { !$0.isEmpty })).sorted { $0.count > $1.count }
     }
 
     /// The secrets among librdkafka properties.
-    public init(properties: [(String, String)], extra: [String] = []) {
-        var values = properties.filter { Self.isSensitive($0.0) }.map(\.1) + extra
+    public init(properties: [(String, String)]) {
+        var values = properties.filter { Self.isSensitive($0.0) }.map(\.1)
         // The pieces of a JAAS line: `… username="u" password="p";`
         for (name, value) in properties where name.lowercased().contains("jaas") {
             values += Self.quotedValues(in: value)
@@ -36,9 +36,7 @@ public struct Redactor: Sendable {
 
     public static let none = Redactor(secrets: [])
 
-    public func callAsFunction(_ text: String) -> String { redact(text) }
-
-    public func redact(_ text: String) -> String {
+    public func callAsFunction(_ text: String) -> String {
         var out = text
         for s in secrets where out.contains(s) {
             out = out.replacing(s, with: Self.mask)
@@ -46,7 +44,7 @@ public struct Redactor: Sendable {
         return Self.maskPairs(out)
     }
 
-    static func quotedValues(in jaas: String) -> [String] {
+    private static func quotedValues(in jaas: String) -> [String] {
         var values: [String] = []
         var rest = Substring(jaas)
         while let eq = rest.firstIndex(of: "=") {
@@ -62,7 +60,7 @@ public struct Redactor: Sendable {
     }
 
     /// `name=value`, `name = value`, `name: value`, `"name": "value"` with a sensitive name.
-    static func maskPairs(_ text: String) -> String {
+    private static func maskPairs(_ text: String) -> String {
         let chars = Array(text)
         var out = ""
         out.reserveCapacity(chars.count)

@@ -1,0 +1,2 @@
+/// librdkafka's version, e.g. "2.0.2".
+public var librdkafkaVersion: String { RDKafkaClient.versionString }
