@@ -1,5 +1,6 @@
-// The C side of CreditMeter's Kafka edge: Debian's librdkafka (pkg-config `rdkafka`),
-// including the in-process mock cluster used by tests, the demo and benchmarks.
+// The C side of CreditMeter's Kafka edge: Debian's librdkafka (pkg-config `rdkafka`), called
+// from Sources/Kafka/RDKafka, and its in-process mock cluster (rdkafka_mock.h), called only
+// from Sources/KafkaMockCluster (tests, the demo, benchmarks, the dev broker).
 #ifndef CREDITMETER_CRDKAFKA_SHIM_H
 #define CREDITMETER_CRDKAFKA_SHIM_H
 #include <librdkafka/rdkafka.h>

@@ -7,13 +7,16 @@ public final class KafkaConsumer: @unchecked Sendable {
     let client: RDKafkaClient
 
     /// Open until it ends, once: closed (it left the group; the handle is destroyed with
-    /// this object) or abandoned (the handle stays alive for the rest of the process).
+    /// this object) or abandoned (the handle stays alive for the rest of the process). The
+    /// transitions answer whether the caller must act on the handle.
     private enum Lifecycle {
         case open, closed, abandoned
 
-        /// Ends an open consumer as `ending`; false when it has already ended.
-        mutating func end(as ending: Lifecycle) -> Bool {
-            guard self == .open, ending != .open else { return false }
+        mutating func close() -> Bool { end(as: .closed) }
+        mutating func abandon() -> Bool { end(as: .abandoned) }
+
+        private mutating func end(as ending: Lifecycle) -> Bool {
+            guard self == .open else { return false }
             self = ending
             return true
         }
@@ -125,12 +128,12 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// a consumer that must not be closed now (see `cooperativeStickyIsSafe`). The member
     /// leaves the group when its session times out; the process is usually exiting.
     public func abandon() {
-        if lifecycle.end(as: .abandoned) { client.leak() }
+        if lifecycle.abandon() { client.leak() }
     }
 
     /// Leaves the group (running the final revocation through the rebalance hook) and stops
     /// fetching. Safe to call twice.
     public func close() {
-        if lifecycle.end(as: .closed) { client.closeConsumer() }
+        if lifecycle.close() { client.closeConsumer() }
     }
 }
