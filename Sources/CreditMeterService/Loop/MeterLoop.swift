@@ -183,7 +183,7 @@ final class MeterLoop {
     }
 
     /// Records a failed delivery; returns the failure the loop now reports.
-    private func deliveryFailed(_ failure: DeliveryFailure) -> any Error {
+    private func deliveryFailed(_ failure: OutputPublisher.DeliveryFailure) -> any Error {
         if case .abandon(let error) = machine.deliveryFailed(failure.reason) { return error }
         return machine.failure ?? ServiceError("a record could not be delivered (\(failure.reason))")
     }
@@ -247,7 +247,7 @@ final class MeterLoop {
         let acknowledged: OutputsAcknowledged
         do {
             acknowledged = try output.flush(timeoutMs: 60_000)
-        } catch let failure as DeliveryFailure {
+        } catch let failure as OutputPublisher.DeliveryFailure {
             throw deliveryFailed(failure)
         }
         try checkHealth()

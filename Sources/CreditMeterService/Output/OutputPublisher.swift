@@ -10,11 +10,6 @@ struct OutputsAcknowledged: ~Copyable {
     fileprivate init() {}
 }
 
-/// A record the broker did not take (the first one).
-struct DeliveryFailure: Error {
-    let reason: String
-}
-
 /// Produces what the engine decides — alerts, dead letters, account documents — and keeps
 /// count of what the broker acknowledged. Delivery reports arrive on the consuming thread
 /// (inside `poll`/`flush`), so no locking is needed.
@@ -23,6 +18,11 @@ final class OutputPublisher {
         var acknowledged: Int64 = 0
         var failed: Int64 = 0
         var firstFailure: KafkaError?
+    }
+
+    /// A record the broker did not take (the first one).
+    struct DeliveryFailure: Error {
+        let reason: String
     }
 
     let producer: KafkaProducer

@@ -191,10 +191,11 @@ public final class OwnershipDirectory: Sendable {
     /// The whole table (tests).
     package var owners: [TopicPartition: Owner] { table.withLock { $0.owners } }
 
-    /// Owner records applied and other records skipped so far.
-    public var counts: (read: Int, skipped: Int) { table.withLock { ($0.recordsRead, $0.recordsSkipped) } }
+    /// Owner records applied and other records skipped so far (tests).
+    package var counts: (read: Int, skipped: Int) { table.withLock { ($0.recordsRead, $0.recordsSkipped) } }
 
-    public var failedAnnouncements: Int { deliveryFailures.value }
+    /// Announcements the broker did not take (tests).
+    package var failedAnnouncements: Int { deliveryFailures.value }
 
     // MARK: Records
 

@@ -109,17 +109,3 @@ public struct SnapshotStore: Sendable {
         return nil
     }
 }
-
-struct POSIXFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ what: String) { description = "\(what): \(String(cString: strerror(errno)))" }
-}
-
-extension SnapshotError {
-    /// True when the bytes themselves are bad (as opposed to a configuration mismatch).
-    var isDamage: Bool {
-        ["checksum", "truncated", "not a CreditMeter", "unsupported snapshot format", "bad varint", "out of range",
-         "bad block kind", "corrupt snapshot", "unexpected bytes after", "conservation invariant"]
-            .contains { message.contains($0) }
-    }
-}
