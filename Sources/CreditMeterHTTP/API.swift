@@ -3,7 +3,6 @@ public import CreditEngine
 public import CreditMeterService
 public import Hummingbird
 import CoreMetrics
-import Foundation
 import Synchronization
 
 /// Everything the API needs besides the read model.
