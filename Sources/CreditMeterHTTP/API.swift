@@ -3,7 +3,6 @@ public import CreditEngine
 public import CreditMeterService
 public import Hummingbird
 import CoreMetrics
-import Foundation
 import Synchronization
 
 /// Everything the API needs besides the read model.
@@ -33,21 +32,15 @@ public struct API: HTTPResponder {
     /// Who owns the partitions this instance does not hold (§13); nil: one instance, no redirects.
     let ownership: OwnershipDirectory?
     /// The wall clock, for `/check` without `time=` (the engine has no clock).
-    let now: @Sendable () -> Int64
+    let now: WallClock
 
     public init(model: ReadModel, settings: APISettings, exporter: MetricsExporter, ownership: OwnershipDirectory? = nil,
-                now: @escaping @Sendable () -> Int64 = API.wallClockNanos) {
+                now: @escaping WallClock = systemWallClock) {
         self.model = model
         self.ownership = ownership
         self.settings = settings
         self.exporter = exporter
         self.now = now
-    }
-
-    public static let wallClockNanos: @Sendable () -> Int64 = {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
     }
 
     /// A matched route: its template (the metrics label) and the account segment, if any.

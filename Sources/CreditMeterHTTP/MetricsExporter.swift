@@ -23,10 +23,10 @@ public final class MetricsExporter: Sendable {
     ///   - registry: the registry bootstrapped as the metrics backend (`MetricsBootstrap`).
     ///   - status: the service's counters (credits charged, last snapshot).
     /// The wall clock for the snapshot's age (nanoseconds since 1970).
-    let now: @Sendable () -> Int64
+    let now: WallClock
 
     public init(registry: PrometheusCollectorRegistry, model: ReadModel, status: @escaping @Sendable () -> ServiceStatus,
-                now: @escaping @Sendable () -> Int64 = API.wallClockNanos) {
+                now: @escaping WallClock = systemWallClock) {
         self.registry = registry
         self.model = model
         self.status = status

@@ -19,8 +19,9 @@ public struct ReplayOptions: Sendable {
     public var to: Int64?
     public var version: String
     public var publishAdjustments = false
-    /// Tests: force a start offset per partition instead of asking the broker.
-    @_spi(Testing) public var forcedSeek: [TopicPartition: Int64]?
+    /// Tests: a start offset per partition instead of asking the broker (what a broker with a
+    /// correct time index would answer; the development brokers answer wrongly).
+    package var forcedSeek: [TopicPartition: Int64]?
 
     public init(from: Int64?, to: Int64?, version: String) {
         self.from = from

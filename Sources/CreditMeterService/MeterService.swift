@@ -1,7 +1,7 @@
 public import CreditConfig
-public import CreditEngine
+package import CreditEngine
 import Foundation
-public import Kafka
+package import Kafka
 public import Logging
 public import ServiceLifecycle
 
@@ -10,15 +10,17 @@ public import ServiceLifecycle
 /// offsets committed, producer flushed — or throws what stopped it.
 ///
 /// The consuming loop runs on a thread of its own: librdkafka's calls block, and the
-/// ledgers are touched by that thread only. Other services (an HTTP server, later) run beside
-/// it in the same `ServiceGroup` and read `status`, which the loop publishes once per batch
-/// (per-partition positions included) — never the ledgers themselves.
+/// ledgers are touched by that thread only. Other services (the HTTP server) run beside it in
+/// the same `ServiceGroup` and read `readModel` and `status`, which the loop publishes — never
+/// the ledgers themselves.
 public final class MeterService: Service, Sendable {
     public let config: ServiceConfiguration
     let logger: Logger
-    let board = StatusBoard()
-    let stopFlag = StopSignal()
-    /// What the HTTP server reads (contract §11): views the consuming loop publishes.
+    private let board = StatusBoard()
+    private let stopSignal = StopSignal()
+    private let stopAfterProcessed = Locked<Int64?>(nil)
+    /// What the HTTP server reads (contract §11): views, positions and whether the loop runs,
+    /// as the consuming loop publishes them.
     public let readModel: ReadModel
     /// The wall clock (nanoseconds since 1970): snapshot stamps and age, `/check`'s default
     /// time. The ledger never reads it (it runs on event time).
@@ -38,19 +40,26 @@ public final class MeterService: Service, Sendable {
         self.logger = logger
         self.bootstrapOverride = bootstrap
         self.wallClock = wallClock
-        self.ownership = OwnershipDirectory(config: config, logger: logger)
+        self.ownership = OwnershipDirectory(config: config, logger: logger, wallClock: wallClock)
     }
 
-    public var status: ServiceStatus { board.current }
+    /// The loop's counts, with the positions and the running flag as readers see them.
+    public var status: ServiceStatus {
+        // Counts first: they are published after the views and positions they count.
+        var s = board.current
+        s.running = readModel.isRunning
+        for (tp, p) in readModel.partitions where p.restored { s.positions[tp] = p.position ?? KafkaOffset.beginning }
+        return s
+    }
 
     /// Asks the loop to stop; `run()` then returns after the clean stop.
-    public func requestStop() { stopFlag.request() }
+    public func requestStop() { stopSignal.request() }
 
-    /// Tests: the consuming loop asks for the stop itself after the batch in which `processed`
-    /// reaches `n` — a stop at a point in the log that does not depend on how soon a test's
-    /// task is scheduled (a loaded machine wakes a polling test seconds late). The clean stop
-    /// still applies what was already delivered, so `processed` ends at `n` or a little above.
-    @_spi(Testing) public func requestStop(afterProcessed n: Int64) { stopFlag.request(afterProcessed: n) }
+    /// Before `run()`: the consuming loop asks for the stop itself once `processed` reaches `n`
+    /// (checked after each poll) — a stop at a point in the log that does not depend on how soon
+    /// a test's task is scheduled. The clean stop still applies what was already delivered, so
+    /// `processed` ends at `n` or a little above.
+    package func requestStop(afterProcessed n: Int64) { stopAfterProcessed.withLock { $0 = n } }
 
     public func run() async throws {
         try await withGracefulShutdownHandler {
@@ -71,17 +80,18 @@ public final class MeterService: Service, Sendable {
         if bootstrapOverride == nil && config.kafka.isEmbedded {
             throw ServiceError("kafka.bootstrap_servers is \"embedded\": start a development cluster and pass its bootstrap servers")
         }
-        let loop = MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopFlag: stopFlag, model: readModel,
-                             wallClock: wallClock)
         try ownership?.start(bootstrap: bootstrap)
         defer { ownership?.stop() }  // after the loop's final revocation has released its partitions
-        loop.ownership = ownership
-        let box = LoopBox(loop)
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let (config, logger, board, stopSignal, model, ownership, wallClock) =
+            (config, logger, board, stopSignal, readModel, ownership, wallClock)
+        let stopAfter = stopAfterProcessed.value
+        let handover = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Handover, any Error>) in
+            // The loop is built and run on its thread (its connections block) and stays there.
             let thread = Thread {
                 do {
-                    try box.loop.run()
-                    continuation.resume()
+                    let loop = try MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopSignal: stopSignal,
+                                             stopAfterProcessed: stopAfter, model: model, ownership: ownership, wallClock: wallClock)
+                    continuation.resume(returning: Handover(ledgers: try loop.run()))
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -90,32 +100,17 @@ public final class MeterService: Service, Sendable {
             thread.stackSize = 8 << 20
             thread.start()
         }
-        finished.withLock { $0 = Handover(ledgers: loop.finalStates.mapValues(\.ledger)) }
+        finished.withLock { $0 = handover }
     }
 
-    /// The ledgers the service held when it stopped (read-only use after `run()` returned).
-    public func finalLedgers() -> [TopicPartition: PartitionLedger] {
+    /// The ledgers the service held when it stopped cleanly (read-only use after `run()`
+    /// returned): the demo's final table, tests.
+    package func finalLedgers() -> [TopicPartition: PartitionLedger] {
         finished.value?.ledgers ?? [:]
     }
-}
-
-/// Hands the loop to its thread (the loop is confined to that thread from then on).
-private final class LoopBox: @unchecked Sendable {
-    let loop: MeterLoop
-    init(_ loop: MeterLoop) { self.loop = loop }
 }
 
 /// The ledgers, handed over once the consuming thread has ended (never shared while it runs).
 private struct Handover: @unchecked Sendable {
     let ledgers: [TopicPartition: PartitionLedger]
-}
-
-/// Nanoseconds since 1970, UTC.
-public typealias WallClock = @Sendable () -> Int64
-
-/// `CLOCK_REALTIME`.
-public let systemWallClock: WallClock = {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000_000 + Int64(ts.tv_nsec)
 }

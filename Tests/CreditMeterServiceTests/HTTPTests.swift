@@ -2,7 +2,7 @@ import CreditConfig
 import CreditEngine
 import CreditMeterTools
 @testable import CreditMeterHTTP
-@_spi(Testing) import CreditMeterService
+import CreditMeterService
 import Foundation
 import Kafka
 import Logging

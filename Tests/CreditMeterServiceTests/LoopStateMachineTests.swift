@@ -1,18 +1,34 @@
 import CreditMeterService
 import Kafka
+import Logging
 import Testing
 
-/// The consuming loop's lifecycle, driven through every transition with no broker.
+/// The consuming loop's lifecycle, driven through every transition with no broker and no
+/// waiting: the time is an input.
 @Suite struct LoopStateMachineTests {
     typealias Machine = LoopStateMachine
     let p0 = TopicPartition("ai.usage", 0)
     let p1 = TopicPartition("ai.usage", 1)
+    let t0 = ContinuousClock.now
+    /// A writer with nowhere to write: its drains are the only source of `WritesDrained`.
+    let writer = SnapshotWriter(store: nil, stateTopic: nil, group: nil, board: StatusBoard(), wallClock: systemWallClock,
+                                logger: Logger(label: "test"))
+    static let snapshotInterval = Duration.seconds(3)
 
-    func consuming() -> Machine {
-        var m = Machine()
-        m.start()
+    func machine(stopAfterProcessed: Int64? = nil, fragile: Bool = false) -> Machine {
+        Machine(.init(snapshotInterval: Self.snapshotInterval, stopAfterProcessed: stopAfterProcessed, firstAssignmentIsFragile: fragile))
+    }
+
+    func consuming(stopAfterProcessed: Int64? = nil, fragile: Bool = false) -> Machine {
+        var m = machine(stopAfterProcessed: stopAfterProcessed, fragile: fragile)
+        m.start(now: t0)
         return m
     }
+
+    /// A timed snapshot handed to the writer (its deadline passed).
+    func snapshotDue(_ m: inout Machine) -> Bool { m.due(now: t0 + Self.snapshotInterval).contains(.snapshot) }
+
+    func drained() -> WritesDrained { writer.drain() }
 
     func reason(_ error: (any Error)?) -> String? { error.map { String(describing: $0) } }
 
@@ -22,52 +38,60 @@ import Testing
     func abandoned(_ a: Machine.FailureAction) -> String? { if case .abandon(let e) = a { reason(e) } else { nil } }
     func failed(_ a: Machine.FinishAction) -> String? { if case .fail(let e) = a { reason(e) } else { nil } }
 
+    // MARK: Lifecycle and rebalances
+
     @Test func startsIdleThenConsumesAndPolls() {
-        var m = Machine()
+        var m = machine()
         #expect(m.phase == .idle)
-        m.start()
+        m.start(now: t0)
         #expect(m.phase == .consuming)
-        #expect(isPoll(m.step(stopRequested: false)))
-        #expect(m.failure == nil && !m.writeInFlight)
+        #expect(isPoll(m.step(stopRequested: false, processed: 0)))
+        #expect(m.failure == nil && !m.snapshotInFlight)
     }
 
-    @Test func assignmentRestoresAndWaitsOnlyForWritesInFlight() {
+    @Test func assignmentRestoresOnceTheWritesInFlightAreDrained() {
         var m = consuming()
-        #expect(m.assigned([p0, p1]) == .restore([p0, p1], waitForWrites: false))
-        #expect(m.snapshotDue() == .snapshotInBackground)
-        #expect(m.writeInFlight)
-        #expect(m.assigned([p1]) == .restore([p1], waitForWrites: true))
-        #expect(!m.writeInFlight)
+        #expect(!m.snapshotInFlight)
+        #expect(m.assigned([p0, p1], after: drained()) == .restore([p0, p1]))
+        #expect(snapshotDue(&m))
+        #expect(m.snapshotInFlight)  // carried by the consuming state until a drain
+        #expect(m.assigned([p1], after: drained()) == .restore([p1]))
+        #expect(!m.snapshotInFlight)
     }
 
     @Test func revokeWhileConsumingSnapshotsAndDropsWithoutKeeping() {
         var m = consuming()
-        #expect(m.revoked([p0], lost: false) == .snapshotAndDrop([p0], waitForWrites: false, keepFinal: false))
+        #expect(!m.snapshotInFlight)
+        #expect(m.revoked([p0], lost: false, after: drained()) == .snapshotAndDrop([p0], keepFinal: false))
         #expect(m.phase == .consuming)
     }
 
     @Test func lostPartitionsAreDroppedWithoutASnapshot() {
         var m = consuming()
-        #expect(m.revoked([p0], lost: true) == .drop([p0], waitForWrites: false, keepFinal: false))
+        #expect(m.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: false))
     }
 
-    @Test func revokeDuringASnapshotWaitsForTheWriteThenSnapshots() {
+    @Test func revokeDuringASnapshotDrainsTheWriteThenSnapshots() {
         var m = consuming()
-        #expect(m.snapshotDue() == .snapshotInBackground)
-        #expect(m.revoked([p0, p1], lost: false) == .snapshotAndDrop([p0, p1], waitForWrites: true, keepFinal: false))
-        // The wait drained the writer: the next rebalance need not wait again.
-        #expect(m.revoked([p0], lost: false) == .snapshotAndDrop([p0], waitForWrites: false, keepFinal: false))
+        #expect(snapshotDue(&m))
+        #expect(m.snapshotInFlight)
+        #expect(m.revoked([p0, p1], lost: false, after: drained()) == .snapshotAndDrop([p0, p1], keepFinal: false))
+        // The drain emptied the writer: nothing is in flight for the next rebalance.
+        #expect(!m.snapshotInFlight)
+        #expect(m.revoked([p0], lost: false, after: drained()) == .snapshotAndDrop([p0], keepFinal: false))
     }
 
     @Test func cleanStopLeavesTheGroupSnapshotsEachRevokeAndKeepsTheLedgers() {
         var m = consuming()
-        #expect(m.snapshotDue() == .snapshotInBackground)
-        #expect(isLeave(m.step(stopRequested: true)))
+        #expect(snapshotDue(&m))
+        #expect(isLeave(m.step(stopRequested: true, processed: 0)))
         #expect(m.phase == .stopping)
-        #expect(m.snapshotDue() == .none)  // no timed snapshots while stopping
-        #expect(m.revoked([p0, p1], lost: false) == .snapshotAndDrop([p0, p1], waitForWrites: true, keepFinal: true))
+        #expect(m.snapshotInFlight)  // the stop in progress carries the write in flight
+        #expect(m.due(now: t0 + .seconds(3600)).isEmpty)  // no timed work while stopping
+        #expect(m.revoked([p0, p1], lost: false, after: drained()) == .snapshotAndDrop([p0, p1], keepFinal: true))
+        #expect(!m.snapshotInFlight)
         #expect(isLeave(m.stopRequested()))  // asking again changes nothing
-        guard case .stoppedCleanly = m.finish(writeFailure: nil) else { Issue.record("expected a clean stop"); return }
+        guard case .stoppedCleanly = m.finish(after: drained(), writeFailure: nil) else { Issue.record("expected a clean stop"); return }
         #expect(m.phase == .closed)
     }
 
@@ -76,39 +100,39 @@ import Testing
         let action = m.deliveryFailed("Broker: Not enough in-sync replicas")
         #expect(abandoned(action)?.hasPrefix("a record could not be delivered (Broker: Not enough in-sync replicas)") == true)
         #expect(m.phase == .abandoning)
-        #expect(m.snapshotDue() == .none)
-        #expect(abandoned(m.step(stopRequested: false)) == reason(m.failure))
-        #expect(abandoned(m.step(stopRequested: true)) == reason(m.failure))  // a stop does not turn it into a clean one
+        #expect(!snapshotDue(&m))
+        #expect(abandoned(m.step(stopRequested: false, processed: 0)) == reason(m.failure))
+        #expect(abandoned(m.step(stopRequested: true, processed: 0)) == reason(m.failure))  // a stop does not turn it into a clean one
         // Leaving the group: revokes drop, never snapshot (the state may be ahead of the acks).
-        #expect(m.revoked([p0], lost: false) == .drop([p0], waitForWrites: false, keepFinal: true))
-        #expect(failed(m.finish(writeFailure: nil)) == reason(action.error))
+        #expect(m.revoked([p0], lost: false, after: drained()) == .drop([p0], keepFinal: true))
+        #expect(failed(m.finish(after: drained(), writeFailure: nil)) == reason(action.error))
     }
 
     @Test func deliveryFailureDuringARevokeSkipsTheRemainingSnapshotsAndFailsTheStop() {
         var m = consuming()
         #expect(isLeave(m.stopRequested()))
-        #expect(m.revoked([p0], lost: false) == .snapshotAndDrop([p0], waitForWrites: false, keepFinal: true))
+        #expect(m.revoked([p0], lost: false, after: drained()) == .snapshotAndDrop([p0], keepFinal: true))
         // The revoke's flush reports a failed delivery: recorded, nothing to unwind (already stopping).
         guard case .none = m.deliveryFailed("Local: Message timed out") else { Issue.record("expected .none"); return }
         #expect(m.phase == .stopping)
-        #expect(m.revoked([p1], lost: false) == .drop([p1], waitForWrites: false, keepFinal: true))
-        #expect(failed(m.finish(writeFailure: nil))?.hasPrefix("a record could not be delivered (Local: Message timed out)") == true)
+        #expect(m.revoked([p1], lost: false, after: drained()) == .drop([p1], keepFinal: true))
+        #expect(failed(m.finish(after: drained(), writeFailure: nil))?.hasPrefix("a record could not be delivered (Local: Message timed out)") == true)
     }
 
     @Test func deliveryFailureDuringARevokeWhileConsumingAbandonsAtTheNextStep() {
         var m = consuming()
-        #expect(m.revoked([p0], lost: false) == .snapshotAndDrop([p0], waitForWrites: false, keepFinal: false))
+        #expect(m.revoked([p0], lost: false, after: drained()) == .snapshotAndDrop([p0], keepFinal: false))
         // Inside the rebalance callback the loop cannot unwind; the next step does.
         _ = m.deliveryFailed("Local: Message timed out")
-        #expect(m.assigned([p0]) == .restore([p0], waitForWrites: false))
-        #expect(abandoned(m.step(stopRequested: false))?.hasPrefix("a record could not be delivered") == true)
+        #expect(m.assigned([p0], after: drained()) == .restore([p0]))
+        #expect(abandoned(m.step(stopRequested: false, processed: 0))?.hasPrefix("a record could not be delivered") == true)
     }
 
     @Test func restoreFailureAbandons() {
         var m = consuming()
-        _ = m.assigned([p0])
+        _ = m.assigned([p0], after: drained())
         #expect(abandoned(m.failed(ServiceError("cannot restore ai.usage/0"))) == "cannot restore ai.usage/0")
-        #expect(abandoned(m.step(stopRequested: false)) == "cannot restore ai.usage/0")
+        #expect(abandoned(m.step(stopRequested: false, processed: 0)) == "cannot restore ai.usage/0")
     }
 
     @Test func aStopAskedForWhileAbandoningStillAbandons() {
@@ -119,12 +143,12 @@ import Testing
     }
 
     @Test func aFailureBeforeTheStartAbandons() {
-        var m = Machine()
+        var m = machine()
         #expect(abandoned(m.failed(ServiceError("early"))) == "early")
         #expect(m.phase == .abandoning)
-        #expect(m.snapshotDue() == .none)
-        #expect(failed(m.finish(writeFailure: nil)) == "early")
-        #expect(m.phase == .closed && !m.writeInFlight)
+        #expect(!snapshotDue(&m))
+        #expect(failed(m.finish(after: drained(), writeFailure: nil)) == "early")
+        #expect(m.phase == .closed && !m.snapshotInFlight)
     }
 
     @Test func theFirstFailureWins() {
@@ -133,13 +157,13 @@ import Testing
         _ = m.deliveryFailed("second")
         _ = m.failed(ServiceError("third"))
         #expect(reason(m.failure) == "first")
-        #expect(failed(m.finish(writeFailure: "fourth")) == "first")
+        #expect(failed(m.finish(after: drained(), writeFailure: "fourth")) == "first")
     }
 
     @Test func aWriteFailureFailsAnOtherwiseCleanStop() {
         var m = consuming()
         _ = m.stopRequested()
-        #expect(failed(m.finish(writeFailure: "ai.usage/0: No space left on device")) == "ai.usage/0: No space left on device")
+        #expect(failed(m.finish(after: drained(), writeFailure: "ai.usage/0: No space left on device")) == "ai.usage/0: No space left on device")
     }
 
     @Test func aFailureWhileStoppingKeepsTheStopButReportsIt() {
@@ -147,8 +171,143 @@ import Testing
         _ = m.stopRequested()
         guard case .none = m.failed(ServiceError("snapshot write failed")) else { Issue.record("expected .none"); return }
         #expect(m.phase == .stopping)
-        #expect(m.revoked([p0], lost: false) == .drop([p0], waitForWrites: false, keepFinal: true))
-        #expect(failed(m.finish(writeFailure: nil)) == "snapshot write failed")
+        #expect(m.revoked([p0], lost: false, after: drained()) == .drop([p0], keepFinal: true))
+        #expect(failed(m.finish(after: drained(), writeFailure: nil)) == "snapshot write failed")
+    }
+
+    // MARK: Deadlines
+
+    @Test func periodicWorkIsDueByItsDeadlines() {
+        var m = consuming()
+        let ms = { (n: Int) in self.t0 + .milliseconds(n) }
+        #expect(m.due(now: t0).isEmpty)
+        #expect(m.due(now: ms(100)) == [.views])
+        #expect(m.due(now: ms(150)).isEmpty)  // the next views count from the last
+        #expect(m.due(now: ms(200)) == [.views])
+        // Balances every second, with views first (a view is never older than its balances record).
+        #expect(m.due(now: ms(1_000)) == [.views, .balances])
+        #expect(m.due(now: ms(1_050)).isEmpty)
+        #expect(m.due(now: ms(2_000)) == [.views, .balances])
+        #expect(m.due(now: ms(3_000)) == [.views, .balances, .snapshot])
+        #expect(m.snapshotInFlight)
+        #expect(m.due(now: ms(5_000)) == [.views, .balances, .progress])
+        #expect(m.due(now: ms(6_000)) == [.views, .balances, .snapshot])
+        // A replaying partition's balances are coalesced over 10 s.
+        #expect(m.due(now: ms(10_000)) == [.views, .balances, .replayBalances, .snapshot, .progress])
+        #expect(m.due(now: ms(11_000)) == [.views, .balances])
+        // A late wake-up does everything once, and counts from then.
+        #expect(m.due(now: ms(60_000)) == [.views, .balances, .replayBalances, .snapshot, .progress])
+        #expect(m.deadlines?.views == ms(60_100) && m.deadlines?.snapshot == ms(63_000))
+    }
+
+    @Test func aReplayCoalescesItsBalancesFromTheAssignmentThatStartedIt() {
+        var m = consuming()
+        m.replayStarted(now: t0 + .seconds(9))
+        let atTen = m.due(now: t0 + .seconds(10))
+        #expect(atTen.contains(.balances) && !atTen.contains(.replayBalances))  // not 10 s since the replay started
+        #expect(m.due(now: t0 + .seconds(19)).contains(.replayBalances))
+    }
+
+    @Test func nothingIsDueOnceLeaving() {
+        var m = consuming()
+        _ = m.failed(ServiceError("x"))
+        #expect(m.due(now: t0 + .seconds(3600)).isEmpty)
+        m.replayStarted(now: t0)  // ignored
+        #expect(m.deadlines == nil)
+    }
+
+    // MARK: Stop after n records
+
+    @Test func theLoopStopsItselfOnceItProcessedEnough() {
+        var m = consuming(stopAfterProcessed: 2_000)
+        #expect(isPoll(m.step(stopRequested: false, processed: 1_999)))
+        #expect(isLeave(m.step(stopRequested: false, processed: 2_048)))
+        #expect(m.phase == .stopping)
+        var unlimited = consuming()
+        #expect(isPoll(unlimited.step(stopRequested: false, processed: .max)))
+    }
+
+    // MARK: Leaving the group
+
+    @Test func aCleanStopUnsubscribesAppliesWhatIsDeliveredThenClosesOnceNothingIsHeld() {
+        var m = consuming()
+        _ = m.assigned([p0], after: drained())
+        _ = m.stopRequested()
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .unsubscribe)
+        m.unsubscribed(now: t0)
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .poll(applying: true))
+        #expect(m.leaveStep(now: t0 + .seconds(1), holdsPartitions: true) == .poll(applying: true))
+        #expect(m.revoked([p0], lost: false, after: drained()) == .snapshotAndDrop([p0], keepFinal: true))
+        #expect(m.leaveStep(now: t0 + .seconds(2), holdsPartitions: false) == .close)
+        guard case .stoppedCleanly = m.finish(after: drained(), writeFailure: nil) else { Issue.record("expected a clean stop"); return }
+    }
+
+    @Test func leavingClosesWhenTheRevokeDoesNotComeInTime() {
+        var m = consuming()
+        _ = m.stopRequested()
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .unsubscribe)
+        m.unsubscribed(now: t0)
+        #expect(m.leaveStep(now: t0 + Machine.leaveWait - .milliseconds(1), holdsPartitions: true) == .poll(applying: true))
+        #expect(m.leaveStep(now: t0 + Machine.leaveWait, holdsPartitions: true) == .close)
+    }
+
+    @Test func abandoningPollsWithoutApplying() {
+        var m = consuming()
+        _ = m.failed(ServiceError("fatal"))
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .unsubscribe)
+        m.unsubscribed(now: t0)
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .poll(applying: false))
+        #expect(m.revoked([p0], lost: false, after: drained()) == .drop([p0], keepFinal: true))
+        #expect(m.leaveStep(now: t0, holdsPartitions: false) == .close)
+        #expect(failed(m.finish(after: drained(), writeFailure: nil)) == "fatal")
+    }
+
+    @Test func aFailedUnsubscribeClosesDirectly() {
+        var m = consuming()
+        _ = m.stopRequested()
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .unsubscribe)
+        m.unsubscribeFailed()
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .close)
+    }
+
+    @Test func aRecordThatCannotBeAppliedWhileLeavingEndsTheDrainAndFailsTheStop() {
+        var m = consuming()
+        _ = m.stopRequested()
+        _ = m.leaveStep(now: t0, holdsPartitions: true)
+        m.unsubscribed(now: t0)
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .poll(applying: true))
+        m.pollFailed(ServiceError("Local: Queue full"), now: t0)
+        #expect(m.phase == .stopping)  // the final revoke drops: a failure was seen
+        #expect(m.leaveStep(now: t0, holdsPartitions: true) == .close)
+        #expect(m.revoked([p0], lost: false, after: drained()) == .drop([p0], keepFinal: true))
+        #expect(failed(m.finish(after: drained(), writeFailure: nil)) == "Local: Queue full")
+    }
+
+    /// librdkafka#4312: with a fragile assignor, a stop before the first assignment waits for
+    /// it, and leaves the consumer open if it never comes.
+    @Test func aFragileStopBeforeTheFirstAssignmentWaitsForItThenLeavesTheConsumerOpen() {
+        var m = consuming(fragile: true)
+        _ = m.stopRequested()
+        #expect(m.leaveStep(now: t0, holdsPartitions: false) == .poll(applying: true))
+        #expect(m.leaveStep(now: t0 + Machine.firstAssignmentWait - .milliseconds(1), holdsPartitions: false) == .poll(applying: true))
+        #expect(m.leaveStep(now: t0 + Machine.firstAssignmentWait, holdsPartitions: false) == .abandonConsumer)
+
+        var arrives = consuming(fragile: true)
+        _ = arrives.stopRequested()
+        #expect(arrives.leaveStep(now: t0, holdsPartitions: false) == .poll(applying: true))
+        _ = arrives.assigned([p0], after: drained())
+        #expect(arrives.leaveStep(now: t0 + .seconds(1), holdsPartitions: true) == .unsubscribe)
+
+        var after = consuming(fragile: true)
+        _ = after.assigned([p0], after: drained())
+        _ = after.stopRequested()
+        #expect(after.leaveStep(now: t0, holdsPartitions: true) == .unsubscribe)  // already assigned once: no wait
+
+        var failing = consuming(fragile: true)
+        _ = failing.stopRequested()
+        #expect(failing.leaveStep(now: t0, holdsPartitions: false) == .poll(applying: true))
+        failing.pollFailed(ServiceError("x"), now: t0 + .seconds(1))
+        #expect(failing.leaveStep(now: t0 + .seconds(1), holdsPartitions: false) == .abandonConsumer)
     }
 }
 

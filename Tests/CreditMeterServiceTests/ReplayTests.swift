@@ -1,6 +1,6 @@
 import CreditConfig
 import CreditEngine
-@_spi(Testing) import CreditMeterReplay
+import CreditMeterReplay
 import CreditMeterService
 import Foundation
 import Kafka

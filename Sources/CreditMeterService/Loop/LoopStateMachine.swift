@@ -1,145 +1,336 @@
-public import Kafka
+package import Kafka
 
-/// The consuming loop's lifecycle, as a value: events in (`assigned`, `revoked`,
-/// `snapshotDue`, `stopRequested`, `deliveryFailed`, …), actions out, which `MeterLoop`
-/// performs. No I/O, no threads: every transition is unit-tested without a broker (in the
-/// style of swift-nio's and swift-kafka-client's state machines).
+/// The consuming loop's lifecycle, as a value: events in (a step, the time, an assignment, a
+/// revoke, a failure …), actions out, which `MeterLoop` performs (in the style of swift-nio's
+/// `NIOAsyncWriter` and swift-kafka-client's consumer state machine). No I/O, no threads, no
+/// clock of its own — the caller passes `now` — so every transition is unit-tested without a
+/// broker.
 ///
-///     idle ──start──▶ consuming ──stopRequested──▶ stopping ──finish──▶ closed
-///                         │                           │ (a failure here is recorded and
-///                      failure                        │  reported by `finish`)
-///                         ▼                           │
-///                     abandoning ───────finish────────┘
+///     idle ──start──▶ consuming ──stop──▶ leaving (clean) ──finish──▶ closed
+///                         │                   │ a failure here is recorded
+///                      failure                │ and reported by `finish`
+///                         ▼                   │
+///                     leaving (abandoning) ───┘
 ///
-/// Rules (contract §8):
+/// The states carry their resources: `consuming` the deadlines of the periodic work and the
+/// snapshot writes in flight; `leaving` the stop in progress (clean or after a failure, its
+/// stage and deadlines, the failure). Rules (contract §8):
 /// - A snapshot is taken only while no failure has been seen: after a failure the state may
 ///   be ahead of what the broker acknowledged, so it is abandoned, never recorded.
 /// - A revoked partition is snapshotted (synchronously) unless it was lost or a failure was seen.
-/// - Snapshot writes in flight finish before any rebalance changes the assignment, so a
-///   partition restored now sees the newest snapshot and no commit lands after a revoke.
+/// - The assignment changes only with `WritesDrained` in hand (only `SnapshotWriter.drain()`
+///   makes one): a partition restored now sees the newest snapshot, and no commit lands after
+///   a revoke.
 /// - The first failure wins; it is what the loop reports.
 package struct LoopStateMachine {
-    package enum Phase: Equatable, Sendable {
-        /// Not consuming yet.
+    package typealias Instant = ContinuousClock.Instant
+
+    package struct Settings: Sendable {
+        package var snapshotInterval: Duration
+        /// The loop asks for the stop itself once this many records are processed (tests: a
+        /// stop at a point in the log, not at a moment); nil: never.
+        package var stopAfterProcessed: Int64?
+        /// A stop before the group's first assignment waits for it (up to
+        /// `firstAssignmentWait`), then leaves the consumer open: cooperative-sticky on
+        /// librdkafka before 2.3.0 asserts when such a consumer is destroyed (librdkafka#4312).
+        package var firstAssignmentIsFragile: Bool
+
+        package init(snapshotInterval: Duration, stopAfterProcessed: Int64? = nil, firstAssignmentIsFragile: Bool = false) {
+            self.snapshotInterval = snapshotInterval
+            self.stopAfterProcessed = stopAfterProcessed
+            self.firstAssignmentIsFragile = firstAssignmentIsFragile
+        }
+    }
+
+    /// Read views of changed accounts are published at least this often (a view costs a copy
+    /// of the account and its strings: coalescing matters at high rates).
+    package static let viewsInterval = Duration.milliseconds(100)
+    /// Balances records are coalesced per account over this interval (and flushed before
+    /// every snapshot and revoke, so the last record per key is always current).
+    package static let balancesInterval = Duration.seconds(1)
+    /// The same for a partition that replays (a replay is one burst; see
+    /// `PartitionState.replayingUntil`), counted from the assignment that started the replay.
+    package static let replayBalancesInterval = Duration.seconds(10)
+    package static let progressInterval = Duration.seconds(5)
+    package static let firstAssignmentWait = Duration.seconds(20)
+    /// How long a stop polls for the revocation of what it holds before closing anyway.
+    package static let leaveWait = Duration.seconds(30)
+
+    // MARK: States
+
+    enum State {
         case idle
-        /// Polling records; timed snapshots are taken.
-        case consuming
-        /// A clean stop: leaving the group, each revoke snapshots and hands its ledger over.
-        case stopping
-        /// A failure: leaving the group without snapshots; the loop ends with the failure.
-        case abandoning
-        /// The consumer is closed; nothing more happens.
+        case consuming(Consuming)
+        case leaving(Leaving)
         case closed
     }
 
-    package private(set) var phase: Phase = .idle
+    /// Polling records.
+    struct Consuming {
+        var deadlines: Deadlines
+        var writes: Writes
+    }
+
+    /// A stop in progress: leaving the group, then closing the consumer.
+    struct Leaving {
+        /// A requested stop (revokes snapshot; records still delivered are applied), or
+        /// abandoning after a failure (nothing more is snapshotted; records are ignored).
+        let clean: Bool
+        var failure: (any Error)?
+        var writes: Writes
+        var stage: LeaveStage
+    }
+
+    enum LeaveStage {
+        case starting
+        case awaitingFirstAssignment(until: Instant)
+        case unsubscribing
+        case draining(until: Instant)
+        case closing
+        case closed
+    }
+
+    /// Snapshot writes handed to the writer and perhaps not durable yet.
+    enum Writes { case drained, inFlight }
+
+    /// When each periodic task is next due.
+    package struct Deadlines: Equatable, Sendable {
+        package internal(set) var views: Instant
+        package internal(set) var balances: Instant
+        package internal(set) var replayBalances: Instant
+        package internal(set) var snapshot: Instant
+        package internal(set) var progress: Instant
+    }
+
+    private var state: State = .idle
+    package let settings: Settings
+    /// The group's first assignment arrived (see `Settings.firstAssignmentIsFragile`).
+    package private(set) var sawAssignment = false
+    /// Kept after `finish`, for whoever asks.
+    private var finalFailure: (any Error)?
+
+    package init(_ settings: Settings) {
+        self.settings = settings
+    }
+
+    // MARK: Observed
+
+    package var phase: Phase {
+        switch state {
+        case .idle: .idle
+        case .consuming: .consuming
+        case .leaving(let l): l.clean ? .stopping : .abandoning
+        case .closed: .closed
+        }
+    }
+
     /// The first failure seen (in a callback, a health check, a snapshot, a delivery report).
-    package private(set) var failure: (any Error)?
-    /// A snapshot was handed to the writer queue and may not be on disk yet.
-    package private(set) var writeInFlight = false
-
-    package init() {}
-
-    // MARK: Actions
-
-    package enum StepAction {
-        /// Poll the next records.
-        case poll
-        /// Leave the group cleanly: close the consumer (its revokes snapshot), flush, then `finish`.
-        case leaveGroup
-        /// Leave the group without snapshots and end with this error.
-        case abandon(any Error)
+    package var failure: (any Error)? {
+        switch state {
+        case .leaving(let l): l.failure
+        case .closed: finalFailure
+        case .idle, .consuming: nil
+        }
     }
 
-    package enum AssignAction: Equatable {
-        /// Restore each partition (from its newest snapshot, or from the beginning), after
-        /// waiting for the snapshot writes in flight when `waitForWrites`.
-        case restore([TopicPartition], waitForWrites: Bool)
+    /// A snapshot was handed to the writer and may not be durable yet.
+    package var snapshotInFlight: Bool {
+        switch state {
+        case .consuming(let c): c.writes == .inFlight
+        case .leaving(let l): l.writes == .inFlight
+        case .idle, .closed: false
+        }
     }
 
-    package enum RevokeAction: Equatable {
-        /// Publish pending balances, flush, snapshot these partitions synchronously, then drop
-        /// them (keeping their ledgers as the final state when `keepFinal`).
-        case snapshotAndDrop([TopicPartition], waitForWrites: Bool, keepFinal: Bool)
-        /// Drop them without a snapshot (lost, or a failure was seen).
-        case drop([TopicPartition], waitForWrites: Bool, keepFinal: Bool)
+    /// The deadlines of the periodic work while consuming.
+    package var deadlines: Deadlines? {
+        if case .consuming(let c) = state { return c.deadlines }
+        return nil
     }
 
-    package enum SnapshotAction: Equatable {
-        /// Flush and capture the changed partitions; write them on the writer queue.
-        case snapshotInBackground
-        case none
+    // MARK: Consuming
+
+    /// The consumer subscribed; the periodic work counts from `now`.
+    package mutating func start(now: Instant) {
+        guard case .idle = state else { preconditionFailure("the loop starts once") }
+        let i = settings.snapshotInterval
+        state = .consuming(Consuming(
+            deadlines: Deadlines(views: now + Self.viewsInterval, balances: now + Self.balancesInterval,
+                                 replayBalances: now + Self.replayBalancesInterval, snapshot: now + i,
+                                 progress: now + Self.progressInterval),
+            writes: .drained))
     }
 
-    package enum FailureAction {
-        /// Leave the group without snapshots and end with this error (a callback, which cannot
-        /// unwind the poll, leaves it to the next `step`).
-        case abandon(any Error)
-        /// Already stopping or abandoning: recorded, reported when the stop ends.
-        case none
-    }
-
-    package enum FinishAction {
-        case stoppedCleanly
-        case fail(any Error)
-    }
-
-    // MARK: Events
-
-    /// The consumer subscribed.
-    package mutating func start() {
-        precondition(phase == .idle, "the loop starts once")
-        phase = .consuming
-    }
-
-    /// Before each poll. `stopRequested`: the service was asked to stop.
-    package mutating func step(stopRequested: Bool) -> StepAction {
-        switch phase {
+    /// Before each poll. `stopRequested`: the service was asked to stop; `processed`: records
+    /// processed so far (for `Settings.stopAfterProcessed`).
+    package mutating func step(stopRequested: Bool, processed: Int64) -> StepAction {
+        switch state {
         case .consuming:
-            return stopRequested ? self.stopRequested() : .poll
-        case .abandoning:
-            return .abandon(failure ?? ServiceError("abandoned"))
-        case .stopping, .closed, .idle:
+            let reached = settings.stopAfterProcessed.map { processed >= $0 } ?? false
+            return stopRequested || reached ? self.stopRequested() : .poll
+        case .leaving(let l):
+            return l.clean ? .leaveGroup : .abandon(l.failure ?? ServiceError("abandoned"))
+        case .idle, .closed:
             return .leaveGroup
         }
     }
 
-    /// A stop was asked for (SIGTERM, graceful shutdown, a test).
+    /// After a poll: what is due at `now`. Each task returned counts its next deadline from
+    /// `now`. Nothing is due unless consuming.
+    package mutating func due(now: Instant) -> Due {
+        guard case .consuming(var c) = state else { return [] }
+        var due: Due = []
+        let balances = now >= c.deadlines.balances
+        // Views first: a view is never older than its account's balances record.
+        if balances || now >= c.deadlines.views {
+            due.insert(.views)
+            c.deadlines.views = now + Self.viewsInterval
+        }
+        if balances {
+            due.insert(.balances)
+            if now >= c.deadlines.replayBalances {
+                due.insert(.replayBalances)
+                c.deadlines.replayBalances = now + Self.replayBalancesInterval
+            }
+            c.deadlines.balances = now + Self.balancesInterval
+        }
+        if now >= c.deadlines.snapshot {
+            due.insert(.snapshot)
+            c.writes = .inFlight
+            c.deadlines.snapshot = now + settings.snapshotInterval
+        }
+        if now >= c.deadlines.progress {
+            due.insert(.progress)
+            c.deadlines.progress = now + Self.progressInterval
+        }
+        state = .consuming(c)
+        return due
+    }
+
+    /// A replay started at `now` (an assignment restored state behind the log end): the
+    /// coalescing window of replaying partitions' balances counts from here, not from the
+    /// loop's start (the group join takes seconds of it).
+    package mutating func replayStarted(now: Instant) {
+        guard case .consuming(var c) = state else { return }
+        c.deadlines.replayBalances = now + Self.replayBalancesInterval
+        state = .consuming(c)
+    }
+
+    // MARK: Rebalances (in the consumer's callback, before the change takes effect)
+
+    /// The group assigned partitions. Snapshot writes in flight are finished (`drained`).
+    package mutating func assigned(_ partitions: [TopicPartition], after drained: consuming WritesDrained) -> AssignAction {
+        sawAssignment = true
+        writesDrained()
+        return .restore(partitions)
+    }
+
+    /// The group revoked partitions (`lost`: they already belong to someone else). Snapshot
+    /// writes in flight are finished (`drained`); no commit can land after the revoke.
+    package mutating func revoked(_ partitions: [TopicPartition], lost: Bool, after drained: consuming WritesDrained) -> RevokeAction {
+        writesDrained()
+        switch state {
+        case .consuming:
+            return lost ? .drop(partitions, keepFinal: false) : .snapshotAndDrop(partitions, keepFinal: false)
+        case .leaving(let l):
+            return !lost && l.clean && l.failure == nil ? .snapshotAndDrop(partitions, keepFinal: true) : .drop(partitions, keepFinal: true)
+        case .idle, .closed:
+            return .drop(partitions, keepFinal: false)
+        }
+    }
+
+    private mutating func writesDrained() {
+        switch state {
+        case .consuming(var c): c.writes = .drained; state = .consuming(c)
+        case .leaving(var l): l.writes = .drained; state = .leaving(l)
+        case .idle, .closed: break
+        }
+    }
+
+    // MARK: Stopping
+
+    /// A stop was asked for (SIGTERM, graceful shutdown, the stop-after-n rule).
     package mutating func stopRequested() -> StepAction {
-        switch phase {
-        case .idle, .consuming:
-            phase = .stopping
+        switch state {
+        case .idle:
+            state = .leaving(Leaving(clean: true, writes: .drained, stage: .starting))
             return .leaveGroup
-        case .abandoning:
-            return .abandon(failure ?? ServiceError("abandoned"))
-        case .stopping, .closed:
+        case .consuming(let c):
+            state = .leaving(Leaving(clean: true, writes: c.writes, stage: .starting))
+            return .leaveGroup
+        case .leaving(let l):
+            return l.clean ? .leaveGroup : .abandon(l.failure ?? ServiceError("abandoned"))
+        case .closed:
             return .leaveGroup
         }
     }
 
-    /// The group assigned partitions (in the rebalance callback, before positions are set).
-    package mutating func assigned(_ partitions: [TopicPartition]) -> AssignAction {
-        let wait = writeInFlight
-        writeInFlight = false
-        return .restore(partitions, waitForWrites: wait)
+    /// The next step of leaving the group. `holdsPartitions`: the loop or the consumer still
+    /// holds an assignment. The loop never closes with partitions assigned (a close in the
+    /// middle of a cooperative rebalance is fragile in librdkafka 2.0.2): it unsubscribes and
+    /// polls — revokes snapshot (or, after a failure, drop) their partitions — until nothing is
+    /// held or `leaveWait` passed, and only then closes.
+    package mutating func leaveStep(now: Instant, holdsPartitions: Bool) -> LeaveAction {
+        guard case .leaving(var l) = state else { return .close }
+        defer { state = .leaving(l) }
+        switch l.stage {
+        case .starting:
+            if settings.firstAssignmentIsFragile && !sawAssignment {
+                l.stage = .awaitingFirstAssignment(until: now + Self.firstAssignmentWait)
+                return .poll(applying: l.clean)
+            }
+            l.stage = .unsubscribing
+            return .unsubscribe
+        case .awaitingFirstAssignment(let until):
+            if sawAssignment {
+                l.stage = .unsubscribing
+                return .unsubscribe
+            }
+            if now >= until {
+                l.stage = .closed
+                return .abandonConsumer
+            }
+            return .poll(applying: l.clean)
+        case .unsubscribing, .closing, .closed:
+            l.stage = .closed
+            return .close
+        case .draining(let until):
+            if !holdsPartitions || now >= until {
+                l.stage = .closed
+                return .close
+            }
+            return .poll(applying: l.clean)
+        }
     }
 
-    /// The group revoked partitions (`lost`: they already belong to someone else).
-    package mutating func revoked(_ partitions: [TopicPartition], lost: Bool) -> RevokeAction {
-        let wait = writeInFlight
-        writeInFlight = false
-        let keepFinal = phase == .stopping || phase == .abandoning
-        let snapshot = !lost && failure == nil && (phase == .consuming || phase == .stopping)
-        return snapshot ? .snapshotAndDrop(partitions, waitForWrites: wait, keepFinal: keepFinal)
-                        : .drop(partitions, waitForWrites: wait, keepFinal: keepFinal)
+    /// The consumer unsubscribed at `now`: poll until the revokes have come.
+    package mutating func unsubscribed(now: Instant) {
+        guard case .leaving(var l) = state, case .unsubscribing = l.stage else { return }
+        l.stage = .draining(until: now + Self.leaveWait)
+        state = .leaving(l)
     }
 
-    /// The snapshot interval passed.
-    package mutating func snapshotDue() -> SnapshotAction {
-        guard phase == .consuming, failure == nil else { return .none }
-        writeInFlight = true
-        return .snapshotInBackground
+    /// The unsubscribe failed: close directly.
+    package mutating func unsubscribeFailed() {
+        guard case .leaving(var l) = state, case .unsubscribing = l.stage else { return }
+        l.stage = .closing
+        state = .leaving(l)
     }
+
+    /// Applying records while leaving failed: recorded (if first); polling ends — the wait for
+    /// a first assignment as if it had timed out, the drain by closing.
+    package mutating func pollFailed(_ error: any Error, now: Instant) {
+        _ = failed(error)
+        guard case .leaving(var l) = state else { return }
+        switch l.stage {
+        case .awaitingFirstAssignment: l.stage = .awaitingFirstAssignment(until: now)
+        case .draining: l.stage = .closing
+        case .starting, .unsubscribing, .closing, .closed: break
+        }
+        state = .leaving(l)
+    }
+
+    // MARK: Failures
 
     /// The producer reported a record it could not deliver.
     package mutating func deliveryFailed(_ reason: String) -> FailureAction {
@@ -150,22 +341,30 @@ package struct LoopStateMachine {
     /// Anything else that must stop the service: a restore, a fatal client error, a snapshot
     /// write, a position the topic no longer holds.
     package mutating func failed(_ error: any Error) -> FailureAction {
-        if failure == nil { failure = error }
-        switch phase {
-        case .idle, .consuming:
-            phase = .abandoning
-            return .abandon(failure!)
-        case .abandoning, .stopping, .closed:
+        switch state {
+        case .idle:
+            state = .leaving(Leaving(clean: false, failure: error, writes: .drained, stage: .starting))
+            return .abandon(error)
+        case .consuming(let c):
+            state = .leaving(Leaving(clean: false, failure: error, writes: c.writes, stage: .starting))
+            return .abandon(error)
+        case .leaving(var l):
+            if l.failure == nil {
+                l.failure = error
+                state = .leaving(l)
+            }
+            return .none
+        case .closed:
             return .none
         }
     }
 
-    /// The consumer is closed, the producer flushed and the writes waited for.
-    /// `writeFailure`: what the writer queue reported, if anything.
-    package mutating func finish(writeFailure: String?) -> FinishAction {
-        phase = .closed
-        writeInFlight = false
-        if let failure { return .fail(failure) }
+    /// The consumer is closed, the producer flushed and the writes drained. `writeFailure`:
+    /// what the snapshot writer reported, if anything.
+    package mutating func finish(after drained: consuming WritesDrained, writeFailure: String?) -> FinishAction {
+        finalFailure = failure
+        state = .closed
+        if let finalFailure { return .fail(finalFailure) }
         if let writeFailure { return .fail(ServiceError(writeFailure)) }
         return .stoppedCleanly
     }

@@ -1,33 +1,26 @@
 import CreditEngine
 import Kafka
 
-/// One owned input partition: its ledger, the next offset to process, and the accounts whose
-/// documents must be republished on the balances topic (coalesced).
+/// One held input partition: its ledger, the next offset to apply, and the accounts whose read
+/// views and balances documents must be republished (each coalesced).
 final class PartitionState {
     let tp: TopicPartition
     let ledger: PartitionLedger
+    /// The next offset to apply; `KafkaOffset.beginning` for a partition with no state and
+    /// nothing applied yet (consumption starts at the log start).
     var nextOffset: Int64
-    /// The position last published to the read model.
-    var viewPosition: Int64 = .min
-    /// The next offset covered by the last snapshot handed to the writer.
-    var snapshotOffset: Int64
-    /// The ledger's counters as last folded into the service status.
+    /// The position last published to the read model (nil: none yet).
+    var viewPosition: Int64?
+    /// The next offset covered by the last snapshot handed to the writer; nil when the state
+    /// must be checkpointed even if no record arrives (see `requireCheckpoint`).
+    private(set) var snapshotOffset: Int64?
+    /// The ledger's counters as last folded into the service's counts (see `RecordCounts`).
     var reported: PartitionLedger.Counters
-    /// Records below this offset were already counted by this process under an earlier
-    /// ownership of the partition (an assignment lost without a snapshot, then restored from
-    /// an older one): they are applied again, but not counted again.
-    var countedThrough: Int64 = .min
-    /// Accounts whose balances document must be republished, each at most once in the list.
-    /// `[head, due)` is due now; what was dirtied after the last tick waits for the next one.
-    private var dirtyFlags: [Bool] = []
-    private var dirty: [Int] = []
-    private var head = 0
-    private var due = 0
-
-    /// Leaves out of the service's counts what the ledger counted since `before` (one re-read record).
-    func uncount(since before: PartitionLedger.Counters) {
-        reported = reported + (ledger.counters - before)
-    }
+    /// Records below `rereadUntil` were counted by this process under an earlier ownership of
+    /// the partition (an assignment lost without a snapshot, then restored from older state):
+    /// they are applied again but counted only as re-read. Read once per record, so a flag.
+    private(set) var isRereading = false
+    private(set) var rereadUntil: Int64?
 
     init(tp: TopicPartition, ledger: PartitionLedger, nextOffset: Int64) {
         self.tp = tp
@@ -37,6 +30,66 @@ final class PartitionState {
         self.reported = ledger.counters
     }
 
+    /// The next offset to apply, when one is known (not before the first record of a partition
+    /// with no state).
+    var position: Int64? { nextOffset >= 0 ? nextOffset : nil }
+
+    // MARK: Snapshots
+
+    /// Records were applied since the last snapshot handed to the writer (or a checkpoint is
+    /// required).
+    var needsSnapshot: Bool { snapshotOffset != nextOffset }
+
+    /// The next snapshot must include this partition even if no record arrives (its state is
+    /// only in the local folder, not yet on the state topic).
+    func requireCheckpoint() { snapshotOffset = nil }
+
+    /// The state up to `nextOffset` was captured for the writer.
+    func captured() { snapshotOffset = nextOffset }
+
+    // MARK: Counting
+
+    /// Records below `offset` are re-read (see `isRereading`).
+    func reread(until offset: Int64) {
+        guard offset > nextOffset else { return }
+        rereadUntil = offset
+        isRereading = true
+    }
+
+    /// The first record at or past `rereadUntil` is about to be applied: what the ledger counted
+    /// for the re-read records before it is left out of the service's counts.
+    func resumeCounting() {
+        isRereading = false
+        rereadUntil = nil
+        reported = ledger.counters
+    }
+
+    // MARK: Replay
+
+    /// Until `nextOffset` reaches this offset (the log end when the partition was assigned),
+    /// readers get 503 for its accounts (contract §11: balances records below it may be newer
+    /// than the state): views of the accounts it changes meanwhile would never be read, so
+    /// they are only marked, and the publish that moves the position past it carries them all.
+    private(set) var replayingUntil: Int64?
+    var isReplaying: Bool { replayingUntil.map { nextOffset < $0 } ?? false }
+
+    /// The one replay rule, for the loop and the read model alike: replay up to the log end seen
+    /// at assignment, unless the log ends where consumption starts (a partition with no state
+    /// starts at its log start). Unknown marks: no replay to wait for.
+    func replay(toLogEndOf marks: (low: Int64, high: Int64)?) {
+        guard let marks else { replayingUntil = nil; return }
+        let from = position ?? marks.low
+        replayingUntil = marks.high > from ? marks.high : nil
+    }
+
+    // MARK: Dirty accounts
+
+    /// Accounts whose balances document must be republished, each at most once in the list.
+    /// `[head, due)` is due now; what was dirtied after the last tick waits for the next one.
+    private var dirtyFlags: [Bool] = []
+    private var dirty: [Int] = []
+    private var head = 0
+    private var due = 0
     /// Accounts whose read view must be republished (contract §11), each at most once.
     private var viewFlags: [Bool] = []
     private var viewDirty: [Int] = []
@@ -58,13 +111,6 @@ final class PartitionState {
     var hasDue: Bool { head < due }
 
     var hasViewsToPublish: Bool { !viewDirty.isEmpty }
-
-    /// Until `nextOffset` reaches this offset (the log end when the partition was assigned),
-    /// readers get 503 for its accounts (contract §11: balances records below it may be newer
-    /// than the state): views of the accounts it changes meanwhile would never be read, so
-    /// they are only marked, and the publish that moves the position past it carries them all.
-    var replayingUntil: Int64 = .min
-    var isReplaying: Bool { nextOffset < replayingUntil }
 
     /// Marks the view of every account of the ledger as due (a restore whose views wait for
     /// the replay).

@@ -4,6 +4,12 @@ import Foundation
 import Kafka
 import Logging
 
+/// Proof that every record produced so far was acknowledged by the broker (acks=all): what a
+/// snapshot capture requires (contract §8). Only `OutputPublisher.flush` makes one.
+struct OutputsAcknowledged: ~Copyable {
+    fileprivate init() {}
+}
+
 /// Produces what the engine decides — alerts, dead letters, account documents — and keeps
 /// count of what the broker acknowledged. Delivery reports arrive on the consuming thread
 /// (inside `poll`/`flush`), so no locking is needed.
@@ -12,6 +18,11 @@ final class OutputPublisher {
         var acknowledged: Int64 = 0
         var failed: Int64 = 0
         var firstFailure: KafkaError?
+    }
+
+    /// A record the broker did not take (the first one).
+    struct DeliveryFailure: Error {
+        let reason: String
     }
 
     let producer: KafkaProducer
@@ -38,6 +49,18 @@ final class OutputPublisher {
         deadLetters = producer.topic(kafka.deadLetterTopic)
         balances = kafka.balancesTopic.map { producer.topic($0) }
         requests = producer.topic(kafka.requestsTopic)
+    }
+
+    /// The first delivery that failed, if any.
+    var deliveryFailure: DeliveryFailure? {
+        deliveries.failed > 0 ? DeliveryFailure(reason: deliveries.firstFailure?.message ?? "unknown") : nil
+    }
+
+    /// Waits until every record produced so far is acknowledged; throws when one was not.
+    func flush(timeoutMs: Int32) throws -> OutputsAcknowledged {
+        try producer.flush(timeoutMs: timeoutMs)
+        if let deliveryFailure { throw deliveryFailure }
+        return OutputsAcknowledged()
     }
 
     func publish(_ request: TopupRequest) throws {

@@ -48,6 +48,8 @@ public final class OwnershipDirectory: Sendable {
     public let instance: String
     private let kafka: ServiceConfiguration.Kafka
     private let logger: Logger
+    /// Stamps announcements (ms since 1970, the announcer's clock).
+    private let wallClock: WallClock
 
     private struct Table {
         var owners: [TopicPartition: Owner] = [:]
@@ -73,18 +75,21 @@ public final class OwnershipDirectory: Sendable {
 
     /// The directory of a service configuration; nil without `kafka.state_topic` (one instance:
     /// no redirects).
-    public convenience init?(config: ServiceConfiguration, logger: Logger) {
+    public convenience init?(config: ServiceConfiguration, logger: Logger, wallClock: @escaping WallClock = systemWallClock) {
         guard let stateTopic = config.kafka.stateTopic, let input = config.kafka.inputTopics.first else { return nil }
-        self.init(stateTopic: stateTopic, inputTopic: input, advertisedURL: config.http.advertisedURL, kafka: config.kafka, logger: logger)
+        self.init(stateTopic: stateTopic, inputTopic: input, advertisedURL: config.http.advertisedURL, kafka: config.kafka, logger: logger,
+                  wallClock: wallClock)
     }
 
-    public init(stateTopic: String, inputTopic: String, advertisedURL: String?, kafka: ServiceConfiguration.Kafka, logger: Logger) {
+    public init(stateTopic: String, inputTopic: String, advertisedURL: String?, kafka: ServiceConfiguration.Kafka, logger: Logger,
+                wallClock: @escaping WallClock = systemWallClock) {
         self.stateTopic = stateTopic
         self.inputTopic = inputTopic
         self.advertisedURL = advertisedURL
         self.kafka = kafka
         self.logger = logger
-        instance = Self.instanceName()
+        self.wallClock = wallClock
+        instance = "\(ProcessIdentity.hostAndPID)-\(String(UInt32.random(in: 0 ... .max), radix: 16))"
     }
 
     // MARK: Lifecycle
@@ -155,7 +160,7 @@ public final class OwnershipDirectory: Sendable {
 
     private func write(_ tps: [TopicPartition], url: String?) {
         guard !tps.isEmpty, let r = runner.withLock({ $0 }) else { return }
-        let value = Self.value(url: url, instance: instance, timeMillis: Self.nowMillis())
+        let value = Self.value(url: url, instance: instance, timeMillis: wallClock() / 1_000_000)
         for tp in tps {
             let key = Array(Self.key(tp).utf8)
             do {
@@ -183,13 +188,14 @@ public final class OwnershipDirectory: Sendable {
         table.withLock { $0.owners[tp] }
     }
 
-    /// The whole table (tests, diagnostics).
-    public var owners: [TopicPartition: Owner] { table.withLock { $0.owners } }
+    /// The whole table (tests).
+    package var owners: [TopicPartition: Owner] { table.withLock { $0.owners } }
 
-    /// Owner records applied and other records skipped so far.
-    public var counts: (read: Int, skipped: Int) { table.withLock { ($0.recordsRead, $0.recordsSkipped) } }
+    /// Owner records applied and other records skipped so far (tests).
+    package var counts: (read: Int, skipped: Int) { table.withLock { ($0.recordsRead, $0.recordsSkipped) } }
 
-    public var failedAnnouncements: Int { deliveryFailures.value }
+    /// Announcements the broker did not take (tests).
+    package var failedAnnouncements: Int { deliveryFailures.value }
 
     // MARK: Records
 
@@ -252,20 +258,5 @@ public final class OwnershipDirectory: Sendable {
         guard url != nil || object["url"] is NSNull, let instance = object["instance"] as? String else { return nil }
         let time = (object["time"] as? NSNumber)?.int64Value ?? 0
         return Owner(url: url, instance: instance, timeMillis: time)
-    }
-
-    static func nowMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
-
-    /// `<host>-<pid>-<random>`: unique per process start, readable in the topic.
-    static func instanceName() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        let host = gethostname(&buffer, buffer.count) == 0
-            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown"
-        let random = String(UInt32.random(in: 0 ... .max), radix: 16)
-        return "\(host)-\(getpid())-\(random)"
     }
 }

@@ -1,5 +1,5 @@
-public import CreditEngine
-public import Kafka
+package import CreditEngine
+package import Kafka
 
 /// The one path a record takes: decode (structured or binary mode) → ledger. The caller
 /// sends what comes out to the outputs; everything that is bad input — a decode failure or

@@ -30,7 +30,7 @@ public struct SnapshotStore: Sendable {
         let path = "\(folder)/\(Self.fileName(nextOffset: nextOffset))"
         // Unique per writer: instances sharing the folder (often all pid 1 in containers) must
         // never write or remove each other's temp files.
-        let temp = "\(path).tmp-\(Self.writerID)-\(UInt32.random(in: 0 ... .max))"
+        let temp = "\(path).tmp-\(ProcessIdentity.hostAndPID)-\(UInt32.random(in: 0 ... .max))"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw POSIXFailure("open \(temp)") }
         var written = 0
@@ -57,13 +57,6 @@ public struct SnapshotStore: Sendable {
         Self.snapshotFiles(in: folder(tp))
     }
 
-    /// The next offset the newest snapshot file of `tp` covers (from its name), if any.
-    public func newestOffset(_ tp: TopicPartition) -> Int64? {
-        guard let newest = files(tp).first else { return nil }
-        let name = newest.split(separator: "/").last.map(String.init) ?? ""
-        return Int64(name.dropLast(".snap".count))
-    }
-
     package static func snapshotFiles(in folder: String) -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         return names.filter { $0.hasSuffix(".snap") }.sorted(by: >).map { "\(folder)/\($0)" }
@@ -86,14 +79,6 @@ public struct SnapshotStore: Sendable {
     /// A file-size limit (`ulimit -f`) must make a write fail with EFBIG — an error the
     /// service reports — not kill the process with SIGXFSZ, silently.
     static let ignoreFileSizeSignal: Void = { _ = signal(SIGXFSZ, SIG_IGN) }()
-
-    /// Host name and pid of this writer.
-    static let writerID: String = {
-        var name = [CChar](repeating: 0, count: 256)
-        gethostname(&name, name.count)
-        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return "\(host.isEmpty ? "host" : host)-\(getpid())"
-    }()
 
     /// The newest snapshot of `tp` that reads back cleanly under `config`. Corrupt or
     /// truncated files are reported and skipped; a snapshot refused for a configuration reason
@@ -122,19 +107,5 @@ public struct SnapshotStore: Sendable {
             }
         }
         return nil
-    }
-}
-
-struct POSIXFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ what: String) { description = "\(what): \(String(cString: strerror(errno)))" }
-}
-
-extension SnapshotError {
-    /// True when the bytes themselves are bad (as opposed to a configuration mismatch).
-    var isDamage: Bool {
-        ["checksum", "truncated", "not a CreditMeter", "unsupported snapshot format", "bad varint", "out of range",
-         "bad block kind", "corrupt snapshot", "unexpected bytes after", "conservation invariant"]
-            .contains { message.contains($0) }
     }
 }

@@ -5,9 +5,14 @@ import Synchronization
 /// What HTTP readers see (contract §11): a consistent view that the consuming thread
 /// publishes — account views of the accounts that changed, after their records were applied
 /// and before their balances records are produced (a replaying partition, not readable, gets
-/// them when its replay ends) — never the ledgers themselves. Readers and
-/// the loop share one short lock: the loop holds it to insert a batch of views, a reader to
-/// look one up; nothing is rendered or sorted under it, and no lock is held across an apply.
+/// them when its replay ends) — never the ledgers themselves. Readers and the loop share one
+/// short lock: the loop holds it to insert a batch of views, a reader to look one up; nothing
+/// is rendered or sorted under it, and no lock is held across an apply.
+///
+/// It is also the one place where the loop publishes whether it runs and each partition's
+/// position (`ServiceStatus` reads them here). A position moves only in `restored` and
+/// `publish`, together with the views of the records below it, so a position reached means
+/// those records are visible to readers.
 public final class ReadModel: Sendable {
     /// One input partition as readers see it.
     public struct PartitionStatus: Sendable, Equatable {

@@ -1,0 +1,96 @@
+import CreditEngine
+import Kafka
+
+/// The service's counts (status, `/metrics`), kept by the consuming thread.
+///
+/// Each record is counted once per process, in one bucket decided before it is applied: the
+/// ledger counts every outcome (applied, duplicate, dead-lettered, credits, alerts), and its
+/// counter deltas are folded here per partition — except for records below what this process
+/// already counted for that partition (`PartitionState.isRereading`), which are counted only as
+/// re-read. `countedThrough` remembers, across ownerships, how far each partition was counted.
+///
+/// Counts are published to the status board only right after the read views and positions
+/// (see `MeterLoop.perform`), so whoever sees a count sees the views of the records it counts.
+final class RecordCounts {
+    private let board: StatusBoard
+    /// Folded, not yet published.
+    private var pending = ServiceStatus()
+    /// Records processed by this loop so far (the total the stop-after-n rule compares with).
+    private(set) var processed: Int64 = 0
+    private var countedThrough: [TopicPartition: Int64] = [:]
+
+    init(board: StatusBoard) {
+        self.board = board
+    }
+
+    // MARK: Partitions
+
+    /// A partition restored here: records below what an earlier ownership counted are re-read.
+    func adopt(_ st: PartitionState) {
+        if let through = countedThrough[st.tp] { st.reread(until: through) }
+    }
+
+    /// Partitions leaving: their last counts are folded, and how far they were counted is kept.
+    func release(_ parts: [PartitionState]) {
+        collect(parts)
+        for st in parts {
+            countedThrough[st.tp] = max(countedThrough[st.tp] ?? .min, st.nextOffset, st.rereadUntil ?? .min)
+        }
+    }
+
+    /// Folds what the partitions' ledgers counted since the last call.
+    func collect<Parts: Sequence<PartitionState>>(_ parts: Parts) {
+        for st in parts {
+            let now = st.ledger.counters
+            defer { st.reported = now }
+            guard !st.isRereading else { continue }  // re-read records: in no count but `reread`
+            let d = now - st.reported
+            let records = d.applied + d.duplicates + d.rejected
+            processed += records
+            pending.consumed += records
+            pending.applied += d.applied
+            pending.priced += d.priced
+            pending.duplicates += d.duplicates
+            pending.deadLettered += d.rejected
+            pending.alertsPublished += d.alerts
+            pending.creditsChargedMillicredits &+= d.chargedMillicredits
+        }
+    }
+
+    // MARK: Events the ledger does not count
+
+    func reread() { pending.reread += 1 }
+    func alertPublished(_ type: String) { pending.alertsByType[type, default: 0] += 1 }
+    func viewsBuilt(_ n: Int) { pending.viewsBuilt += Int64(n) }
+    func balancePublished() { pending.balancesPublished += 1 }
+
+    enum Source { case stateTopic, snapshot, beginning }
+    func restored(from source: Source) {
+        switch source {
+        case .stateTopic: pending.restoredFromStateTopic += 1
+        case .snapshot: pending.restoredFromSnapshot += 1
+        case .beginning: pending.restoredFromBeginning += 1
+        }
+    }
+
+    // MARK: Publishing
+
+    /// What was published so far.
+    var published: ServiceStatus { board.current }
+
+    /// Adds what was folded since the last call to the status board.
+    func publish(deliveryFailures: Int64) {
+        let b = pending
+        pending = ServiceStatus()
+        board.update { s in
+            s.consumed += b.consumed; s.reread += b.reread; s.applied += b.applied; s.priced += b.priced; s.duplicates += b.duplicates
+            s.deadLettered += b.deadLettered; s.alertsPublished += b.alertsPublished; s.balancesPublished += b.balancesPublished
+            s.viewsBuilt += b.viewsBuilt
+            s.creditsChargedMillicredits &+= b.creditsChargedMillicredits
+            s.restoredFromStateTopic += b.restoredFromStateTopic; s.restoredFromSnapshot += b.restoredFromSnapshot
+            s.restoredFromBeginning += b.restoredFromBeginning
+            for (type, n) in b.alertsByType { s.alertsByType[type, default: 0] += n }
+            s.deliveryFailures = deliveryFailures
+        }
+    }
+}

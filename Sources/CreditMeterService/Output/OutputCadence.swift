@@ -1,0 +1,93 @@
+import CreditEngine
+import Kafka
+
+/// What the loop publishes besides each record's own outputs, and how much at a time: read
+/// views and positions (the read model, §11) and coalesced balances documents (§6). When is
+/// the state machine's to say (`LoopStateMachine.Due`); this says what.
+///
+/// Views are copies (copy-on-write for the account value), built here on the consuming thread;
+/// HTTP threads only ever see finished views. A view is published before its account's
+/// balances record, so it is never older than that record; a replaying partition is not
+/// readable, so its views wait for the publish that moves its position past the replay.
+struct OutputCadence {
+    let output: OutputPublisher
+    let model: ReadModel
+    let consumer: KafkaConsumer
+    let counts: RecordCounts
+
+    /// Balances documents published per pass at most, so that a burst of them never holds up
+    /// incoming records for long.
+    static let balancesBudget = 1_000
+
+    /// Publishes the views of the accounts changed since the last call, with each partition's
+    /// position — the one place positions are published — and the watermarks from the
+    /// consumer's last fetch responses (cached by librdkafka, no request), so lag in `/readyz`
+    /// and `/metrics` uses positions and log ends of the same moment.
+    func publishViews<Parts: Sequence<PartitionState>>(_ parts: Parts) {
+        var marks: [TopicPartition: (low: Int64, high: Int64)] = [:]
+        for st in parts {
+            if let w = consumer.cachedWatermarks(st.tp) { marks[st.tp] = w }
+            guard st.hasViewsToPublish || st.viewPosition != st.nextOffset else { continue }
+            let changed = st.isReplaying ? [] : st.takeViewDirty()
+            counts.viewsBuilt(changed.count)
+            model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) }, position: st.position)
+            st.viewPosition = st.nextOffset
+        }
+        if !marks.isEmpty { model.watermarks(marks) }
+    }
+
+    /// A partition just restored: every account it holds becomes readable (or, when it must
+    /// replay first, waits for the replay's end), at its restored position.
+    func publishRestored(_ st: PartitionState) {
+        var views: [AccountView] = []
+        if st.isReplaying {
+            st.markAllViews()
+        } else {
+            let ledger = st.ledger
+            views = (0..<ledger.accountCount).map { ledger.view($0) }
+            counts.viewsBuilt(views.count)
+        }
+        model.restored(st.tp, position: st.position, catchUpTo: st.isReplaying ? st.replayingUntil : nil, views: views)
+        st.viewPosition = st.nextOffset
+    }
+
+    /// The coalesced balances documents become due: those of non-replaying partitions, and
+    /// with `replaying` those of replaying ones too.
+    func makeBalancesDue<Parts: Sequence<PartitionState>>(_ parts: Parts, replaying: Bool) {
+        for st in parts where !st.isReplaying || replaying { st.tick() }
+    }
+
+    /// Publishes due balances documents, at most `balancesBudget` per pass.
+    func publishDueBalances<Parts: Sequence<PartitionState>>(_ parts: Parts) throws {
+        guard output.balances != nil else { return }
+        var left = Self.balancesBudget
+        for st in parts where st.hasDue {
+            let due = st.takeDue(limit: left)
+            // An account whose records changed it since its view was published is about to
+            // reach the balances topic: its view goes first (only those, not the partition's).
+            let changed = st.isReplaying ? [] : due.filter { st.takeViewMark($0) }
+            counts.viewsBuilt(changed.count)
+            if !changed.isEmpty { model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) }, position: nil) }
+            for i in due {
+                try output.publishBalance(st.ledger, i)
+                counts.balancePublished()
+                left -= 1
+            }
+            if left == 0 { return }
+        }
+    }
+
+    /// Every pending view and balances document of these partitions, now (before a snapshot or
+    /// a revoke, so that the last record per key is current).
+    func publishAll(_ parts: [PartitionState]) throws {
+        publishViews(parts)
+        guard output.balances != nil else { return }
+        for st in parts {
+            st.tick()
+            for i in st.takeDue(limit: nil) {
+                try output.publishBalance(st.ledger, i)
+                counts.balancePublished()
+            }
+        }
+    }
+}

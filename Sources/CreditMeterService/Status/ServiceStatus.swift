@@ -1,0 +1,48 @@
+public import Kafka
+
+/// What the service has done, for progress lines, the demo's summary, `/metrics` and tests.
+/// The counts are published by the consuming thread together with the read views (see
+/// `RecordCounts`); `positions` and `running` are read from the read model, the one place the
+/// loop publishes them.
+public struct ServiceStatus: Sendable, Equatable {
+    public var consumed: Int64 = 0
+    /// Records applied again after an assignment was lost without a snapshot (restored from an
+    /// older one): already counted once by this process, so in no other count.
+    public var reread: Int64 = 0
+    public var applied: Int64 = 0
+    public var priced: Int64 = 0
+    public var duplicates: Int64 = 0
+    public var deadLettered: Int64 = 0
+    public var alertsPublished: Int64 = 0
+    public var balancesPublished: Int64 = 0
+    /// Read views built for the HTTP read model (§11): for changed accounts every 100 ms and
+    /// before their balances records, none while a partition replays (see `PartitionState.replayingUntil`).
+    public var viewsBuilt: Int64 = 0
+    public var creditsChargedMillicredits: Int64 = 0
+    public var deliveryFailures: Int64 = 0
+    public var snapshotsWritten: Int64 = 0
+    public var lastSnapshotMillis: Int64 = 0
+    /// How long the consuming thread spent on the last snapshot: publishing the pending balances
+    /// records, the producer flush and the capture.
+    public var lastSnapshotPauseMicros: Int64 = 0
+    /// The longest encoding of one partition's snapshot (on the snapshot writer's worker).
+    public var longestEncodeMillis: Int64 = 0
+    /// Partitions restored from the state topic (§13), from a local snapshot, or from the
+    /// beginning of the input, since the start.
+    public var restoredFromStateTopic: Int64 = 0
+    public var restoredFromSnapshot: Int64 = 0
+    public var restoredFromBeginning: Int64 = 0
+    /// Wall-clock time (ms since 1970) of the last durable snapshot; 0 before the first.
+    public var lastSnapshotWallMillis: Int64 = 0
+    /// Alerts published, by CloudEvent type.
+    public var alertsByType: [String: Int64] = [:]
+    /// Next offset to apply, per input partition held and restored here, as readers see it
+    /// (negative: nothing applied yet and no snapshot — the partition starts at its log start).
+    public var positions: [TopicPartition: Int64] = [:]
+    public var running = false
+
+    public init() {}
+
+    /// Records consumed (= applied + duplicates + dead-lettered).
+    public var processed: Int64 { applied + duplicates + deadLettered }
+}
