@@ -68,52 +68,6 @@ public struct MemberBudget: Sendable, Equatable {
     public var counts: [UInt16] = []
 }
 
-/// A `credit.topup.requested` CloudEvent (§12), published on `kafka.requests_topic`.
-public struct TopupRequest: Sendable, Equatable {
-    public var account: String
-    /// The cycle start of the id, nil before any plan (`-`).
-    public var cycleStart: Int64?
-    public var sequence: Int64
-    public var pack: String?
-    public var credits: Int64
-    public var balance: Int64
-    public var below: Int64
-    public var triggeredBy: String
-    public var maxPerCycle: Int64
-    public var time: Int64
-
-    public static let type = "credit.topup.requested"
-
-    /// `<account>/<cycle_start>/credit.topup.requested/<n>`.
-    public var id: String {
-        "\(account)/\(cycleStart.map(EventTime.format) ?? "-")/\(Self.type)/\(sequence)"
-    }
-
-    public func json() -> [UInt8] {
-        var w = JSONWriter()
-        w.beginObject()
-        w.key("specversion"); w.string("1.0")
-        w.key("id"); w.string(id)
-        w.key("source"); w.string("credit-meter")
-        w.key("type"); w.string(Self.type)
-        w.key("subject"); w.string(account)
-        w.key("time"); w.time(time)
-        w.key("datacontenttype"); w.string("application/json")
-        w.key("data"); w.beginObject()
-        w.key("account"); w.string(account)
-        w.key("pack"); if let pack { w.string(pack) } else { w.null() }
-        w.key("credits"); w.credits(credits)
-        w.key("balance_credits"); w.credits(balance)
-        w.key("below_credits"); w.credits(below)
-        w.key("triggered_by"); w.string(triggeredBy)
-        w.key("request_number"); w.integer(sequence)
-        w.key("max_per_cycle"); w.integer(maxPerCycle)
-        w.endObject()
-        w.endObject()
-        return w.bytes
-    }
-}
-
 extension Account {
     /// Runs `body` on the account's §12 state, creating it if needed.
     @inline(__always)
@@ -186,28 +140,20 @@ extension Account {
         var b = extras[0].budgets[bi]
         let budget = b.budget
         let t = thresholds.count
-        func below(_ percent: Int64) -> Bool { Int128(budget - used) * 100 <= Int128(percent) * Int128(budget) }
         func next(_ slot: Int) -> Int {
             if b.counts.isEmpty { b.counts = [UInt16](repeating: 0, count: t + 1) }
             if b.counts[slot] < UInt16.max { b.counts[slot] += 1 }
             return Int(b.counts[slot])
         }
-        for i in 0..<t where b.fired & (1 << i) != 0 && !below(thresholds[i]) { b.fired &= ~(1 << i) }
+        b.fired = Thresholds.rearmed(b.fired, remaining: budget - used, of: budget, thresholds: thresholds)
         if b.fired & AlertState.exhaustedBit != 0 && used < budget { b.fired &= ~AlertState.exhaustedBit }
         var action: MemberAlertAction?
         if used >= budget && b.fired & AlertState.exhaustedBit == 0 {
             b.fired |= AlertState.exhaustedBit
-            for i in 0..<t where below(thresholds[i]) { b.fired |= 1 << i }
+            Thresholds.markCrossed(&b.fired, remaining: budget - used, of: budget, thresholds: thresholds)
             action = MemberAlertAction(member: member, kind: .memberExhausted, thresholdPercent: 0, sequence: next(t))
-        } else if used < budget {
-            var lowest = -1
-            for i in 0..<t where b.fired & (1 << i) == 0 && below(thresholds[i]) {
-                b.fired |= 1 << i
-                lowest = i
-            }
-            if lowest >= 0 {
-                action = MemberAlertAction(member: member, kind: .memberLow, thresholdPercent: Int(thresholds[lowest]), sequence: next(lowest))
-            }
+        } else if used < budget, let lowest = Thresholds.fireNewlyCrossed(&b.fired, remaining: budget - used, of: budget, thresholds: thresholds) {
+            action = MemberAlertAction(member: member, kind: .memberLow, thresholdPercent: Int(thresholds[lowest]), sequence: next(lowest))
         }
         extras[0].budgets[bi] = b
         return action

@@ -18,7 +18,7 @@ public struct AccountSummary: Sendable, Equatable {
         self.account = account
         self.plan = plan
         self.balance = a.balance
-        self.remainingPermille = a.entitlement > 0 ? AccountView.permille(a.balance, of: a.entitlement) : nil
+        self.remainingPermille = a.entitlement > 0 ? Thresholds.remainingPermille(a.balance, of: a.entitlement) : nil
         self.usedThisCycle = a.usedThisCycle
         self.runwayExhaustedAt = a.runway.exhaustedAt
         self.lastEventTime = a.clock == .min ? nil : a.clock

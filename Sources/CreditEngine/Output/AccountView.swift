@@ -185,16 +185,7 @@ public struct AccountView: Sendable {
     /// `remaining_percent`: balance / entitlement rounded down to 0.1 (as in alerts), null
     /// without entitlement.
     public var remainingPermille: Int64? {
-        guard state.entitlement > 0 else { return nil }
-        return AccountView.permille(state.balance, of: state.entitlement)
-    }
-
-    static func permille(_ b: Int64, of e: Int64) -> Int64 {
-        let num = Int128(b) * 1000
-        let den = Int128(e)
-        var q = num / den
-        if num % den != 0 && num < 0 { q -= 1 }
-        return Int64(clamping: q)
+        state.entitlement > 0 ? Thresholds.remainingPermille(state.balance, of: state.entitlement) : nil
     }
 
     private func writePercent(_ w: inout JSONWriter) {
