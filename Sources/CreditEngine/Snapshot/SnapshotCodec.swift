@@ -357,7 +357,7 @@ public enum SnapshotCodec {
                     }
                     x.runwayFired = try r.u8() != 0; x.runwaySequence = try r.svar()
                     a.extras = [x]
-                    a.refreshFeatureFlags()
+                    a.refreshActivePolicies()
                 }
             } else {
                 a.firstUsageDay = SnapshotCodec.v1FirstUsageDay(a)
