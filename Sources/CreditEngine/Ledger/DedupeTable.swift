@@ -28,7 +28,6 @@ public struct DedupeTable: Sendable {
     }
 
     public var count: Int { used }
-    public var capacity: Int { fingerprints.count }
     /// Bytes held by the table.
     public var byteSize: Int { fingerprints.capacity * 8 + stamps.capacity * 2 }
 

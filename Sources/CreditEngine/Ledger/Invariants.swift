@@ -1,7 +1,6 @@
-/// The ledger's invariants, stated once (TigerBeetle-style) and checked in three places:
-/// after every apply (debug builds, `PartitionLedger.apply`), when a snapshot is encoded
-/// (debug builds) and when one is decoded (always: a snapshot that breaks them is refused),
-/// and by `audit()`.
+/// The ledger's invariants, stated once (TigerBeetle-style) and checked after every apply
+/// (debug builds, `PartitionLedger.apply`), when a snapshot is encoded (debug builds), when
+/// one is decoded (always: a snapshot that breaks them is refused), and by `audit()`.
 ///
 /// For every account:
 /// 1. conservation: granted − charged − expired − voided + adjusted = balance, to the millicredit;

@@ -10,10 +10,10 @@ extension PartitionLedger {
 }
 
 extension LedgerState {
-    /// `PartitionLedger.writeBalanceDocument`, on the state accessed once, in place. Written
-    /// as a method of the ledger class, it copied the whole `LedgerState` (a retain and
-    /// release of each of its arrays) per document; so does a non-mutating call on the
-    /// class's `state`. `mutating` only for that in-place access: it changes nothing.
+    /// `PartitionLedger.writeBalanceDocument`, on the state accessed once, in place: a method
+    /// of the ledger class, or a non-mutating call on the class's `state`, copies the whole
+    /// `LedgerState` (a retain and release of each of its arrays) per document. `mutating`
+    /// only for that in-place access: it changes nothing.
     mutating func writeBalanceDocument(_ index: Int, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
         let a = accounts[index]

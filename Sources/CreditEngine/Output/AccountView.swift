@@ -278,8 +278,8 @@ extension PartitionLedger {
                            history: history, alerts: alerts, memberBudgets: budgets)
     }
 
-    /// Capability `i`'s name, made once per ledger (a view used to decode it from the table's
-    /// bytes, one `String` per usage cell per view).
+    /// Capability `i`'s name, made once per ledger and kept (rather than decoded from the
+    /// table's bytes again, one `String` per usage cell per view).
     func capabilityName(_ i: Int) -> String {
         while nameCache.capabilities.count <= i { nameCache.capabilities.append(state.capabilities.string(nameCache.capabilities.count)) }
         return nameCache.capabilities[i]

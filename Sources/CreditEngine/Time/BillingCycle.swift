@@ -18,6 +18,4 @@ public struct BillingCycle: Sendable, Equatable {
                      start: EventTime.addingMonths(k, to: anchor),
                      end: EventTime.addingMonths(k + 1, to: anchor))
     }
-
-    public func next() -> BillingCycle { .at(index: index + 1, anchor: anchor) }
 }
