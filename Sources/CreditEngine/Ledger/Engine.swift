@@ -54,8 +54,9 @@
 /// What every event shares lives beside them in Ledger/: the account and its blocks
 /// (Account.swift, Blocks.swift), cycles (Cycles.swift), usage breakdowns (UsageCells.swift),
 /// the runway (Runway.swift), history, dedupe, bounds and invariants. A new family is a new
-/// file in Rules/, a case of `EventType` (with its fields in the decoder), a case of `Change`
-/// below and one line in each of the two switches of Apply.swift.
+/// file in Rules/, a case of `EventType` with its `data` fields (EventDecoder+Data.swift), a
+/// case of `Change` below and its lines in the switches of Apply.swift (the compiler points
+/// to each); state it keeps goes into the account's snapshot bytes (AccountCoding.swift).
 enum Rules {}
 
 extension LedgerState {

@@ -32,7 +32,8 @@ public struct HistoryEntry: Sendable, Equatable {
     var idRef: UInt64
     var textRef: UInt64
     var text2Ref: UInt64
-    /// Plan or pack index in the price book (−1 none, −2 custom plan).
+    /// While the entry's strings are not stored yet: the price-book plan whose name
+    /// `cycle_started` and `plan_assigned` carry (−2 custom plan); −1 otherwise.
     public var aux: Int32
     public var kind: HistoryKind
 
@@ -51,6 +52,7 @@ public struct HistoryEntry: Sendable, Equatable {
     }
 }
 
+/// The history's limits.
 public enum History {
     /// Entries kept per account (contract §11).
     public static let capacity = 100
