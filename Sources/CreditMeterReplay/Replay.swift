@@ -280,24 +280,15 @@ public enum Replay {
         for row in report.rows where row.delta != 0 {
             let id = report.adjustmentID(row.account)
             if already.contains(id) { report.alreadyPublished.append(id); continue }
-            var w = JSONWriter()
-            w.beginObject()
-            w.key("specversion"); w.string("1.0")
-            w.key("id"); w.string(id)
-            w.key("source"); w.string(adjustmentSource)
-            w.key("type"); w.string("credit.adjusted")
-            w.key("subject"); w.string(row.account)
-            w.key("time"); w.time(report.to)
-            w.key("datacontenttype"); w.string("application/json")
-            w.key("data"); w.beginObject()
-            w.key("credits"); w.credits(-row.delta)
-            w.key("reason"); w.string("rerate")
-            w.key("ref"); w.string(id)
-            w.endObject()
-            w.endObject()
+            let value = CloudEventEnvelope(id: id, source: adjustmentSource, type: EventType.adjusted.name, subject: row.account,
+                                           time: report.to).json { w in
+                w.key("credits"); w.credits(-row.delta)
+                w.key("reason"); w.string("rerate")
+                w.key("ref"); w.string(id)
+            }
             let key = Array(row.account.utf8)
             try key.withUnsafeBytes { k in
-                try w.bytes.withUnsafeBytes { v in
+                try value.withUnsafeBytes { v in
                     try producer.produce(producer.topic(row.partition.topic), partition: row.partition.partition, key: k, value: v,
                                          timestampMs: timestampMs)
                 }

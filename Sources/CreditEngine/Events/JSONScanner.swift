@@ -1,34 +1,3 @@
-/// Why a record could not be read. Every case names the field; `description` is the
-/// human-readable reason put in the dead-letter record's `error` header.
-public enum DecodeFailure: Error, Sendable, Equatable, CustomStringConvertible {
-    case malformedJSON(offset: Int, StaticString)
-    case notAnObject
-    case duplicateKey(StaticString)
-    case missing(StaticString)
-    case wrongType(StaticString, expected: StaticString)
-    case invalid(StaticString, StaticString)
-    case unknownType
-    case tooLarge(bytes: Int)
-    /// A record with no value (a tombstone) or an empty one.
-    case emptyValue
-
-    public var description: String {
-        switch self {
-        case .malformedJSON(let offset, let what): return "malformed JSON at byte \(offset): \(what)"
-        case .notAnObject: return "malformed event: the record value is not a JSON object"
-        case .duplicateKey(let key): return "malformed event: duplicate key \"\(key)\""
-        case .missing(let field): return "missing required field \"\(field)\""
-        case .wrongType(let field, let expected): return "field \"\(field)\" must be \(expected)"
-        case .invalid(let field, let why): return "field \"\(field)\" \(why)"
-        case .unknownType: return "unknown event type"
-        case .tooLarge(let bytes): return "record too large: \(bytes) bytes (limit 1048576)"
-        case .emptyValue: return "empty record value (a tombstone or zero bytes): not an event"
-        }
-    }
-
-    public static func == (a: DecodeFailure, b: DecodeFailure) -> Bool { a.description == b.description }
-}
-
 /// A zero-copy JSON tokenizer over a record's bytes. Strings come back as views into the
 /// record; only strings with escapes are decoded, into a scratch buffer the caller sized to
 /// at least the record's length (so views never move while an event is being read).
@@ -366,42 +335,5 @@ struct JSONScanner {
         if c == UInt8(ascii: ",") { return true }
         if c == UInt8(ascii: "}") { return false }
         throw fail("expected ',' or '}'")
-    }
-}
-
-enum UTF8Check {
-    static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var i = 0
-        let n = bytes.count
-        while i < n {
-            let b0 = bytes[i]
-            if b0 < 0x80 { i += 1; continue }
-            let length: Int
-            var minScalar: UInt32
-            var scalar: UInt32
-            switch b0 {
-            case 0xC2...0xDF: length = 2; scalar = UInt32(b0 & 0x1F); minScalar = 0x80
-            case 0xE0...0xEF: length = 3; scalar = UInt32(b0 & 0x0F); minScalar = 0x800
-            case 0xF0...0xF4: length = 4; scalar = UInt32(b0 & 0x07); minScalar = 0x10000
-            default: return false
-            }
-            guard i + length <= n else { return false }
-            for k in 1..<length {
-                let b = bytes[i + k]
-                guard b & 0xC0 == 0x80 else { return false }
-                scalar = scalar << 6 | UInt32(b & 0x3F)
-            }
-            guard scalar >= minScalar, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else { return false }
-            minScalar = 0
-            i += length
-        }
-        return true
-    }
-
-    /// Unicode scalars in valid UTF-8.
-    static func scalarCount(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var c = 0
-        for b in bytes where b & 0xC0 != 0x80 { c += 1 }
-        return c
     }
 }

@@ -1,10 +1,9 @@
-/// The ledger's invariants, stated once (TigerBeetle-style) and checked in three places:
-/// after every apply (debug builds, `PartitionLedger.apply`), when a snapshot is encoded
-/// (debug builds) and when one is decoded (always: a snapshot that breaks them is refused),
-/// and by `audit()`.
+/// The ledger's invariants, stated once (TigerBeetle-style) and checked after every apply
+/// (debug builds, `PartitionLedger.apply`), when a snapshot is encoded (debug builds), when
+/// one is decoded (always: a snapshot that breaks them is refused), and by `audit()`.
 ///
 /// For every account:
-/// 1. conservation: granted − charged − expired + adjusted = balance, to the millicredit;
+/// 1. conservation: granted − charged − expired − voided + adjusted = balance, to the millicredit;
 /// 2. overage only when no credits are left: overage > 0 ⇒ allowance = 0 and blocks = 0;
 /// 3. the block total is the sum of its blocks.
 extension Account {
@@ -25,4 +24,40 @@ extension PartitionLedger {
         assert(result.account < 0 || state.accounts[result.account].invariantFailures.isEmpty,
                "ledger invariant broken for \(ids.string(result.account)): \(state.accounts[result.account].invariantFailures)")
     }
+
+    /// Every account's invariants, and conservation of the partition's totals.
+    public func audit() -> AuditReport {
+        var report = AuditReport()
+        for i in accounts.indices {
+            let a = accounts[i]
+            report.granted += Int128(a.granted)
+            report.charged += Int128(a.charged)
+            report.expired += Int128(a.expired)
+            report.adjusted += Int128(a.adjusted)
+            report.voided += Int128(a.voided)
+            report.balance += Int128(a.balance)
+            for f in a.invariantFailures { report.failures.append(ids.string(i) + f) }
+        }
+        report.accounts = accounts.count
+        return report
+    }
+}
+
+/// Result of the audit: the accounts checked, the partition's totals (granted − charged −
+/// expired − voided + adjusted = balance, to the millicredit), and each invariant an account
+/// breaks (its id, then what).
+public struct AuditReport: Sendable, Equatable {
+    public var accounts = 0
+    public var granted: Int128 = 0
+    public var charged: Int128 = 0
+    public var expired: Int128 = 0
+    public var adjusted: Int128 = 0
+    public var voided: Int128 = 0
+    public var balance: Int128 = 0
+    public var failures: [String] = []
+
+    public init() {}
+
+    public var totalConserved: Bool { granted - charged - expired - voided + adjusted == balance }
+    public var isClean: Bool { failures.isEmpty && totalConserved }
 }

@@ -10,10 +10,10 @@ extension PartitionLedger {
 }
 
 extension LedgerState {
-    /// `PartitionLedger.writeBalanceDocument`, on the state accessed once, in place. Written
-    /// as a method of the ledger class, it copied the whole `LedgerState` (a retain and
-    /// release of each of its arrays) per document; so does a non-mutating call on the
-    /// class's `state`. `mutating` only for that in-place access: it changes nothing.
+    /// `PartitionLedger.writeBalanceDocument`, on the state accessed once, in place: a method
+    /// of the ledger class, or a non-mutating call on the class's `state`, copies the whole
+    /// `LedgerState` (a retain and release of each of its arrays) per document. `mutating`
+    /// only for that in-place access: it changes nothing.
     mutating func writeBalanceDocument(_ index: Int, into out: inout [UInt8]) {
         out.removeAll(keepingCapacity: true)
         let a = accounts[index]
@@ -77,26 +77,5 @@ extension LedgerState {
         let ref = lastIdRefs[index]
         if ref == 0 { raw("null") } else { lastIds.withBytes(ref) { text($0) } }
         raw("}")
-    }
-}
-
-/// JSON string escaping on bytes.
-enum JSONText {
-    @inline(__always)
-    static func appendEscaped(_ bytes: UnsafeRawBufferPointer, to out: inout [UInt8]) {
-        let hex: StaticString = "0123456789abcdef"
-        for b in bytes {
-            switch b {
-            case UInt8(ascii: "\""): out.append(0x5C); out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C); out.append(0x5C)
-            case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-            case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-            case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-            case 0..<0x20:
-                out.append(0x5C); out.append(UInt8(ascii: "u")); out.append(48); out.append(48)
-                out.append(hex.utf8Start[Int(b >> 4)]); out.append(hex.utf8Start[Int(b & 0xF)])
-            default: out.append(b)
-            }
-        }
     }
 }

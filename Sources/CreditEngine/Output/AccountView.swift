@@ -185,16 +185,7 @@ public struct AccountView: Sendable {
     /// `remaining_percent`: balance / entitlement rounded down to 0.1 (as in alerts), null
     /// without entitlement.
     public var remainingPermille: Int64? {
-        guard state.entitlement > 0 else { return nil }
-        return AccountView.permille(state.balance, of: state.entitlement)
-    }
-
-    static func permille(_ b: Int64, of e: Int64) -> Int64 {
-        let num = Int128(b) * 1000
-        let den = Int128(e)
-        var q = num / den
-        if num % den != 0 && num < 0 { q -= 1 }
-        return Int64(clamping: q)
+        state.entitlement > 0 ? Thresholds.remainingPermille(state.balance, of: state.entitlement) : nil
     }
 
     private func writePercent(_ w: inout JSONWriter) {
@@ -245,48 +236,6 @@ public struct AccountView: Sendable {
     }
 }
 
-/// A row of `/v1/accounts` (contract §11) with the status predicates.
-public struct AccountSummary: Sendable, Equatable {
-    public var account: String
-    public var plan: String?
-    public var balance: Int64
-    public var remainingPermille: Int64?
-    public var usedThisCycle: Int64
-    public var runwayExhaustedAt: Int64?
-    public var lastEventTime: Int64?
-    /// balance > 0 and a low threshold fired and not recovered in the current cycle.
-    public var isLow: Bool
-    /// balance ≤ 0 (with or without a plan).
-    public var isExhausted: Bool
-    /// A plan and no usage in the current cycle.
-    public var isIdle: Bool
-
-    init(account: String, plan: String?, state a: Account) {
-        self.account = account
-        self.plan = plan
-        self.balance = a.balance
-        self.remainingPermille = a.entitlement > 0 ? AccountView.permille(a.balance, of: a.entitlement) : nil
-        self.usedThisCycle = a.usedThisCycle
-        self.runwayExhaustedAt = a.runway.exhaustedAt
-        self.lastEventTime = a.clock == .min ? nil : a.clock
-        self.isLow = a.balance > 0 && a.alerts.fired & ~AlertState.exhaustedBit != 0
-        self.isExhausted = a.balance <= 0
-        self.isIdle = a.hasPlan && !a.hasUsageThisCycle
-    }
-
-    public func json(into w: inout JSONWriter) {
-        w.beginObject()
-        w.key("account"); w.string(account)
-        w.key("plan"); if let plan { w.string(plan) } else { w.null() }
-        w.key("balance_credits"); w.credits(balance)
-        w.key("remaining_percent"); if let p = remainingPermille { w.fixed(p, scale: 1, minFractionDigits: 1) } else { w.null() }
-        w.key("used_this_cycle_credits"); w.credits(usedThisCycle)
-        w.key("runway_exhausted_at"); w.optionalTime(runwayExhaustedAt)
-        w.key("last_event_time"); w.optionalTime(lastEventTime)
-        w.endObject()
-    }
-}
-
 extension PartitionLedger {
     /// The read view of account `index` (see `AccountView`).
     public func view(_ index: Int) -> AccountView {
@@ -329,8 +278,8 @@ extension PartitionLedger {
                            history: history, alerts: alerts, memberBudgets: budgets)
     }
 
-    /// Capability `i`'s name, made once per ledger (a view used to decode it from the table's
-    /// bytes, one `String` per usage cell per view).
+    /// Capability `i`'s name, made once per ledger and kept (rather than decoded from the
+    /// table's bytes again, one `String` per usage cell per view).
     func capabilityName(_ i: Int) -> String {
         while nameCache.capabilities.count <= i { nameCache.capabilities.append(state.capabilities.string(nameCache.capabilities.count)) }
         return nameCache.capabilities[i]

@@ -95,13 +95,6 @@ public final class RateCardBook: Sendable {
         return price
     }
 
-    /// The known versions and their content hashes (kept in snapshots).
-    public var hashes: [String: String] {
-        var out: [String: String] = [:]
-        for v in versions { out[v.card.version] = v.hash }
-        return out
-    }
-
     /// Versions whose content differs from what a snapshot remembered.
     public func changedVersions(comparedTo remembered: [String: String]) -> [String] {
         remembered.keys.sorted().filter { version in

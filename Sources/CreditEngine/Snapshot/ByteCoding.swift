@@ -17,12 +17,6 @@ public struct ByteWriter {
     public mutating func raw(_ b: [UInt8]) { bytes.append(contentsOf: b) }
 }
 
-public struct SnapshotError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 public struct ByteReader {
     let bytes: [UInt8]
     public private(set) var position: Int

@@ -5,8 +5,9 @@
 ///       topic, partition, next offset, metadata (caller's: e.g. wall-clock millis)
 ///       rate-card hashes, thresholds, dedupe window, watermark, counters
 ///       symbol tables: plans and rate-card versions referenced, capabilities, members
-///       accounts (id, plan, cycle, blocks, flows, money, pin, alert state, usage,
-///                 [v2: first usage day, history entries, this cycle's alerts], last id)
+///       accounts (AccountCoding.swift: id, plan, cycle, blocks, flows, money, pin, alert
+///                 state, usage, [v2: first usage day, history entries, this cycle's alerts],
+///                 [v3: §12 state], last id)
 ///       dedupe entries sorted by fingerprint
 ///     checksum: u64 ByteHash of everything before it
 ///
@@ -69,68 +70,7 @@ public enum SnapshotCodec {
         writeTable(ledger.members, &w)
         // Accounts.
         w.uvar(UInt64(ledger.accountCount))
-        for i in 0..<ledger.accountCount {
-            ledger.ids.withBytes(of: i) { w.data($0) }
-            let a = ledger.accounts[i]
-            w.svar(Int64(a.plan))
-            for v in [a.monthly, a.anchor, a.cycleIndex, a.cycleStart, a.cycleEnd, a.clock, a.allowance, a.allowanceUsed,
-                      a.overage, a.entitlement, a.usedThisCycle, a.granted, a.charged, a.expired, a.adjusted,
-                      a.creditsBought, a.moneyPaidMicros, a.costNanoUSD, Int64(a.pinnedVersion), a.pinUntil, a.events, a.voided] {
-                w.svar(v)
-            }
-            w.uvar(UInt64(a.blocks.count))
-            for b in a.blocks { w.u8(b.kind.rawValue); w.svar(b.remaining); w.svar(b.expiresAt); w.uvar(b.origin) }
-            w.uvar(UInt64(a.alerts.fired))
-            w.u8(a.alerts.episodeLowest)
-            w.uvar(UInt64(a.alerts.counts.count))
-            for n in a.alerts.counts { w.uvar(UInt64(n)) }
-            w.uvar(UInt64(a.usage.count))
-            for cell in a.usage { w.uvar(UInt64(cell.key)); w.svar(cell.amount) }
-            // v2
-            w.svar(a.firstUsageDay)
-            w.uvar(UInt64(a.history.count))
-            let texts = ledger.state.texts
-            func text(_ ref: UInt64) {
-                if ref == 0 { w.uvar(0); return }
-                w.uvar(1)
-                texts.withBytes(ref) { w.data($0) }
-            }
-            for h in a.history {
-                w.u8(h.kind.rawValue); w.svar(h.time); w.svar(h.credits); w.svar(h.at)
-                text(h.idRef); text(h.textRef); text(h.text2Ref)
-            }
-            w.uvar(UInt64(a.cycleAlerts.count))
-            for f in a.cycleAlerts {
-                w.u8(f.kind.rawValue); w.svar(f.time); w.svar(Int64(f.threshold)); w.svar(Int64(f.sequence)); w.svar(Int64(f.member))
-            }
-            // v3: §12 state
-            if let x = a.features, !x.isEmpty {
-                w.u8(1)
-                w.uvar(UInt64(x.grantIDs.count))
-                var previous: UInt64 = 0
-                for id in x.grantIDs { w.uvar(id &- previous); previous = id }
-                w.svar(x.rolloverMax)
-                if let p = x.autoTopup {
-                    w.u8(1)
-                    w.string(p.pack >= 0 ? config.priceBook.packs[Int(p.pack)].id : "")
-                    w.svar(p.credits); w.svar(p.below); w.svar(p.maxPerCycle)
-                } else {
-                    w.u8(0)
-                }
-                w.svar(x.requestsInCycle); w.svar(x.requestSequence); w.u8(x.requestPending ? 1 : 0)
-                w.uvar(UInt64(x.budgets.count))
-                for b in x.budgets {
-                    w.svar(Int64(b.member)); w.svar(b.budget); w.uvar(UInt64(b.fired))
-                    w.uvar(UInt64(b.counts.count))
-                    for n in b.counts { w.uvar(UInt64(n)) }
-                }
-                w.u8(x.runwayFired ? 1 : 0); w.svar(x.runwaySequence)
-            } else {
-                w.u8(0)
-            }
-            let last = ledger.lastEventID(i) ?? ""
-            w.string(last)
-        }
+        for i in 0..<ledger.accountCount { writeAccount(i, of: ledger, into: &w) }
         // Dedupe window, canonical order.
         let nowHour = ledger.watermark == .min ? 0 : EventTime.floorDiv(ledger.watermark, EventTime.nanosPerHour)
         let entries = ledger.dedupe.liveEntries(nowHour: nowHour)
@@ -201,7 +141,7 @@ public enum SnapshotCodec {
         if version >= 3 {
             for _ in 0..<(try r.int(1 << 20)) { packs.append(.init(id: try r.string(), credits: try r.svar(), priceMicros: try r.svar())) }
         }
-        // Found by fuzzing: an absurd effective_from trapped while hashing the rebuilt card.
+        // A date outside the ledger's calendar comes from no configuration.
         for (_, from) in header.rateCardVersions where !timeRange.contains(from) {
             throw SnapshotError("rate-card effective_from out of range (corrupt snapshot)")
         }
@@ -258,116 +198,8 @@ public enum SnapshotCodec {
         let n = try r.int()
         ledger.state.accounts.reserveCapacity(n)
         ledger.state.lastIdRefs.reserveCapacity(n)
-        for _ in 0..<n {
-            let id = try r.data()
-            _ = id.withUnsafeBytes { ledger.state.ids.insert($0, hash: ByteHash.hash($0)) }
-            var a = Account()
-            let plan = try r.svar()
-            if plan >= 0 {
-                guard Int(plan) < planMap.count, planMap[Int(plan)] >= 0 else {
-                    throw SnapshotError("an account's plan is no longer in the price book")
-                }
-                a.plan = planMap[Int(plan)]
-            } else {
-                a.plan = Int32(truncatingIfNeeded: plan)
-            }
-            a.monthly = try r.svar(); a.anchor = try r.svar(); a.cycleIndex = try r.svar(); a.cycleStart = try r.svar()
-            a.cycleEnd = try r.svar(); a.clock = try r.svar(); a.allowance = try r.svar(); a.allowanceUsed = try r.svar()
-            a.overage = try r.svar(); a.entitlement = try r.svar(); a.usedThisCycle = try r.svar(); a.granted = try r.svar()
-            a.charged = try r.svar(); a.expired = try r.svar(); a.adjusted = try r.svar(); a.creditsBought = try r.svar()
-            a.moneyPaidMicros = try r.svar(); a.costNanoUSD = try r.svar()
-            let pinned = try r.svar()
-            a.pinnedVersion = pinned >= 0 ? (Int(pinned) < versionMap.count ? versionMap[Int(pinned)] : -1) : -1
-            a.pinUntil = try r.svar()
-            a.events = try r.svar()
-            if version >= 3 { a.voided = try r.svar() }
-            let blockCount = try r.int(1 << 24)
-            a.blocks.reserveCapacity(blockCount)
-            for _ in 0..<blockCount {
-                guard let kind = BlockKind(rawValue: try r.u8()) else { throw SnapshotError("bad block kind") }
-                let b = Block(kind: kind, remaining: try r.svar(), expiresAt: try r.svar(), origin: version >= 3 ? try r.uvar() : 0)
-                a.blocks.append(b)
-                let (sum, overflow) = a.blockCredits.addingReportingOverflow(b.remaining)
-                guard !overflow else { throw SnapshotError("block amounts out of range") }
-                a.blockCredits = sum
-            }
-            let fired = UInt16(truncatingIfNeeded: try r.uvar())
-            var remapped: UInt16 = fired & AlertState.exhaustedBit
-            for (old, new) in bitMap.enumerated() where new >= 0 && fired & (1 << old) != 0 { remapped |= 1 << new }
-            a.alerts.fired = remapped
-            a.alerts.episodeLowest = try r.u8()
-            var counts: [UInt16] = []
-            for _ in 0..<(try r.int(64)) { counts.append(UInt16(truncatingIfNeeded: try r.uvar())) }
-            a.alerts.counts = remapCounts(counts, from: thresholds, to: config.thresholds)
-            let cells = try r.int(1 << 24)
-            a.usage.reserveCapacity(cells)
-            for _ in 0..<cells { a.usage.append(UsageCell(key: UInt32(truncatingIfNeeded: try r.uvar()), amount: try r.svar())) }
-            if version >= 2 {
-                a.firstUsageDay = try r.svar()
-                let entries = try r.int(History.capacity)
-                a.history.reserveCapacity(entries)
-                func text() throws(SnapshotError) -> UInt64 {
-                    guard try r.u8() != 0 else { return 0 }
-                    var ref: UInt64 = 0
-                    try r.data().withUnsafeBytes { ledger.state.texts.store($0, in: &ref) }
-                    return ref
-                }
-                for _ in 0..<entries {
-                    guard let kind = HistoryKind(rawValue: try r.u8()) else { throw SnapshotError("bad history kind") }
-                    var h = HistoryEntry(kind, time: try r.svar(), credits: try r.svar(), at: try r.svar())
-                    h.idRef = try text(); h.textRef = try text(); h.text2Ref = try text()
-                    a.history.append(h)
-                }
-                let fired = try r.int(CycleAlert.capacity)
-                for _ in 0..<fired {
-                    guard let kind = AlertState.Kind(rawValue: try r.u8()) else { throw SnapshotError("bad alert kind") }
-                    a.cycleAlerts.append(CycleAlert(time: try r.svar(), kind: kind, threshold: Int32(truncatingIfNeeded: try r.svar()),
-                                                    sequence: Int32(truncatingIfNeeded: try r.svar()),
-                                                    member: version >= 3 ? Int32(truncatingIfNeeded: try r.svar()) : -1))
-                }
-                if version >= 3, try r.u8() != 0 {
-                    var x = AccountExtras()
-                    let ids = try r.int(1 << 28)
-                    x.grantIDs.reserveCapacity(ids)
-                    var id: UInt64 = 0
-                    for _ in 0..<ids { id &+= try r.uvar(); x.grantIDs.append(id) }
-                    x.rolloverMax = try r.svar()
-                    if try r.u8() != 0 {
-                        let packName = try r.string()
-                        var pack: Int32 = -1
-                        if !packName.isEmpty {
-                            guard let i = config.priceBook.packIndex(packName) else {
-                                throw SnapshotError("an account's auto top-up pack \(packName) is no longer in the price book")
-                            }
-                            pack = Int32(i)
-                        }
-                        x.autoTopup = AutoTopupPolicy(pack: pack, credits: try r.svar(), below: try r.svar(), maxPerCycle: try r.svar())
-                    }
-                    x.requestsInCycle = try r.svar(); x.requestSequence = try r.svar(); x.requestPending = try r.u8() != 0
-                    for _ in 0..<(try r.int(1 << 24)) {
-                        var b = MemberBudget(member: Int32(truncatingIfNeeded: try r.svar()), budget: try r.svar())
-                        let fired = UInt16(truncatingIfNeeded: try r.uvar())
-                        var remapped: UInt16 = fired & AlertState.exhaustedBit
-                        for (old, new) in bitMap.enumerated() where new >= 0 && fired & (1 << old) != 0 { remapped |= 1 << new }
-                        b.fired = remapped
-                        var counts: [UInt16] = []
-                        for _ in 0..<(try r.int(64)) { counts.append(UInt16(truncatingIfNeeded: try r.uvar())) }
-                        b.counts = remapMemberCounts(counts, from: thresholds, to: config.thresholds)
-                        x.budgets.append(b)
-                    }
-                    x.runwayFired = try r.u8() != 0; x.runwaySequence = try r.svar()
-                    a.extras = [x]
-                    a.refreshFeatureFlags()
-                }
-            } else {
-                a.firstUsageDay = SnapshotCodec.v1FirstUsageDay(a)
-            }
-            ledger.state.accounts.append(a)
-            var ref: UInt64 = 0
-            let last = try r.data()
-            if !last.isEmpty { last.withUnsafeBytes { ledger.state.lastIds.store($0, in: &ref) } }
-            ledger.state.lastIdRefs.append(ref)
-        }
+        let reading = AccountReading(version: version, planMap: planMap, versionMap: versionMap, bitMap: bitMap, thresholds: thresholds)
+        for _ in 0..<n { try readAccount(&r, into: ledger, reading) }
         let nowHour = ledger.watermark == .min ? 0 : EventTime.floorDiv(ledger.watermark, EventTime.nanosPerHour)
         var entries: [(fingerprint: UInt64, hour: Int64?)] = []
         let entryCount = try r.int()
@@ -391,20 +223,6 @@ public enum SnapshotCodec {
         return (ledger, header)
     }
 
-    /// v1 kept no first usage day: the oldest of its (35) daily cells, or earlier than the
-    /// runway's 7 days when the account was charged more than those cells hold.
-    static func v1FirstUsageDay(_ a: Account) -> Int64 {
-        var oldest = Int64.max
-        var sum: Int64 = 0
-        for cell in a.usage where cell.key & UsageCell.tagMask == UsageCell.dayTag {
-            oldest = min(oldest, Int64(cell.key))
-            // Runs before validateRestored: amounts are not range-checked yet (fuzzer: overflow).
-            sum = sum.addingReportingOverflow(cell.amount).overflow ? .max : sum + cell.amount
-        }
-        if oldest == .max { return a.charged > 0 && a.clock != .min ? EventTime.day(of: a.clock) - 7 : .max }
-        return a.charged > sum ? min(oldest, EventTime.day(of: a.clock) - 7) : oldest
-    }
-
     private static func writeTable(_ t: InternTable, _ w: inout ByteWriter) {
         w.uvar(UInt64(t.count))
         for i in 0..<t.count { t.withBytes(of: i) { w.data($0) } }
@@ -417,31 +235,5 @@ public enum SnapshotCodec {
             _ = b.withUnsafeBytes { t.insert($0, hash: ByteHash.hash($0)) }
         }
         return t
-    }
-
-    /// Member budget counts: low[0..<T], exhausted — remapped by threshold value.
-    private static func remapMemberCounts(_ counts: [UInt16], from old: [Int64], to new: [Int64]) -> [UInt16] {
-        guard !counts.isEmpty, old != new else { return counts }
-        var out = [UInt16](repeating: 0, count: new.count + 1)
-        for (i, v) in old.enumerated() where i < counts.count {
-            if let j = new.firstIndex(of: v) { out[j] = counts[i] }
-        }
-        if old.count < counts.count { out[new.count] = counts[old.count] }
-        return out
-    }
-
-    private static func remapCounts(_ counts: [UInt16], from old: [Int64], to new: [Int64]) -> [UInt16] {
-        guard !counts.isEmpty else { return [] }
-        if old == new { return counts }
-        let t = old.count
-        var out = [UInt16](repeating: 0, count: 2 * new.count + 2)
-        for (i, v) in old.enumerated() {
-            guard let j = new.firstIndex(of: v) else { continue }
-            if i < counts.count { out[j] = counts[i] }
-            if t + 1 + i < counts.count { out[new.count + 1 + j] = counts[t + 1 + i] }
-        }
-        if t < counts.count { out[new.count] = counts[t] }
-        if 2 * t + 1 < counts.count { out[2 * new.count + 1] = counts[2 * t + 1] }
-        return out
     }
 }

@@ -2,7 +2,8 @@
 /// ledger could have produced: amounts in range and conserved, blocks summing to their total.
 /// The checksum catches corruption on disk; this catches a snapshot that is well-formed but
 /// wrong (a writer bug, a hand-edited or crafted file), which would otherwise be trusted —
-/// or trap on the first arithmetic that overflows. Found by fuzzing (scripts/fuzz.sh).
+/// or trap on the first arithmetic that overflows. The snapshot fuzz target (scripts/fuzz.sh)
+/// holds decode to this on hostile bytes.
 extension SnapshotCodec {
     /// Largest magnitude of any stored amount: far above any real ledger (2^60 millicredits
     /// ≈ 10^15 credits) and small enough that sums of a few amounts cannot overflow Int64.

@@ -144,7 +144,7 @@ public enum EventTime {
     /// Canonical RFC 3339 UTC text: `2026-11-21T10:00:00Z`, with `.mmm`, `.uuuuuu` or
     /// `.nnnnnnnnn` only when the time has a fraction of a second.
     /// Total over Int64 (1677-09-21 … 2262-04-11: four-digit years): a time from a corrupt
-    /// snapshot must never trap the writer (the snapshot fuzzer reached one: Int64.min).
+    /// snapshot, `Int64.min` included, must never trap the writer.
     public static func append(_ nanos: Int64, to out: inout [UInt8]) {
         let days = day(of: nanos)
         // Floored remainder without `days * nanosPerDay`, which overflows on the first day of the range.
@@ -182,8 +182,8 @@ public enum EventTime {
 
     /// `YYYY-MM-DD` of a day number.
     /// Calendar arithmetic on the day number itself: a far-future day (a runway's zero day
-    /// at a tiny pace) is beyond Int64 nanoseconds (year 2262) and must not trap — found by
-    /// fuzzing. Years past 9999 print with more digits.
+    /// at a tiny pace) is beyond Int64 nanoseconds (year 2262) and must not trap. Years past
+    /// 9999 print with more digits.
     public static func formatDay(_ dayNumber: Int64) -> String {
         let (y, m, d) = civilFromDays(dayNumber)
         func pad(_ v: Int64, _ width: Int) -> String {
@@ -192,28 +192,4 @@ public enum EventTime {
         }
         return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2)
     }
-}
-
-/// Monthly billing cycles from an anchor: cycle k starts at anchor + k months (clamped to
-/// the month's last day), always computed from the anchor, never from the previous cycle.
-public struct BillingCycle: Sendable, Equatable {
-    public var anchor: Int64
-    public var index: Int64
-    public var start: Int64
-    public var end: Int64
-
-    public static func containing(_ time: Int64, anchor: Int64) -> BillingCycle {
-        var k = EventTime.monthDifference(from: anchor, to: time)
-        while EventTime.addingMonths(k, to: anchor) > time { k -= 1 }
-        while EventTime.addingMonths(k + 1, to: anchor) <= time { k += 1 }
-        return at(index: k, anchor: anchor)
-    }
-
-    public static func at(index k: Int64, anchor: Int64) -> BillingCycle {
-        BillingCycle(anchor: anchor, index: k,
-                     start: EventTime.addingMonths(k, to: anchor),
-                     end: EventTime.addingMonths(k + 1, to: anchor))
-    }
-
-    public func next() -> BillingCycle { .at(index: index + 1, anchor: anchor) }
 }

@@ -1,6 +1,17 @@
 /// CloudEvents binary mode over Kafka: the attributes travel in `ce_*` record headers
-/// (CloudEvents Kafka protocol binding). The mapping lives here, beside the decoder; the
-/// caller only walks its headers.
+/// (CloudEvents Kafka protocol binding) and the record value is `data`. The service fills
+/// this from a record's headers (`fromHeaders`) when `ce_specversion` is set; the mapping
+/// lives here, beside the decoder, so the caller only walks its headers.
+public struct BinaryModeAttributes {
+    public var specversion: UnsafeRawBufferPointer?
+    public var id: UnsafeRawBufferPointer?
+    public var source: UnsafeRawBufferPointer?
+    public var type: UnsafeRawBufferPointer?
+    public var subject: UnsafeRawBufferPointer?
+    public var time: UnsafeRawBufferPointer?
+    public init() {}
+}
+
 extension BinaryModeAttributes {
     /// The attributes carried by a record's headers, or nil when there is no
     /// `ce_specversion` header (then the record is in structured mode).

@@ -1,0 +1,13 @@
+/// One alert fired in the current cycle, for the account document's `alerts`.
+public struct CycleAlert: Sendable, Equatable {
+    /// Kept per cycle, newest; older ones drop out of the document (the alerts topic has them all).
+    public static let capacity = 50
+    public var time: Int64
+    public var kind: AlertState.Kind
+    /// `threshold_percent`.
+    public var threshold: Int32
+    /// The `n` of its id.
+    public var sequence: Int32
+    /// Member budget alerts: the member's index in the partition's member table, else −1.
+    public var member: Int32 = -1
+}

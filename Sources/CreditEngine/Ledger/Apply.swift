@@ -1,0 +1,126 @@
+/// The steps every record goes through, in order (stated in Engine.swift).
+extension LedgerState {
+    mutating func apply(_ e: DecodedEvent, key: UnsafeRawBufferPointer?, recordTime: Int64?) -> ApplyResult {
+        // 1. Record checks.
+        guard let key else { return reject(.missingKey) }
+        guard key.equals(e.subject) else { return reject(.keyMismatch) }
+        if let recordTime, e.time > recordTime &+ config.maxFutureSkew { return reject(.futureTime) }
+
+        // 2. Dedupe.
+        let subjectHash = ByteHash.hash(e.subject)
+        let existing = ids.find(e.subject, hash: subjectHash)
+        let fp = PartitionLedger.fingerprint(subjectHash: subjectHash, source: e.source, id: e.id)
+        let newWatermark = max(watermark, recordTime.map { min($0, e.time) } ?? e.time)
+        let nowHour = EventTime.floorDiv(newWatermark, EventTime.nanosPerHour)
+        var probe = DedupeTable.Probe()
+        if dedupe.lookup(fp, nowHour: nowHour, probe: &probe), let existing {
+            counters.duplicates += 1
+            return ApplyResult(outcome: .duplicate, account: existing)
+        }
+
+        // 3. Validation and pricing by family, reading the account in place.
+        let change: Change
+        do throws(Rejection) {
+            switch e.type {
+            case .usage: change = .usage(try Rules.Usage.validate(e, account: existing, in: self))
+            case .planAssigned: change = .plan(try Rules.Plan.validate(e, config: config))
+            case .grantIssued, .topupPurchased: change = .purchase(try Rules.Purchase.validate(e, origin: fp, config: config))
+            case .adjusted: change = .adjustment(Rules.Adjustment.validate(e))
+            case .grantVoided: change = .void(try Rules.GrantVoid.validate(e, subjectHash: subjectHash, account: existing, in: self))
+            case .autoTopupConfigured, .memberBudgetSet: change = .policy(try Rules.Policies.validate(e, config: config))
+            case .rateCardPinned: change = .pin(try Rules.RateCardPin.validate(e, config: config))
+            }
+        } catch {
+            return reject(error)
+        }
+
+        // 4. Bounds.
+        if let i = existing, !fits(i, credits: change.credits, at: e.time, cost: e.costNanoUSD, money: change.moneyMicros) {
+            return reject(.overflow)
+        }
+
+        // 5. Commit: from here on the record is applied.
+        let index: Int
+        if let existing {
+            index = existing
+        } else {
+            index = ids.insert(e.subject, hash: subjectHash)
+            accounts.append(Account())
+            lastIdRefs.append(0)
+        }
+        watermark = newWatermark
+        dedupe.insert(fp, probe: probe, seenHour: max(nowHour, EventTime.floorDiv(e.time, EventTime.nanosPerHour)),
+                      forever: change.remembersIDForever, nowHour: nowHour)
+        lastIds.store(e.id, in: &lastIdRefs[index])
+        if lastIds.needsCompaction { lastIds.compact(&lastIdRefs) }
+        let names = internNames(e, change)
+        if case .usage(let c) = change {
+            counters.priced += 1
+            counters.chargedMillicredits &+= c.price
+        }
+        counters.applied += 1
+
+        // 6–8. One exclusive access to the account for its clock, the effect and the evaluations.
+        let decision = LedgerState.commit(&accounts[index], e, change, names: names, config: config)
+        // 9. History.
+        if accounts[index].pendingHistory != 0 { storeHistory(index, e) }
+        // 10. Outputs.
+        var result = ApplyResult(outcome: .applied, account: index, charged: change.charged, version: change.version)
+        if !decision.isEmpty { report(index, decision, e, version: change.version, into: &result) }
+        return result
+    }
+
+    /// Steps 6–8, on the account borrowed in place.
+    static func commit(_ a: inout Account, _ e: DecodedEvent, _ change: Change, names: EventNames,
+                       config: EngineConfiguration) -> Decision {
+        // 6. The account's clock.
+        let planPrice: Int64 = a.plan >= 0 ? config.priceBook.plans[Int(a.plan)].priceMicros : 0
+        var openEpisode = a.advance(to: e.time, planPriceMicros: planPrice)
+        // 7. The family's effect.
+        switch change {
+        case .usage(let c): Rules.Usage.apply(c, e, names: names, to: &a)
+        case .plan(let c):
+            let replaced = Rules.Plan.apply(c, e, to: &a, config: config)
+            if openEpisode == AlertState.noEpisode { openEpisode = replaced }
+        case .purchase(let c): Rules.Purchase.apply(c, e, to: &a)
+        case .adjustment(let c): Rules.Adjustment.apply(c, e, to: &a)
+        case .void(let c): Rules.GrantVoid.apply(c, e, to: &a)
+        case .policy(let c): Rules.Policies.apply(c, member: names.member, to: &a)
+        case .pin(let c): Rules.RateCardPin.apply(c, e, to: &a)
+        }
+        a.events += 1
+        // 8. Evaluations.
+        return decide(&a, e, names: names, openEpisode: openEpisode, config: config)
+    }
+
+    /// The names an event brings into the partition's tables (step 5): a usage event's
+    /// capability and member, a budget's member.
+    @inline(__always)
+    mutating func internNames(_ e: DecodedEvent, _ change: Change) -> EventNames {
+        var names = EventNames()
+        switch change {
+        case .usage:
+            if let c = e.capability { names.capability = capabilities.intern(c, hash: ByteHash.hash(c)) }
+            if let m = e.member { names.member = members.intern(m, hash: ByteHash.hash(m)) }
+        case .policy(.memberBudget):
+            if let m = e.member { names.member = members.intern(m, hash: ByteHash.hash(m)) }
+        case .plan, .purchase, .adjustment, .void, .policy(.autoTopup), .pin:
+            break
+        }
+        return names
+    }
+
+    @inline(__always)
+    private mutating func reject(_ r: Rejection) -> ApplyResult {
+        counters.rejected += 1
+        return .rejected(r)
+    }
+}
+
+/// Indexes into the partition's capability and member tables of the names an applied event
+/// brought, −1 for none. Only usage events have a capability; only usage events and budget
+/// sets have a member (the member budget evaluation runs for those alone).
+struct EventNames {
+    var capability = -1
+    var member = -1
+}

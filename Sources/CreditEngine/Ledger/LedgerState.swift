@@ -1,0 +1,35 @@
+/// The ledger's state: accounts, their ids, the dedupe window, the event-time clock, the
+/// tables of names and history strings, the counters. `apply` (Apply.swift) changes it.
+struct LedgerState {
+    let config: EngineConfiguration
+    var ids = InternTable()
+    var accounts: [Account] = []
+    /// Each account's last event id, in a reusable arena.
+    var lastIdRefs: [UInt64] = []
+    var lastIds = SlotArena()
+    /// History strings (event ids, reasons, refs, plan and pack names), shared by the entries
+    /// of one event. Its first byte is a placeholder so that no live ref is 0.
+    var texts = LedgerState.freshTexts()
+    var capabilities = InternTable()
+    var members = InternTable()
+    var dedupe: DedupeTable
+    var watermark: Int64 = .min
+    var counters = PartitionLedger.Counters()
+
+    init(config: EngineConfiguration) {
+        self.config = config
+        self.dedupe = DedupeTable(windowHours: config.dedupeWindowHours)
+    }
+
+    @inline(__always)
+    func versionInForce(pinned: Int32, until: Int64, at time: Int64) -> Int? {
+        if pinned >= 0 && time < until { return Int(pinned) }
+        return config.rateCards.index(inForceAt: time)
+    }
+
+    @inline(__always)
+    func versionInForce(_ account: Account?, at time: Int64) -> Int? {
+        if let a = account { return versionInForce(pinned: a.pinnedVersion, until: a.pinUntil, at: time) }
+        return config.rateCards.index(inForceAt: time)
+    }
+}
