@@ -123,7 +123,8 @@ let package = Package(
             path: "Sources/credit-meter",
             swiftSettings: strictSettings
         ),
-        // ── Tests (Swift Testing) ──────────────────────────────────────────────
+        // ── Tests (Swift Testing): one target per module, plus the integration suites that run
+        //    the whole service over the Kafka wire protocol (mock cluster, subprocesses, browser).
         .testTarget(
             name: "CreditEngineTests",
             dependencies: [
@@ -134,12 +135,35 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "CreditConfigTests",
+            dependencies: ["CreditConfig", "CreditEngine"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "KafkaTests",
             dependencies: ["Kafka", "KafkaMockCluster", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CreditMeterServiceTests",
+            dependencies: [
+                "CreditMeterService", "Kafka", "KafkaMockCluster", "CreditConfig", "CreditEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CreditMeterHTTPTests",
+            dependencies: ["CreditMeterHTTP"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CreditMeterReplayTests",
+            dependencies: ["CreditMeterReplay"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "IntegrationTests",
             dependencies: [
                 "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka",
                 "KafkaMockCluster",

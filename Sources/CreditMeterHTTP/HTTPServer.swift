@@ -1,6 +1,6 @@
 import CreditConfig
 public import CreditMeterService
-public import Hummingbird
+import Hummingbird
 public import Logging
 public import ServiceLifecycle
 import NIOCore

@@ -4,7 +4,7 @@ import CreditEngine
 
 /// Contract §7 as extended in v2: each strange record either goes to the dead-letter topic
 /// with a named reason and changes nothing, or (where the contract says it is valid) is
-/// applied normally. Issue #15, item 2.
+/// applied normally.
 @Suite struct StrangeInputTests {
     static let time = "2026-11-21T10:00:00Z"
 
@@ -275,9 +275,8 @@ import CreditEngine
     }
 }
 
-/// Found by fuzzing the snapshot decoder: the account document formatted the runway's zero
-/// day through Int64 nanoseconds, which end in 2262 — a large balance used at a tiny pace
-/// (valid input) trapped while writing the document.
+/// A large balance used at a tiny pace (valid input) puts the runway's zero day past 2262,
+/// where Int64 nanoseconds end: the account document formats it from day numbers and never traps.
 @Suite struct FarFutureRunwayTests {
     @Test func aTinyPaceDoesNotCrashTheAccountDocument() throws {
         let card = try Fixtures.card("""

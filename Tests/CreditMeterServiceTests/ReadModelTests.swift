@@ -44,7 +44,7 @@ import Testing
         #expect(m.readiness(maxLag: 10) == "the consuming loop is not running")
     }
 
-    /// The loop publishes views with the ledger's account indices (issue #16): new accounts
+    /// The loop publishes views with the ledger's account indices: new accounts
     /// past the end (with gaps), updates in place, and revocation, all found by id.
     @Test func viewsPublishedByAccountIndexAreFoundByIDAndReplacedInPlace() throws {
         let m = ReadModel()

@@ -45,7 +45,7 @@ package final class StateTopic: @unchecked Sendable {
         if let n = stateParts.value { return n }
         let counts = try producer.partitionCounts([topic], timeoutMs: 10_000)
         guard let n = counts[topic], n > 0 else {
-            throw ServiceError("kafka.state_topic \(topic): the topic does not exist (create it compacted, see README)")
+            throw ServiceError("kafka.state_topic \(topic): the topic does not exist (create it compacted; see docs/operations.md)")
         }
         stateParts.withLock { $0 = n }
         return n

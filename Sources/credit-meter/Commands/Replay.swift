@@ -36,7 +36,8 @@ struct Replay: CreditMeterCommand {
         }
         var options = ReplayOptions(from: fromTime, to: toTime, version: rateCard)
         options.publishAdjustments = publishAdjustments
-        let now = Int64(Date().timeIntervalSince1970) * 1_000_000_000
+        // The run's start, to the second: the default `--to` of the report and the adjustments' ids.
+        let now = systemWallClock() / 1_000_000_000 * 1_000_000_000
         let result = try CreditMeterReplay.Replay.run(config: cfg, options: options, logger: logger, now: now) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }

@@ -6,7 +6,7 @@ import Kafka
 import Logging
 import Testing
 
-/// Issue #15 item 4: the environment fails under the service — clear one-line errors, never
+/// The environment fails under the service — clear one-line errors, never
 /// a partial snapshot trusted on restart, never a silent stop.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct EnvironmentFailureTests {

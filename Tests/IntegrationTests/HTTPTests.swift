@@ -88,44 +88,6 @@ final class HTTPStack: @unchecked Sendable {
     }
 }
 
-@Suite struct RequestTargetTests {
-    @Test func pathSegmentsStayRawAndDecodeOnce() throws {
-        let t = RequestTarget("/v1/accounts/a%2Fb/check?action=chat&time=2026-11-21T10:00:00%2B01:00&x=%ZZ")
-        #expect(t.segments.map(String.init) == ["v1", "accounts", "a%2Fb", "check"])
-        #expect(try Parameters.account(t.segments[2]) == "a/b")
-        #expect(try Parameters.account("%252F") == "%2F")  // decoded exactly once
-        #expect(try t.parameter("time") == "2026-11-21T10:00:00+01:00")
-        #expect(throws: BadRequest.self) { try t.parameter("x") }
-        #expect(try t.parameter("absent") == nil)
-    }
-
-    @Test(arguments: ["1.0", "1e0", "-0", "+1", "", " 1", "0x1", "99999999999999999999"])
-    func integersArePlainDigits(_ text: String) {
-        #expect(throws: BadRequest.self) { try Parameters.integer(RequestTarget("/?limit=\(text)"), "limit", 1...1000, default: 100) }
-    }
-
-    @Test func integerRangesAndDefaults() throws {
-        #expect(try Parameters.integer(RequestTarget("/?limit=7"), "limit", 1...1000, default: 100) == 7)
-        #expect(try Parameters.integer(RequestTarget("/"), "limit", 1...1000, default: 100) == 100)
-        #expect(throws: BadRequest.self) { try Parameters.integer(RequestTarget("/?limit=0"), "limit", 1...1000, default: 100) }
-        #expect(throws: BadRequest.self) { try Parameters.integer(RequestTarget("/?limit=1001"), "limit", 1...1000, default: 100) }
-    }
-
-    @Test func accountIdsAreOneToOneHundredTwentyEightCharacters() throws {
-        #expect(throws: BadRequest.self) { try Parameters.account("") }
-        #expect(try Parameters.account(Substring(String(repeating: "é", count: 128))).unicodeScalars.count == 128)
-        #expect(throws: BadRequest.self) { try Parameters.account(Substring(String(repeating: "a", count: 129))) }
-        #expect(throws: BadRequest.self) { try Parameters.account("%C3%28") }  // not UTF-8
-    }
-
-    @Test func tokenComparisonIsExact() {
-        #expect(API.constantTimeEqual(Array("s3cret".utf8), Array("s3cret".utf8)))
-        #expect(!API.constantTimeEqual(Array("s3cre".utf8), Array("s3cret".utf8)))
-        #expect(!API.constantTimeEqual(Array("s3cret!".utf8), Array("s3cret".utf8)))
-        #expect(!API.constantTimeEqual(Array("S3cret".utf8), Array("s3cret".utf8)))
-    }
-}
-
 /// Contract §11 over real HTTP against the running service.
 @Suite(.serialized, .timeLimit(.minutes(3))) struct HTTPEndpointTests {
     static let token = "s3cret-token-42"

@@ -9,7 +9,7 @@ import CreditConfig
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cm-config-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let path = dir.appendingPathComponent("credit-meter.yaml").path
-        let text = yaml + "\nrate_cards_dir: \(Fixtures.configsDir)/rate-cards\nprice_book: \(Fixtures.configsDir)/price-book.yaml\n"
+        let text = yaml + "\nrate_cards_dir: \(ShippedConfigurationTests.configs.path)/rate-cards\nprice_book: \(ShippedConfigurationTests.configs.path)/price-book.yaml\n"
         FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         return try ServiceConfiguration.load(path: path, environment: env)
     }

@@ -7,7 +7,7 @@ import Kafka
 import KafkaMockCluster
 import Testing
 
-/// Issue #15 item 3 (part): the service keeps going while the mock cluster misbehaves —
+/// The service keeps going while the mock cluster misbehaves —
 /// request errors injected on Fetch, Produce, OffsetCommit, JoinGroup, SyncGroup and
 /// Heartbeat, raised round-trip times, the broker going down and up mid-stream — and ends
 /// with exactly the balances and alert ids of an undisturbed run. The service runs in this

@@ -6,7 +6,7 @@ import Foundation
 import Kafka
 import Testing
 
-/// Issue #15 item 3: the real binary (`credit-meter run`) in its own process against a
+/// The real binary (`credit-meter run`) in its own process against a
 /// three-broker `credit-meter dev-broker --commands` in another, with faults injected
 /// mid-stream through the broker's stdin. Every run plays the same workload in three parts
 /// (fault injected after the first, lifted after the second) and must end with the balances

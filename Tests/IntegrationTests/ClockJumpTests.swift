@@ -9,7 +9,7 @@ import ServiceLifecycle
 import Synchronization
 import Testing
 
-/// Issue #15 item 4 (clock jumps): the wall clock jumps under a running service — 400 days
+/// The wall clock jumps under a running service — 400 days
 /// back, then ten years ahead — and a restart finds snapshots stamped "in the future". The
 /// ledger runs on event time, so no balance may change; the wall clock only stamps snapshots
 /// (their metadata), ages them in /metrics and is `/check`'s default time. Every snapshot must

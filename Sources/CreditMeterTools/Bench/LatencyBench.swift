@@ -1,0 +1,208 @@
+import CreditConfig
+import CreditEngine
+import CreditMeterService
+import Foundation
+import Kafka
+import Logging
+
+/// Figure 4: produce → alert latency at a paced rate, beside the broker's own produce → consume crossing.
+extension Bench {
+    static func latency(config: ServiceConfiguration, bootstrap: String, rate: Double, logger: Logger,
+                        say: @escaping @Sendable (String) -> Void) async throws {
+        var cfg = config
+        cfg.kafka.groupID = "bench-latency"
+        cfg.kafka.inputTopics = ["bench.latency"]
+        cfg.kafka.balancesTopic = cfg.kafka.balancesTopic ?? "credit.balances"
+        let service = MeterService(config: cfg, logger: logger, bootstrap: bootstrap)
+        let task = Task { try await service.run() }
+        try await pacedAlerts(bootstrap: bootstrap, alertsTopic: cfg.kafka.alertsTopic, balancesTopic: cfg.kafka.balancesTopic!,
+                              rate: rate, logger: logger, label: "broker, service and load in one process", say: say)
+        service.requestStop()
+        try await task.value
+    }
+
+    /// Produces plans for 20 000 trial accounts, waits until the service has published their
+    /// balances (it is consuming), then 12 web_research events per account at `rate`: alerts
+    /// at the 8th, 9th and 10th. Latency = alert arrival − produce call of its triggering event.
+    static func pacedAlerts(bootstrap: String, alertsTopic: String, balancesTopic: String, rate: Double, logger: Logger,
+                            label: String, say: @escaping @Sendable (String) -> Void) async throws {
+        let accounts = 20_000
+        let perAccount = 12
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "0")], logger: logger) { _ in }
+        let topicHandle = producer.topic("bench.latency")
+        func send(_ key: String, _ json: String, _ ts: Int64) throws {
+            let k = Array(key.utf8)
+            let v = Array(json.utf8)
+            try k.withUnsafeBytes { kb in try v.withUnsafeBytes { vb in try producer.produce(topicHandle, key: kb, value: vb, timestampMs: ts) } }
+        }
+        let t0 = EventTime.parse("2026-11-10T00:00:00Z")!
+        let balancesBefore = heldIn(balancesTopic, bootstrap: bootstrap, logger: logger)
+        for a in 0..<accounts {
+            try send("lat-\(a)", "{\"specversion\":\"1.0\",\"id\":\"plan-\(a)\",\"source\":\"billing\",\"type\":\"credit.plan.assigned\",\"subject\":\"lat-\(a)\",\"time\":\"\(EventTime.format(t0))\",\"data\":{\"plan\":\"trial\"}}", t0 / 1_000_000)
+        }
+        try producer.flush(timeoutMs: 30_000)
+        let ready = ContinuousClock.now + .seconds(60)
+        while heldIn(balancesTopic, bootstrap: bootstrap, logger: logger) - balancesBefore < Int64(accounts) {
+            guard ContinuousClock.now < ready else { throw ServiceError("latency: the service did not take the plans within 60 s") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+
+        let total = accounts * perAccount
+        let sent = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: total)
+        sent.initialize(repeating: 0)
+        defer { sent.deallocate() }
+        let latencies = Locked<[Double]>([])
+        let reader = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap), ("fetch.wait.max.ms", "1")], logger: logger)
+        var offsets: [TopicPartition: Int64] = [:]
+        let alertPartitions = try reader.partitionCounts([alertsTopic])[alertsTopic] ?? 1
+        for p in 0..<alertPartitions {
+            let tp = TopicPartition(alertsTopic, p)
+            offsets[tp] = try reader.watermarks(tp).high
+        }
+        try reader.assign(offsets)
+        let stopReader = StopSignal()
+        let sentBase = UInt(bitPattern: sent.baseAddress)
+        let readerThread = Thread {
+            let sent = UnsafeMutablePointer<UInt64>(bitPattern: sentBase)!
+            while !stopReader.isRequested {
+                reader.poll(timeoutMs: 10) { m in
+                    guard m.error == nil else { return }
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    let text = String(decoding: m.value, as: UTF8.self)
+                    guard let r = text.range(of: "\"triggered_by\":\"lat-") else { return }
+                    let n = Int(text[r.upperBound...].prefix { $0 != "\"" }) ?? -1
+                    guard n >= 0, n < total, sent[n] > 0 else { return }
+                    latencies.withLock { $0.append(Double(now - sent[n]) / 1e6) }
+                }
+            }
+        }
+        readerThread.start()
+        let elapsed = try paced(total: total, rate: rate, producer: producer) { i in
+            let a = i % accounts
+            let t = t0 + Int64(i / accounts + 1) * EventTime.nanosPerSecond
+            let json = "{\"specversion\":\"1.0\",\"id\":\"lat-\(i)\",\"source\":\"//ai.example\",\"type\":\"ai.usage\",\"subject\":\"lat-\(a)\",\"time\":\"\(EventTime.format(t))\",\"data\":{\"action\":\"web_research\"}}"
+            sent[i] = DispatchTime.now().uptimeNanoseconds
+            try send("lat-\(a)", json, t / 1_000_000)
+        }
+        let expectedAlerts = accounts * 3
+        let deadline = ContinuousClock.now + .seconds(60)
+        while latencies.value.count < expectedAlerts && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        stopReader.request()
+        let l = latencies.value.sorted()
+        guard l.count == expectedAlerts else { throw ServiceError("latency: read back \(l.count) of \(expectedAlerts) alerts") }
+        func pct(_ p: Double) -> Double { l[min(l.count - 1, Int(Double(l.count) * p))] }
+        let echo = try echoLatency(bootstrap: bootstrap, rate: rate, total: min(total, 100_000), logger: logger)
+        say("alert latency (\(label)) at " + fmt(Int(Double(total) / elapsed)) + " events/s: p50 "
+            + String(format: "%.2f", pct(0.50)) + " ms, p99 " + String(format: "%.2f", pct(0.99)) + " ms, max "
+            + String(format: "%.2f", l.last ?? 0) + " ms over \(fmt(l.count)) alerts; the broker alone (produce → consumer, same rate): p50 "
+            + String(format: "%.2f", echo.p50) + " ms, p99 " + String(format: "%.2f", echo.p99) + " ms")
+    }
+
+    /// Records ever written to a topic (sum of high watermarks: the mock's retention moves the
+    /// low ones, so high − low is not monotonic).
+    /// Calls `produce(i)` for i in 0..<total at `rate` per second: each millisecond, the ones
+    /// due; the thread sleeps in between (a spinning producer would starve the broker and the
+    /// service of CPU on 2 cores). Flushes at the end; returns the seconds it took.
+    static func paced(total: Int, rate: Double, producer: KafkaProducer, _ produce: (Int) throws -> Void) throws -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var i = 0
+        while i < total {
+            let now = DispatchTime.now().uptimeNanoseconds
+            let due = min(total, Int(Double(now - start) / 1e9 * rate) + 1)
+            while i < due { try produce(i); i += 1 }
+            producer.poll()
+            let spent = DispatchTime.now().uptimeNanoseconds - now
+            if spent < 1_000_000 { usleep(UInt32((1_000_000 - spent) / 1_000)) }
+        }
+        try producer.flush(timeoutMs: 30_000)
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    static func heldIn(_ topic: String, bootstrap: String, logger: Logger) -> Int64 {
+        guard let c = try? KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger),
+              let n = try? c.partitionCounts([topic])[topic] else { return 0 }
+        var total: Int64 = 0
+        for p in 0..<n { if let w = try? c.watermarks(TopicPartition(topic, p)) { total += w.high } }
+        return total
+    }
+
+    /// Alert latency with the broker (`credit-meter dev-broker`) and the service
+    /// (`credit-meter run`) each in its own process, as deployed; this process only produces
+    /// the paced events and reads the alerts.
+    static func latencySeparateProcesses(config: ServiceConfiguration, rate: Double, scratch: String, executable: String,
+                                         logger: Logger, say: @escaping @Sendable (String) -> Void) async throws {
+        let brokerOut = scratch + "/dev-broker.out"
+        let broker = try MeasuredChild(executable, ["dev-broker", "--topic", "bench.latency:16", "--topic", "credit.alerts:16",
+                                                    "--topic", "ai.usage.dlq:2", "--topic", "credit.balances:16", "--topic", "bench.echo:16"],
+                                       output: brokerOut)
+        defer { kill(broker.pid, SIGTERM); broker.wait() }
+        var bootstrap = ""
+        for _ in 0..<200 {
+            if let text = try? String(contentsOfFile: brokerOut, encoding: .utf8), let line = text.split(separator: "\n").first {
+                bootstrap = String(line); break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        guard !bootstrap.isEmpty else { throw ServiceError("dev-broker did not start") }
+        var cfg = config
+        cfg.kafka.groupID = "bench-latency-procs"
+        cfg.kafka.inputTopics = ["bench.latency"]
+        let path = scratch + "/latency-run.yaml"
+        try """
+        kafka:
+          bootstrap_servers: \(bootstrap)
+          group_id: bench-latency-procs
+          input_topics: [bench.latency]
+          alerts_topic: \(cfg.kafka.alertsTopic)
+          dead_letter_topic: \(cfg.kafka.deadLetterTopic)
+          balances_topic: \(cfg.kafka.balancesTopic ?? "credit.balances")
+        rate_cards_dir: \(cfg.rateCardsDir)
+        price_book: \(cfg.priceBookPath)
+        snapshots: { dir: \(scratch)/latency-snapshots, interval_seconds: 10, keep: 2 }
+        http: { listen: "127.0.0.1:0" }
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        let service = try MeasuredChild(executable, ["run", "--config", path, "--log-level", "warning"], output: scratch + "/latency-run.out")
+        defer { kill(service.pid, SIGTERM); service.wait() }
+        try await pacedAlerts(bootstrap: bootstrap, alertsTopic: cfg.kafka.alertsTopic, balancesTopic: cfg.kafka.balancesTopic ?? "credit.balances",
+                              rate: rate, logger: logger, label: "broker and service in separate processes", say: say)
+    }
+
+    /// The broker's own latency: produce → a separate consumer, same pacing, no service.
+    static func echoLatency(bootstrap: String, rate: Double, total: Int, logger: Logger) throws -> (p50: Double, p99: Double) {
+        let topic = "bench.echo"
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "0")], logger: logger) { _ in }
+        let reader = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap), ("fetch.wait.max.ms", "1")], logger: logger)
+        let n = try reader.partitionCounts([topic])[topic] ?? 1
+        var offsets: [TopicPartition: Int64] = [:]
+        for p in 0..<n { offsets[TopicPartition(topic, p)] = try reader.watermarks(TopicPartition(topic, p)).high }
+        try reader.assign(offsets)
+        let stop = StopSignal()
+        let latencies = Locked<[Double]>([])
+        let thread = Thread {
+            while !stop.isRequested {
+                reader.poll(timeoutMs: 10) { m in
+                    guard m.error == nil, m.value.count == 8 else { return }
+                    let sent = m.value.loadUnaligned(as: UInt64.self)
+                    latencies.withLock { $0.append(Double(DispatchTime.now().uptimeNanoseconds - sent) / 1e6) }
+                }
+            }
+        }
+        thread.start()
+        let t = producer.topic(topic)
+        _ = try paced(total: total, rate: rate, producer: producer) { i in
+            var stamp = DispatchTime.now().uptimeNanoseconds
+            let key = Array("k\(i % 10_000)".utf8)
+            try withUnsafeBytes(of: &stamp) { v in try key.withUnsafeBytes { k in try producer.produce(t, key: k, value: v) } }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while latencies.value.count < total && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        stop.request()
+        let l = latencies.value.sorted()
+        guard l.count == total else { throw ServiceError("echo: read back \(l.count) of \(total) records") }
+        return (l[l.count / 2], l[min(l.count - 1, l.count * 99 / 100)])
+    }
+
+    /// Restart with a tail: a service runs over the workload and stops cleanly (snapshot);
+    /// then a tail of new events is produced and a new instance is started. Time from start to
+    /// caught up = restore + group join + catch-up.
+}
