@@ -63,8 +63,8 @@ import CreditEngine
         var bytes = encode(t)
         #expect(throws: SnapshotError.self) { _ = try SnapshotCodec.decode(Array(bytes.prefix(bytes.count - 1)), config: t.ledger.config) }
         bytes[bytes.count / 2] ^= 0x40
-        #expect(throws: SnapshotError("checksum mismatch (corrupt or truncated)")) { _ = try SnapshotCodec.decode(bytes, config: t.ledger.config) }
-        #expect(throws: SnapshotError("not a CreditMeter snapshot")) { _ = try SnapshotCodec.decode(Array("hello, world, this is not it".utf8), config: t.ledger.config) }
+        #expect(throws: SnapshotError.damaged("checksum mismatch (corrupt or truncated)")) { _ = try SnapshotCodec.decode(bytes, config: t.ledger.config) }
+        #expect(throws: SnapshotError.damaged("not a CreditMeter snapshot")) { _ = try SnapshotCodec.decode(Array("hello, world, this is not it".utf8), config: t.ledger.config) }
     }
 
     @Test func thresholdChangesRemapAlertStateByValue() throws {

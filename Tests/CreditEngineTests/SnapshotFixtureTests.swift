@@ -48,7 +48,7 @@ enum SnapshotFixture {
     }
 
     static func bytes(_ name: String) throws -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path(name)) else { throw SnapshotError("fixture \(name) missing") }
+        guard let data = FileManager.default.contents(atPath: path(name)) else { throw SnapshotError.damaged("fixture \(name) missing") }
         return [UInt8](data)
     }
 }

@@ -95,9 +95,8 @@ extension SnapshotCodec {
         var a = Account()
         let plan = try r.svar()
         if plan >= 0 {
-            guard Int(plan) < reading.planMap.count, reading.planMap[Int(plan)] >= 0 else {
-                throw SnapshotError("an account's plan is no longer in the price book")
-            }
+            guard Int(plan) < reading.planMap.count else { throw .damaged("an account's plan reference is out of range (corrupt snapshot)") }
+            guard reading.planMap[Int(plan)] >= 0 else { throw .incompatible("an account's plan is no longer in the price book") }
             a.plan = reading.planMap[Int(plan)]
         } else {
             a.plan = Int32(truncatingIfNeeded: plan)
@@ -115,11 +114,11 @@ extension SnapshotCodec {
         let blockCount = try r.int(1 << 24)
         a.blocks.reserveCapacity(blockCount)
         for _ in 0..<blockCount {
-            guard let kind = BlockKind(rawValue: try r.u8()) else { throw SnapshotError("bad block kind") }
+            guard let kind = BlockKind(rawValue: try r.u8()) else { throw .damaged("bad block kind") }
             let b = Block(kind: kind, remaining: try r.svar(), expiresAt: try r.svar(), origin: reading.version >= 3 ? try r.uvar() : 0)
             a.blocks.append(b)
             let (sum, overflow) = a.blockCredits.addingReportingOverflow(b.remaining)
-            guard !overflow else { throw SnapshotError("block amounts out of range") }
+            guard !overflow else { throw .damaged("block amounts out of range") }
             a.blockCredits = sum
         }
         a.alerts.fired = reading.remapped(UInt16(truncatingIfNeeded: try r.uvar()))
@@ -141,14 +140,14 @@ extension SnapshotCodec {
                 return ref
             }
             for _ in 0..<entries {
-                guard let kind = HistoryKind(rawValue: try r.u8()) else { throw SnapshotError("bad history kind") }
+                guard let kind = HistoryKind(rawValue: try r.u8()) else { throw .damaged("bad history kind") }
                 var h = HistoryEntry(kind, time: try r.svar(), credits: try r.svar(), at: try r.svar())
                 h.idRef = try text(); h.textRef = try text(); h.text2Ref = try text()
                 a.history.append(h)
             }
             let fired = try r.int(CycleAlert.capacity)
             for _ in 0..<fired {
-                guard let kind = AlertState.Kind(rawValue: try r.u8()) else { throw SnapshotError("bad alert kind") }
+                guard let kind = AlertState.Kind(rawValue: try r.u8()) else { throw .damaged("bad alert kind") }
                 a.cycleAlerts.append(CycleAlert(time: try r.svar(), kind: kind, threshold: Int32(truncatingIfNeeded: try r.svar()),
                                                 sequence: Int32(truncatingIfNeeded: try r.svar()),
                                                 member: reading.version >= 3 ? Int32(truncatingIfNeeded: try r.svar()) : -1))
@@ -165,7 +164,7 @@ extension SnapshotCodec {
                     var pack: Int32 = -1
                     if !packName.isEmpty {
                         guard let i = config.priceBook.packIndex(packName) else {
-                            throw SnapshotError("an account's auto top-up pack \(packName) is no longer in the price book")
+                            throw .incompatible("an account's auto top-up pack \(packName) is no longer in the price book")
                         }
                         pack = Int32(i)
                     }

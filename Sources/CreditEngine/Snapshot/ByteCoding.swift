@@ -31,7 +31,7 @@ public struct ByteReader {
     public var remaining: Int { end - position }
 
     @inline(__always) public mutating func u8() throws(SnapshotError) -> UInt8 {
-        guard position < end else { throw SnapshotError("truncated") }
+        guard position < end else { throw .damaged("truncated") }
         defer { position += 1 }
         return bytes[position]
     }
@@ -40,7 +40,7 @@ public struct ByteReader {
         var shift: UInt64 = 0
         while true {
             let b = try u8()
-            guard shift < 64 else { throw SnapshotError("bad varint") }
+            guard shift < 64 else { throw .damaged("bad varint") }
             result |= UInt64(b & 0x7F) << shift
             if b < 0x80 { return result }
             shift += 7
@@ -54,11 +54,11 @@ public struct ByteReader {
         let v = try uvar()
         // Every counted element takes at least one byte, so a count beyond the bytes left is
         // corrupt — refused before anything is reserved for it (no giant allocations).
-        guard v <= UInt64(limit), v <= UInt64(remaining) else { throw SnapshotError("count out of range") }
+        guard v <= UInt64(limit), v <= UInt64(remaining) else { throw .damaged("count out of range") }
         return Int(v)
     }
     public mutating func u64() throws(SnapshotError) -> UInt64 {
-        guard position + 8 <= end else { throw SnapshotError("truncated") }
+        guard position + 8 <= end else { throw .damaged("truncated") }
         var v: UInt64 = 0
         for i in 0..<8 { v |= UInt64(bytes[position + i]) << (8 * UInt64(i)) }
         position += 8
@@ -66,7 +66,7 @@ public struct ByteReader {
     }
     public mutating func data() throws(SnapshotError) -> ArraySlice<UInt8> {
         let n = try int(1 << 30)
-        guard position + n <= end else { throw SnapshotError("truncated") }
+        guard position + n <= end else { throw .damaged("truncated") }
         defer { position += n }
         return bytes[position..<(position + n)]
     }

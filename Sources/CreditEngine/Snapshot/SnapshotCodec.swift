@@ -86,15 +86,23 @@ public enum SnapshotCodec {
         return w.bytes
     }
 
-    /// Verifies magic, version and checksum.
+    /// Verifies magic, checksum and version. The envelope — magic, version byte, trailing
+    /// checksum — is the same in every format version, so the checksum is checked first: a
+    /// version this build does not know is *incompatible* only in bytes that are intact (a
+    /// flipped version byte is damage, and an older snapshot is used instead).
     static func body(_ bytes: [UInt8]) throws(SnapshotError) -> ByteReader {
-        guard bytes.count >= magic.count + 1 + 8 else { throw SnapshotError("truncated (\(bytes.count) bytes)") }
-        guard Array(bytes[0..<magic.count]) == magic else { throw SnapshotError("not a CreditMeter snapshot") }
-        guard readableVersions.contains(bytes[magic.count]) else { throw SnapshotError("unsupported snapshot format \(bytes[magic.count])") }
+        guard bytes.count >= magic.count + 1 + 8 else { throw .damaged("truncated (\(bytes.count) bytes)") }
+        guard Array(bytes[0..<magic.count]) == magic else { throw .damaged("not a CreditMeter snapshot") }
         var tail = ByteReader(bytes, start: bytes.count - 8)
         let stored = try tail.u64()
         let actual = bytes.withUnsafeBytes { ByteHash.hash(UnsafeRawBufferPointer(rebasing: $0[0..<(bytes.count - 8)]), seed: 0xC4EC) }
-        guard stored == actual else { throw SnapshotError("checksum mismatch (corrupt or truncated)") }
+        guard stored == actual else { throw .damaged("checksum mismatch (corrupt or truncated)") }
+        let version = bytes[magic.count]
+        guard version <= readableVersions.upperBound else {
+            throw .incompatible("unsupported snapshot format \(version) (newer than this build, which reads "
+                                + "\(readableVersions.lowerBound)…\(readableVersions.upperBound))")
+        }
+        guard readableVersions.contains(version) else { throw .damaged("unsupported snapshot format \(version)") }
         return ByteReader(bytes, start: magic.count + 1, end: bytes.count - 8)
     }
 
@@ -143,7 +151,7 @@ public enum SnapshotCodec {
         }
         // A date outside the ledger's calendar comes from no configuration.
         for (_, from) in header.rateCardVersions where !timeRange.contains(from) {
-            throw SnapshotError("rate-card effective_from out of range (corrupt snapshot)")
+            throw .damaged("rate-card effective_from out of range (corrupt snapshot)")
         }
         do {
             let cards = try header.rateCardVersions.map { (version, from) throws(ConfigError) in
@@ -153,22 +161,23 @@ public enum SnapshotCodec {
             return try EngineConfiguration(rateCards: RateCardBook(cards), priceBook: PriceBook(currency: currency, plans: plans, packs: packs),
                                            thresholds: thresholds, dedupeWindowHours: Int(window))
         } catch {
-            throw SnapshotError("snapshot metadata is inconsistent: \(error)")
+            throw .damaged("snapshot metadata is inconsistent: \(error)")
         }
     }
 
-    /// Restores a ledger under `config`. Refuses a snapshot whose rate-card versions changed
-    /// content or vanished, or that references a plan the price book no longer has.
+    /// Restores a ledger under `config`. Refuses, as `.incompatible`, a snapshot whose
+    /// rate-card versions changed content or vanished, or that references a plan or pack the
+    /// price book no longer has; every other refusal is `.damaged`.
     public static func decode(_ bytes: [UInt8], config: EngineConfiguration, verifyRateCards: Bool = true) throws(SnapshotError) -> (PartitionLedger, Header) {
         var r = try body(bytes)
         let version = bytes[magic.count]
         var header = try readHeader(&r)
         let changed = verifyRateCards ? config.rateCards.changedVersions(comparedTo: header.rateCardHashes) : []
         if !changed.isEmpty {
-            throw SnapshotError("rate-card version \(changed.joined(separator: ", ")) changed content since it was used; a used version is immutable — add a new version instead")
+            throw .incompatible("rate-card version \(changed.joined(separator: ", ")) changed content since it was used; a used version is immutable — add a new version instead")
         }
         let missing = header.rateCardHashes.keys.filter { config.rateCards.index(ofVersion: $0) == nil }.sorted()
-        if !missing.isEmpty { throw SnapshotError("rate-card version \(missing.joined(separator: ", ")) was used but is no longer configured") }
+        if !missing.isEmpty { throw .incompatible("rate-card version \(missing.joined(separator: ", ")) was used but is no longer configured") }
         var thresholds: [Int64] = []
         for _ in 0..<(try r.int(64)) { thresholds.append(try r.svar()) }
         _ = try r.svar()  // dedupe window at write time: the configured one applies from now on
@@ -208,17 +217,17 @@ public enum SnapshotCodec {
         for _ in 0..<entryCount {
             fp &+= try r.uvar()
             let h = try r.uvar()
-            guard h < 1 << 50 else { throw SnapshotError("dedupe entry hour out of range") }
+            guard h < 1 << 50 else { throw .damaged("dedupe entry hour out of range") }
             entries.append((fp, h == 0 ? nil : Int64(h) - (1 << 40) + nowHour))
         }
         ledger.state.dedupe = DedupeTable(windowHours: config.dedupeWindowHours, entries: entries, nowHour: nowHour)
-        guard r.remaining == 0 else { throw SnapshotError("unexpected bytes after the state") }
+        guard r.remaining == 0 else { throw .damaged("unexpected bytes after the state") }
         try validateRestored(ledger)
         header.accounts = n
         // The invariants hold in every snapshot ever written (Invariants.swift).
         let audit = ledger.audit()
         guard audit.isClean else {
-            throw SnapshotError("snapshot breaks the ledger's conservation invariant (\(audit.failures.prefix(3).joined(separator: ", ")))")
+            throw .damaged("snapshot breaks the ledger's conservation invariant (\(audit.failures.prefix(3).joined(separator: ", ")))")
         }
         return (ledger, header)
     }

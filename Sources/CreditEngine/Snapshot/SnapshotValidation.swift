@@ -24,56 +24,74 @@ extension SnapshotCodec {
         let c = ledger.state.counters
         // (Credits charged is a partition-wide sum kept for metrics, wrapping: not bounded here.)
         guard [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.requests].allSatisfy({ $0 >= 0 && $0 < countLimit }) else {
-            throw SnapshotError("partition counters out of range (corrupt snapshot)")
+            throw .damaged("partition counters out of range (corrupt snapshot)")
         }
         let members = ledger.state.members.count
         let thresholdCount = ledger.config.thresholds.count
         for i in 0..<ledger.accountCount {
             let a = ledger.state.accounts[i]
+            // Each account once: lookups find the first of two equal ids, so a second could
+            // never be reached (and the partition's totals would count it all the same).
+            let ids = ledger.state.ids
+            guard ids.withBytes(of: i, { ids.find($0, hash: ByteHash.hash($0)) == i }) else {
+                throw .damaged("account \(i): duplicate account id (corrupt snapshot)")
+            }
             let amounts = [a.monthly, a.allowance, a.allowanceUsed, a.blockCredits, a.overage, a.entitlement,
                            a.usedThisCycle, a.granted, a.charged, a.expired, a.voided, a.adjusted, a.creditsBought]
             guard amounts.allSatisfy({ $0 > -amountLimit && $0 < amountLimit }),
                   a.blocks.allSatisfy({ $0.remaining >= 0 && $0.remaining < amountLimit }),
                   a.usage.allSatisfy({ $0.amount > -amountLimit && $0.amount < amountLimit }) else {
-                throw SnapshotError("account \(i): amounts out of range (corrupt snapshot)")
+                throw .damaged("account \(i): amounts out of range (corrupt snapshot)")
             }
             // References into the tables the snapshot carries.
             guard a.plan == Account.noPlan || a.plan == Account.customPlan || (a.plan >= 0 && Int(a.plan) < ledger.config.priceBook.plans.count) else {
-                throw SnapshotError("account \(i): plan reference out of range (corrupt snapshot)")
+                throw .damaged("account \(i): plan reference out of range (corrupt snapshot)")
             }
             for cell in a.usage {
                 let tag = cell.key & (3 << 30), index = Int(cell.key & ~(3 << 30))
                 let ok = ((tag == UsageCell.dayTag || tag == UsageCell.cycleDayTag) && index <= maxDay)
                     || (tag == UsageCell.capabilityTag && index < ledger.state.capabilities.count)
                     || (tag == UsageCell.memberTag && index < ledger.state.members.count)
-                guard ok else { throw SnapshotError("account \(i): usage cell reference out of range (corrupt snapshot)") }
+                guard ok else { throw .damaged("account \(i): usage cell reference out of range (corrupt snapshot)") }
             }
             guard a.alerts.counts.isEmpty || a.alerts.counts.count == 2 * ledger.config.thresholds.count + 2 else {
-                throw SnapshotError("account \(i): alert counters do not match the thresholds (corrupt snapshot)")
+                throw .damaged("account \(i): alert counters do not match the thresholds (corrupt snapshot)")
             }
             // Times: within the calendar the ledger computes in (or the "none" sentinels).
             let times = [a.anchor, a.cycleStart, a.cycleEnd]
             guard times.allSatisfy(timeRange.contains), a.clock == .min || timeRange.contains(a.clock),
                   a.pinUntil == .max || timeRange.contains(a.pinUntil),  // .max: no end (never .min)
                   a.blocks.allSatisfy({ $0.expiresAt == .max || timeRange.contains($0.expiresAt) }) else {
-                throw SnapshotError("account \(i): time out of range (corrupt snapshot)")
+                throw .damaged("account \(i): time out of range (corrupt snapshot)")
             }
             // The first usage day comes from an applied event, so never after the clock's day
             // (a crafted snapshot with one after it divided by zero in the runway).
             guard a.firstUsageDay == .max || (a.clock != .min && a.firstUsageDay <= EventTime.day(of: a.clock)) else {
-                throw SnapshotError("account \(i): first usage day after the account's clock (corrupt snapshot)")
+                throw .damaged("account \(i): first usage day after the account's clock (corrupt snapshot)")
             }
             // The billing cycle: its index is months from the anchor, so anchor + index (+ 1)
             // months lies in the calendar too (else the next rollover's date arithmetic traps).
             guard a.cycleIndex > -100_000 && a.cycleIndex < 100_000, Self.monthsStayInCalendar(a.anchor, a.cycleIndex) else {
-                throw SnapshotError("account \(i): billing cycle index out of range (corrupt snapshot)")
+                throw .damaged("account \(i): billing cycle index out of range (corrupt snapshot)")
+            }
+            // The cycle is where its anchor and index put it (the ledger only ever sets all
+            // four from one `BillingCycle`), and the clock lies before its end: every event
+            // that moves the clock first starts each cycle that began by then.
+            if a.hasPlan {
+                let cycle = BillingCycle.at(index: a.cycleIndex, anchor: a.anchor)
+                guard a.cycleStart == cycle.start, a.cycleEnd == cycle.end else {
+                    throw .damaged("account \(i): billing cycle does not match its anchor and index (corrupt snapshot)")
+                }
+                guard a.clock < a.cycleEnd else {
+                    throw .damaged("account \(i): clock at or after the end of its billing cycle (corrupt snapshot)")
+                }
             }
             guard a.events >= 0 && a.events < countLimit else {
-                throw SnapshotError("account \(i): event count out of range (corrupt snapshot)")
+                throw .damaged("account \(i): event count out of range (corrupt snapshot)")
             }
             // Fired cycle alerts name a member of the table, or none (-1).
             guard a.cycleAlerts.allSatisfy({ $0.member >= -1 && $0.member < members }) else {
-                throw SnapshotError("account \(i): alert member reference out of range (corrupt snapshot)")
+                throw .damaged("account \(i): alert member reference out of range (corrupt snapshot)")
             }
             if let x = a.extras.first {
                 // As the event decoder and the price book admit them: rollover cap ≥ 0, budgets
@@ -81,12 +99,17 @@ extension SnapshotCodec {
                 // requests per cycle; counts and `n` ≥ 0.
                 guard x.rolloverMax >= 0,
                       [x.requestsInCycle, x.requestSequence, x.runwaySequence].allSatisfy({ $0 >= 0 && $0 < countLimit }) else {
-                    throw SnapshotError("account \(i): top-up or runway state out of range (corrupt snapshot)")
+                    throw .damaged("account \(i): top-up or runway state out of range (corrupt snapshot)")
+                }
+                // Remembered grant ids are searched by bisection (`AccountExtras.grantPosition`):
+                // kept strictly ascending, each once.
+                guard zip(x.grantIDs, x.grantIDs.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    throw .damaged("account \(i): remembered grant ids out of order (corrupt snapshot)")
                 }
                 if let p = x.autoTopup {
                     guard p.credits > 0, p.below >= 0 && p.below < amountLimit,
                           p.maxPerCycle >= 1 && p.maxPerCycle <= 1_000_000 else {
-                        throw SnapshotError("account \(i): auto top-up policy out of range (corrupt snapshot)")
+                        throw .damaged("account \(i): auto top-up policy out of range (corrupt snapshot)")
                     }
                 }
                 var seen = Set<Int32>()
@@ -94,21 +117,21 @@ extension SnapshotCodec {
                     guard b.member >= 0 && b.member < members, seen.insert(b.member).inserted,
                           b.budget > 0 && b.budget < amountLimit,
                           b.counts.isEmpty || b.counts.count == thresholdCount + 1 else {
-                        throw SnapshotError("account \(i): member budget out of range (corrupt snapshot)")
+                        throw .damaged("account \(i): member budget out of range (corrupt snapshot)")
                     }
                 }
             }
             guard a.monthly >= 0, a.allowance >= 0, a.overage >= 0 else {
-                throw SnapshotError("account \(i): negative monthly credits, allowance or overage (corrupt snapshot)")
+                throw .damaged("account \(i): negative monthly credits, allowance or overage (corrupt snapshot)")
             }
             var sum: Int64 = 0
             for b in a.blocks { sum += b.remaining }  // cannot overflow: decode summed them with overflow checks
-            guard sum == a.blockCredits else { throw SnapshotError("account \(i): blocks do not sum to their total (corrupt snapshot)") }
+            guard sum == a.blockCredits else { throw .damaged("account \(i): blocks do not sum to their total (corrupt snapshot)") }
             guard a.overage == 0 || (a.allowance == 0 && a.blockCredits == 0) else {
-                throw SnapshotError("account \(i): overage beside unspent credits (corrupt snapshot)")
+                throw .damaged("account \(i): overage beside unspent credits (corrupt snapshot)")
             }
             guard a.isConserved else {  // the amounts are in range, so this cannot overflow
-                throw SnapshotError("account \(i): fails the conservation check (corrupt snapshot)")
+                throw .damaged("account \(i): fails the conservation check (corrupt snapshot)")
             }
         }
     }
