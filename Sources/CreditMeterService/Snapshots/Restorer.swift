@@ -7,6 +7,11 @@ import Logging
 /// checkpoint, else empty from the beginning of the input. State that would resume below the
 /// input's log start is refused: the records in between are gone, and skipping them would be
 /// silent loss (§13).
+///
+/// A snapshot that cannot be read is judged by its error's type (§14): a damaged one — local
+/// file or checkpoint — is logged with its reason and older state used instead (when every
+/// local file is damaged: the state topic, or the input's beginning if it still starts at 0);
+/// an incompatible one stops the restore with `IncompatibleSnapshot`.
 struct Restorer {
     let store: SnapshotStore
     let stateTopic: StateTopic?
@@ -27,20 +32,32 @@ struct Restorer {
         var fromCache = false
         // The local folder first: its newest valid snapshot (damaged files fall back to older ones).
         var cacheLine: Logger.Metadata = [:]
+        // What was there but could not be used, for the refusal below.
+        var unusable: [String] = []
         if let (ledger, header, path) = try store.restore(tp, config: engine, logger: logger) {
             restored = PartitionState(tp: tp, ledger: ledger, nextOffset: header.nextOffset)
             fromCache = true
             cacheLine = ["partition": "\(tp)", "next_offset": "\(header.nextOffset)", "accounts": "\(header.accounts)", "path": "\(path)"]
+        } else {
+            let files = store.files(tp).count
+            if files > 0 {
+                logger.error("every local snapshot is damaged", metadata: ["partition": "\(tp)", "files": "\(files)"])
+                unusable.append(files == 1 ? "its local snapshot is damaged" : "all \(files) local snapshots are damaged")
+            }
         }
         // The state topic's checkpoint when it is newer than what the folder gave.
         if let found, let m = found.manifest {
             if let problem = found.problem {
                 logger.error("state topic checkpoint unusable", metadata: [
                     "partition": "\(tp)", "next_offset": "\(m.nextOffset)", "reason": "\(problem)"])
-            } else if let bytes = found.bytes, m.nextOffset > (restored?.nextOffset ?? .min),
-                      let st = try decodeCheckpoint(bytes, tp: tp, nextOffset: m.nextOffset) {
-                restored = st
-                fromCache = false
+                unusable.append("the state topic's checkpoint is unusable")
+            } else if let bytes = found.bytes, m.nextOffset > (restored?.nextOffset ?? .min) {
+                if let st = try decodeCheckpoint(bytes, tp: tp, nextOffset: m.nextOffset) {
+                    restored = st
+                    fromCache = false
+                } else {
+                    unusable.append("the state topic's checkpoint is damaged")
+                }
             }
         }
         if let restored {
@@ -62,16 +79,19 @@ struct Restorer {
             return restored
         }
         if let logStart, logStart > 0 {
-            throw ServiceError("\(tp): no state found (state topic or snapshots) and the input topic starts at offset \(logStart), "
+            let state = unusable.isEmpty ? "no state found (state topic or snapshots)"
+                : "no usable state (\(unusable.joined(separator: ", ")); the log says why)"
+            throw ServiceError("\(tp): \(state) and the input topic starts at offset \(logStart), "
                                + "not 0: rebuilding from it would skip records 0..<\(logStart); refusing")
         }
-        logger.info("no snapshot: starting from the beginning", metadata: ["partition": "\(tp)"])
+        logger.info(unusable.isEmpty ? "no snapshot: starting from the beginning" : "no usable snapshot: starting from the beginning",
+                    metadata: ["partition": "\(tp)"])
         counts.restored(from: .beginning)
         return PartitionState(tp: tp, ledger: PartitionLedger(config: engine), nextOffset: KafkaOffset.beginning)
     }
 
-    /// A checkpoint read from the state topic; a damaged one is reported and skipped, one
-    /// refused for a configuration reason (a changed rate card) stops the service.
+    /// A checkpoint read from the state topic; a damaged one is reported and skipped (nil),
+    /// an incompatible one throws `IncompatibleSnapshot`.
     private func decodeCheckpoint(_ bytes: [UInt8], tp: TopicPartition, nextOffset: Int64) throws -> PartitionState? {
         do {
             let (ledger, header) = try SnapshotCodec.decode(bytes, config: engine)
@@ -85,8 +105,11 @@ struct Restorer {
             counts.restored(from: .stateTopic)
             return PartitionState(tp: tp, ledger: ledger, nextOffset: nextOffset)
         } catch {
-            guard error.isDamage else { throw error }
-            logger.error("state topic checkpoint is corrupt, skipped", metadata: ["partition": "\(tp)", "reason": "\(error)"])
+            let source = "the state topic's checkpoint of \(tp) at offset \(nextOffset)"
+                + (stateTopic.map { " (\($0.topic))" } ?? "")
+            let reason = try error.damageReason(of: source)
+            logger.error("state topic checkpoint is damaged, skipped", metadata: [
+                "partition": "\(tp)", "next_offset": "\(nextOffset)", "reason": "\(reason)"])
             return nil
         }
     }

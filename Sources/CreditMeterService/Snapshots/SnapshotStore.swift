@@ -80,9 +80,10 @@ public struct SnapshotStore: Sendable {
     /// service reports — not kill the process with SIGXFSZ, silently.
     static let ignoreFileSizeSignal: Void = { _ = signal(SIGXFSZ, SIG_IGN) }()
 
-    /// The newest snapshot of `tp` that reads back cleanly under `config`. Corrupt or
-    /// truncated files are reported and skipped; a snapshot refused for a configuration reason
-    /// (a changed rate card) is an error, not a fallback.
+    /// The newest snapshot of `tp` that reads back cleanly under `config`; nil when there is
+    /// none. A damaged file (`SnapshotError.damaged`) is logged with its path and reason and
+    /// the next-older one tried; an incompatible one (`.incompatible`: a newer format, a
+    /// changed or removed rate-card version) throws `IncompatibleSnapshot`, not a fallback.
     public func restore(_ tp: TopicPartition, config: EngineConfiguration, logger: Logger) throws -> (PartitionLedger, SnapshotCodec.Header, String)? {
         for path in files(tp) {
             guard let data = FileManager.default.contents(atPath: path) else {
@@ -99,10 +100,8 @@ public struct SnapshotStore: Sendable {
                 let (ledger, full) = try SnapshotCodec.decode(bytes, config: config)
                 return (ledger, full, path)
             } catch {
-                // Damaged files fall back to the previous snapshot; a refusal for a
-                // configuration reason (a changed rate card) stops the service instead.
-                guard error.isDamage else { throw error }
-                logger.error("snapshot is corrupt, falling back to the previous one", metadata: ["path": "\(path)", "reason": "\(error)"])
+                let reason = try error.damageReason(of: path)
+                logger.error("snapshot is damaged, falling back to the previous one", metadata: ["path": "\(path)", "reason": "\(reason)"])
                 continue
             }
         }
