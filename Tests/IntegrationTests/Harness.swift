@@ -180,10 +180,11 @@ final class ServiceHarness: @unchecked Sendable {
     }
 
     /// Runs the service until it has processed `records` records (and its outputs are
-    /// flushed by the clean stop), then stops it.
+    /// flushed by the clean stop), then stops it. `logger`: the service's, else the harness's.
     @discardableResult
-    func runService(until records: Int64, config: ServiceConfiguration? = nil, timeout: Duration = .seconds(60)) async throws -> MeterService {
-        let service = MeterService(config: try config ?? self.config(), logger: logger)
+    func runService(until records: Int64, config: ServiceConfiguration? = nil, logger: Logger? = nil,
+                    timeout: Duration = .seconds(60)) async throws -> MeterService {
+        let service = MeterService(config: try config ?? self.config(), logger: logger ?? self.logger)
         let task = Task { try await service.run() }
         let deadline = ContinuousClock.now + timeout
         while service.status.processed < records && ContinuousClock.now < deadline {

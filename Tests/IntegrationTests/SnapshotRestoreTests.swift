@@ -34,18 +34,9 @@ struct SnapshotRestoreTests {
     }
 
     /// Runs the service with a capturing logger until it has processed `records`, then stops it.
-    static func run(_ h: ServiceHarness, until records: Int64, config: ServiceConfiguration? = nil) async throws -> (MeterService, Capture) {
+    static func run(_ h: ServiceHarness, until records: Int64) async throws -> (MeterService, Capture) {
         let capture = Capture()
-        let service = MeterService(config: try config ?? h.config(), logger: Logger(label: "test.restore") { _ in capture })
-        let task = Task { try await service.run() }
-        let deadline = ContinuousClock.now + .seconds(60)
-        while service.status.processed < records && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-            if !service.status.running && service.status.consumed > 0 { break }
-        }
-        service.requestStop()
-        try await task.value
-        #expect(service.status.processed >= records, "service processed \(service.status.processed) of \(records)")
+        let service = try await h.runService(until: records, logger: Logger(label: "test.restore") { _ in capture })
         return (service, capture)
     }
 
