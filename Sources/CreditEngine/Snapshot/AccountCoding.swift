@@ -91,7 +91,12 @@ extension SnapshotCodec {
     static func readAccount(_ r: inout ByteReader, into ledger: PartitionLedger, _ reading: AccountReading) throws(SnapshotError) {
         let config = ledger.config
         let id = try r.data()
-        _ = id.withUnsafeBytes { ledger.state.ids.insert($0, hash: ByteHash.hash($0)) }
+        // Each account once: lookups find the first of two equal ids, so a second could never
+        // be reached (checked here, where the insertion probes the same slots).
+        let index = ledger.state.accounts.count
+        guard id.withUnsafeBytes({ ledger.state.ids.intern($0, hash: ByteHash.hash($0)) }) == index else {
+            throw .damaged("account \(index): duplicate account id (corrupt snapshot)")
+        }
         var a = Account()
         let plan = try r.svar()
         if plan >= 0 {

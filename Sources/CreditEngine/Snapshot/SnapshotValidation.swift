@@ -30,12 +30,6 @@ extension SnapshotCodec {
         let thresholdCount = ledger.config.thresholds.count
         for i in 0..<ledger.accountCount {
             let a = ledger.state.accounts[i]
-            // Each account once: lookups find the first of two equal ids, so a second could
-            // never be reached (and the partition's totals would count it all the same).
-            let ids = ledger.state.ids
-            guard ids.withBytes(of: i, { ids.find($0, hash: ByteHash.hash($0)) == i }) else {
-                throw .damaged("account \(i): duplicate account id (corrupt snapshot)")
-            }
             let amounts = [a.monthly, a.allowance, a.allowanceUsed, a.blockCredits, a.overage, a.entitlement,
                            a.usedThisCycle, a.granted, a.charged, a.expired, a.voided, a.adjusted, a.creditsBought]
             guard amounts.allSatisfy({ $0 > -amountLimit && $0 < amountLimit }),
