@@ -88,20 +88,23 @@ struct DeadLetterFaultTests {
         // alternate with successes, so a request that fails is answered while the ones behind
         // it are still on their way — and they succeed.
         try await broker.command("rtt 3 300")
-        let errors = Array(repeating: ["REQUEST_TIMED_OUT", "0", "NOT_ENOUGH_REPLICAS", "0", "NOT_LEADER_FOR_PARTITION", "0"], count: 4)
+        let errors = Array(repeating: ["REQUEST_TIMED_OUT", "0", "NOT_ENOUGH_REPLICAS", "0", "NOT_LEADER_FOR_PARTITION", "0"], count: 6)
         try await broker.command("errors Produce \(errors.joined().joined(separator: ",")) 3")
         try h.produce(parts[1])
         try await runner.waitUntilProcessed(parts[0].count + parts[1].count)
 
-        // Broker 3 goes down while records wait for its answers, and comes back once the
-        // service has found it down.
+        // Broker 3 goes down as soon as the service has sent it dead letters again (their
+        // answers a second away), and comes back once the service has found it down.
+        try await broker.command("rtt 3 1000")
+        let sentBefore = Self.deadLetterRequests(runner.log)
         try h.produce(parts[2])
-        try await runner.waitUntilProcessed(Self.records.count)
+        try await runner.waitUntilLogged { Self.deadLetterRequests($0) > sentBefore }
         let refusedBefore = runner.log.components(separatedBy: "Connection refused").count
         try await broker.command("down 3")
         try await runner.waitUntilLogged { $0.components(separatedBy: "Connection refused").count > refusedBefore }
         try await broker.command("up 3")
         try await broker.command("rtt 3 0")
+        try await runner.waitUntilProcessed(Self.records.count)
         try await runner.waitUntilCommittedToTheEnd()
         try await runner.stop()
 
@@ -217,6 +220,12 @@ struct DeadLetterFaultTests {
     static func same(_ a: ProducedRecord, _ b: ProducedRecord) -> Bool {
         a.topic == b.topic && a.partition == b.partition && a.key == b.key && a.value == b.value && a.timestampMs == b.timestampMs
             && a.headers.map(\.0) == b.headers.map(\.0) && zip(a.headers, b.headers).allSatisfy { $0.1 == $1.1 }
+    }
+
+    /// Produce requests of dead letters the service has sent (librdkafka's `msg` context).
+    static func deadLetterRequests(_ log: String) -> Int {
+        ["ai.usage.dlq [0]: Produce MessageSet", "ai.usage.dlq [1]: Produce MessageSet"]
+            .map { log.components(separatedBy: $0).count - 1 }.reduce(0, +)
     }
 
     /// The input log as it is, partition by partition, through the service's own record path
