@@ -50,6 +50,55 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// Produces a copy of a record again (a report's `unconfirmed`), to its topic and partition.
+    public func produce(_ record: ProducedRecord) throws(KafkaError) {
+        let topic = topic(record.topic)
+        var failure: KafkaError?
+        Self.withHeaderBuffers(record.headers) { headers in
+            Self.withOptionalBytes(record.key) { key in
+                Self.withOptionalBytes(record.value) { value in
+                    do throws(KafkaError) {
+                        try produce(topic, partition: record.partition, key: key, value: value, headers: headers,
+                                    timestampMs: record.timestampMs)
+                    } catch {
+                        failure = error
+                    }
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Lends `headers` as the buffers `produce` takes: one contiguous buffer for every value,
+    /// plus a sentinel byte so that an empty value still has an address and stays empty rather
+    /// than null. librdkafka copies them.
+    public static func withHeaderBuffers<R>(_ headers: [(String, [UInt8]?)],
+                                            _ body: ([(String, UnsafeRawBufferPointer?)]) throws -> R) rethrows -> R {
+        var flat: [UInt8] = []
+        var ranges: [(String, Range<Int>?)] = []
+        for (name, value) in headers {
+            if let value {
+                let start = flat.count
+                flat.append(contentsOf: value)
+                ranges.append((name, start..<flat.count))
+            } else {
+                ranges.append((name, nil))
+            }
+        }
+        flat.append(0)
+        return try flat.withUnsafeBytes { raw in
+            try body(ranges.map { ($0.0, $0.1.map { UnsafeRawBufferPointer(rebasing: raw[$0]) }) })
+        }
+    }
+
+    /// nil stays nil; an empty array stays empty, not null (the sentinel byte gives it an address).
+    private static func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        guard var bytes else { return body(nil) }
+        let count = bytes.count
+        bytes.append(0)
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+    }
+
     /// Serves delivery reports; returns how many events were served.
     @discardableResult
     public func poll(timeoutMs: Int32 = 0) -> Int { client.poll(timeoutMs: timeoutMs) }

@@ -2,5 +2,5 @@
 /// `KafkaProducer.topic(_:)` and destroyed with the producer.
 public struct ProducerTopic: @unchecked Sendable {
     let handle: OpaquePointer
-    let name: String
+    public let name: String
 }

@@ -86,7 +86,7 @@ final class MeterLoop {
         leaveGroup()
         // A clean stop flushes what is still queued (the revokes flushed what they covered).
         if machine.phase == .stopping {
-            do { try output.producer.flush(timeoutMs: 30_000) } catch { _ = machine.failed(error) }
+            do { _ = try output.flush(timeoutMs: 30_000, republish: republishBalance) } catch { _ = machine.failed(error) }
         }
         let drained = writer.drain()
         counts.collect(assignment.states)
@@ -111,6 +111,7 @@ final class MeterLoop {
             do {
                 try consumer.poll(timeoutMs: 50, max: 2048) { m throws in try process(m) }
                 output.producer.poll(timeoutMs: 0)
+                _ = try output.produceUnconfirmedAgain(republish: republishBalance)
                 try checkHealth()
                 try perform(machine.due(now: .now))
                 counts.collect(assignment.states)
@@ -246,12 +247,18 @@ final class MeterLoop {
         let flushStarted = ContinuousClock.now
         let acknowledged: OutputsAcknowledged
         do {
-            acknowledged = try output.flush(timeoutMs: 60_000)
+            acknowledged = try output.flush(timeoutMs: 60_000, republish: republishBalance)
         } catch let failure as OutputPublisher.DeliveryFailure {
             throw deliveryFailed(failure)
         }
         try checkHealth()
         return writer.capture(changed, covering: covering, after: acknowledged, pauseStarted: pauseStarted, flushStarted: flushStarted)
+    }
+
+    /// A balances document reported delivered without an offset is replaced by its account's
+    /// current one (see `OutputPublisher.produceUnconfirmedAgain`).
+    private func republishBalance(_ account: [UInt8]) throws {
+        try cadence.republishBalance(account: account, in: assignment.states)
     }
 
     // MARK: Rebalances (on the polling thread, before the change takes effect)

@@ -4,8 +4,9 @@ import Foundation
 import Kafka
 import Logging
 
-/// Proof that every record produced so far was acknowledged by the broker (acks=all): what a
-/// snapshot capture requires (contract §8). Only `OutputPublisher.flush` makes one.
+/// Proof that every record produced so far was acknowledged by the broker (acks=all) with the
+/// offset it was written at, or replaced by one that was: what a snapshot capture requires
+/// (contract §8). Only `OutputPublisher.flush` makes one.
 struct OutputsAcknowledged: ~Copyable {
     fileprivate init() {}
 }
@@ -13,11 +14,22 @@ struct OutputsAcknowledged: ~Copyable {
 /// Produces what the engine decides — alerts, dead letters, account documents — and keeps
 /// count of what the broker acknowledged. Delivery reports arrive on the consuming thread
 /// (inside `poll`/`flush`), so no locking is needed.
+///
+/// A record counts as acknowledged only when the broker's answer to its own request gave its
+/// offset. librdkafka's idempotent producer also reports records delivered implicitly — those
+/// of a failed request, once a later request of the same partition succeeded — trusting the
+/// broker to have refused the later one had the earlier not been written. A broker that does
+/// not check producer sequence numbers (librdkafka's mock cluster, which the development broker
+/// and the tests use) accepts the later request anyway, and the earlier records are lost although
+/// reported delivered. Such records are produced again (`produceUnconfirmedAgain`) before any
+/// snapshot may cover them: at least once, every copy identical.
 final class OutputPublisher {
     final class Deliveries {
         var acknowledged: Int64 = 0
         var failed: Int64 = 0
         var firstFailure: KafkaError?
+        /// Reported delivered without an offset, in report order: to produce again.
+        var unconfirmed: [ProducedRecord] = []
     }
 
     /// A record the broker did not take (the first one).
@@ -27,6 +39,7 @@ final class OutputPublisher {
 
     let producer: KafkaProducer
     let deliveries: Deliveries
+    private let logger: Logger
     let alerts: ProducerTopic
     let deadLetters: ProducerTopic
     let balances: ProducerTopic?
@@ -36,10 +49,13 @@ final class OutputPublisher {
     init(kafka: ServiceConfiguration.Kafka, bootstrap: String, logger: Logger) throws(KafkaError) {
         let deliveries = Deliveries()
         self.deliveries = deliveries
+        self.logger = logger
         let producer = try KafkaProducer(properties: KafkaSettings.producer(kafka, bootstrap: bootstrap), logger: logger) { report in
             if let error = report.error {
                 deliveries.failed += 1
                 if deliveries.firstFailure == nil { deliveries.firstFailure = error }
+            } else if let copy = report.unconfirmed {
+                deliveries.unconfirmed.append(copy)
             } else {
                 deliveries.acknowledged += 1
             }
@@ -56,11 +72,38 @@ final class OutputPublisher {
         deliveries.failed > 0 ? DeliveryFailure(reason: deliveries.firstFailure?.message ?? "unknown") : nil
     }
 
-    /// Waits until every record produced so far is acknowledged; throws when one was not.
-    func flush(timeoutMs: Int32) throws -> OutputsAcknowledged {
-        try producer.flush(timeoutMs: timeoutMs)
-        if let deliveryFailure { throw deliveryFailure }
+    /// Waits until every record produced so far is acknowledged with its offset, producing
+    /// again (and waiting for) what was reported delivered without one; throws when a record
+    /// was not delivered. `republish` is given the key of each such balances document.
+    func flush(timeoutMs: Int32, republish: (_ account: [UInt8]) throws -> Void) throws -> OutputsAcknowledged {
+        let deadline = ContinuousClock.now + .milliseconds(timeoutMs)
+        repeat {
+            let left = max(0, (deadline - ContinuousClock.now).milliseconds)
+            try producer.flush(timeoutMs: Int32(clamping: left))
+            if let deliveryFailure { throw deliveryFailure }
+        } while try produceUnconfirmedAgain(republish: republish)
         return OutputsAcknowledged()
+    }
+
+    /// Produces again the records reported delivered without an offset: a copy of each alert,
+    /// dead letter and request (to the same partition); for a balances document, `republish`
+    /// with its key — the account's current document replaces it, since a copy could land
+    /// after a newer one and leave the topic's last record for the account stale. Returns
+    /// whether there were any.
+    func produceUnconfirmedAgain(republish: (_ account: [UInt8]) throws -> Void) throws -> Bool {
+        guard !deliveries.unconfirmed.isEmpty else { return false }
+        let records = deliveries.unconfirmed
+        deliveries.unconfirmed.removeAll()
+        logger.warning("records reported delivered without an offset (implicitly acknowledged); producing them again",
+                       metadata: ["count": "\(records.count)", "topics": "\(Set(records.map(\.topic)).sorted())"])
+        for record in records {
+            if let balances, record.topic == balances.name {
+                try republish(record.key ?? [])
+            } else {
+                try producer.produce(record)
+            }
+        }
+        return true
     }
 
     func publish(_ request: TopupRequest) throws {
@@ -98,7 +141,7 @@ final class OutputPublisher {
         let tooLarge = m.value.count > Self.maxDeadLetterValue
         if tooLarge { extra.append(("original-value-bytes", Array(String(m.value.count).utf8))) }
         let all = original + extra
-        try Self.withBuffers(all) { headers in
+        try KafkaProducer.withHeaderBuffers(all) { headers in
             try producer.produce(deadLetters, key: m.key, value: tooLarge ? nil : m.value, headers: headers, timestampMs: m.timestampMs)
         }
     }
@@ -112,28 +155,6 @@ final class OutputPublisher {
         ledger.writeBalanceDocument(index, into: &documentBuffer)
         try ledger.ids.withBytes(of: index) { key in
             try documentBuffer.withUnsafeBytes { v in try producer.produce(balances, key: key, value: v) }
-        }
-    }
-
-    private static func withBuffers(_ headers: [(String, [UInt8]?)],
-                                    _ body: ([(String, UnsafeRawBufferPointer?)]) throws -> Void) throws {
-        // One contiguous buffer for every value (plus a sentinel byte so that an empty value
-        // still has an address and stays empty rather than null). librdkafka copies them.
-        var flat: [UInt8] = []
-        var ranges: [(String, Range<Int>?)] = []
-        for (name, value) in headers {
-            if let value {
-                let start = flat.count
-                flat.append(contentsOf: value)
-                ranges.append((name, start..<flat.count))
-            } else {
-                ranges.append((name, nil))
-            }
-        }
-        flat.append(0)
-        try flat.withUnsafeBytes { raw in
-            let views = ranges.map { ($0.0, $0.1.map { UnsafeRawBufferPointer(rebasing: raw[$0]) }) }
-            try body(views)
         }
     }
 }

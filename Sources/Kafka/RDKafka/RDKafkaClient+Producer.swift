@@ -7,8 +7,16 @@ extension RDKafkaClient {
         rd_kafka_conf_set_dr_msg_cb(conf) { _, message, opaque in
             guard let message, let ctx = RDKafkaClientContext.from(opaque) else { return }
             let m = message.pointee
-            let error: KafkaError? = m.err == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : KafkaError(m.err)
-            ctx.onDelivery?(DeliveryReport(tag: UInt64(UInt(bitPattern: m._private)), error: error, partition: m.partition))
+            var report = DeliveryReport(tag: UInt64(UInt(bitPattern: m._private)), partition: m.partition)
+            if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                report.error = KafkaError(m.err)
+            } else if m.offset >= 0 {
+                report.offset = m.offset
+            } else {
+                // Counted delivered without an answer that placed it (see `DeliveryReport.unconfirmed`).
+                report.unconfirmed = ProducedRecord(copying: KafkaMessage(RDKafkaMessage(UnsafeMutablePointer(mutating: message))))
+            }
+            ctx.onDelivery?(report)
         }
     }
 
@@ -67,5 +75,13 @@ extension RDKafkaClient {
     func flush(timeoutMs: Int32) throws(KafkaError) {
         let err = rd_kafka_flush(handle, timeoutMs)
         guard err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(err, context: "flush") }
+    }
+}
+
+extension ProducedRecord {
+    /// A copy of the record a delivery report is about (librdkafka still holds it).
+    init(copying m: KafkaMessage) {
+        self.init(topic: m.topic, partition: m.partition, key: m.key.map { Array($0) }, value: m.valueIsNull ? nil : Array(m.value),
+                  headers: m.headers, timestampMs: m.timestampMs)
     }
 }
