@@ -1,4 +1,4 @@
-public import CreditEngine
+import CreditEngine
 
 /// A snapshot this build or this configuration cannot use (`SnapshotError.incompatible`: a
 /// newer format, a rate-card version, plan or pack the configuration no longer has). The

@@ -19,6 +19,13 @@ package final class StateTopic: @unchecked Sendable {
     private let kafka: ServiceConfiguration.Kafka
     private let logger: Logger
     private let failures = Locked<(count: Int, first: String?)>((0, nil))
+    /// Records reported delivered without an offset (an implicit acknowledgement, which a
+    /// broker that does not check sequence numbers can give for a record it never wrote):
+    /// produced again before the checkpoint counts.
+    private let unconfirmed = Locked<[ProducedRecord]>([])
+    /// Records produced again because they were acknowledged without an offset.
+    private let producedAgain = Locked(0)
+    package var recordsProducedAgain: Int { producedAgain.value }
     /// The slot each partition's current manifest names (the next checkpoint goes to the other).
     private let slots = Locked<[TopicPartition: UInt8]>([:])
     private let stateParts = Locked<Int32?>(nil)
@@ -29,12 +36,15 @@ package final class StateTopic: @unchecked Sendable {
         self.bootstrap = bootstrap
         self.logger = logger
         let failures = self.failures
+        let unconfirmed = self.unconfirmed
         producer = try KafkaProducer(properties: KafkaSettings.producer(kafka, bootstrap: bootstrap) + [
             // Chunks are ~512 KiB: batch them, and allow the default broker limit.
             ("linger.ms", "5"),
         ], logger: logger) { report in
             if let error = report.error {
                 failures.withLock { if $0.first == nil { $0.first = "\(error)" }; $0.count += 1 }
+            } else if let copy = report.unconfirmed {
+                unconfirmed.withLock { $0.append(copy) }
             }
         }
         handle = producer.topic(topic)
@@ -51,7 +61,9 @@ package final class StateTopic: @unchecked Sendable {
         return n
     }
 
-    /// Writes one checkpoint and waits until the broker acknowledged all of it.
+    /// Writes one checkpoint and waits until the broker acknowledged all of it, each record with
+    /// its offset (copies of records acknowledged without one are produced again and waited
+    /// for: chunks and manifests are keyed, so a copy only repeats what its key already holds).
     func write(_ snapshot: [UInt8], for tp: TopicPartition, nextOffset: Int64, wallMillis: Int64) throws {
         let parts = try statePartitions()
         let slot: UInt8 = slots.withLock { 1 - ($0[tp] ?? 1) }
@@ -62,7 +74,16 @@ package final class StateTopic: @unchecked Sendable {
                 try r.value.withUnsafeBytes { v in try producer.produce(handle, partition: partition, key: k, value: v) }
             }
         }
-        try producer.flush(timeoutMs: 120_000)
+        let deadline = ContinuousClock.now + .seconds(120)
+        while true {
+            try producer.flush(timeoutMs: Int32(clamping: max(0, (deadline - ContinuousClock.now).milliseconds)))
+            let again = unconfirmed.withLock { records in defer { records.removeAll() }; return records }
+            if again.isEmpty || failures.value.count > before { break }
+            logger.warning("state topic records reported delivered without an offset (implicitly acknowledged); producing them again",
+                           metadata: ["count": "\(again.count)"])
+            for record in again { try producer.produce(record) }
+            producedAgain.withLock { $0 += again.count }
+        }
         let after = failures.value
         if producer.outstanding > 0 { throw ServiceError("state topic \(topic): \(producer.outstanding) records not acknowledged in time") }
         if after.count > before { throw ServiceError("state topic \(topic): a checkpoint record was not delivered (\(after.first ?? "?"))") }
