@@ -12,10 +12,14 @@ struct Demo: CreditMeterCommand {
         abstract: "Run the service on an in-process mock cluster with a synthetic workload.",
         discussion: """
             Examples:
-              credit-meter demo                                   # 300 accounts, 200,000 AI actions
-              credit-meter demo --accounts 10 --events 200        # a small one, in seconds
-              credit-meter demo --accounts 30 --events 3000 --serve   # then keeps serving http.listen until Ctrl-C
-              CREDIT_METER_HTTP_LISTEN=127.0.0.1:18080 credit-meter demo --serve   # when 8080 is taken
+              # 300 accounts, 200,000 AI actions
+              credit-meter demo
+              # a small one, in seconds
+              credit-meter demo --accounts 10 --events 200
+              # then keeps serving http.listen until Ctrl-C
+              credit-meter demo --accounts 30 --events 3000 --serve
+              # when port 8080 is taken
+              CREDIT_METER_HTTP_LISTEN=127.0.0.1:18080 credit-meter demo --serve
             """)
     @Option(name: .long, help: "Configuration file (rate cards, price book, topics); default: the shipped configs/, built into the binary.")
     var config: String?

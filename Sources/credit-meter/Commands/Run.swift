@@ -15,7 +15,8 @@ struct Run: CreditMeterCommand {
 
             Examples:
               credit-meter run --config configs/credit-meter.yaml
-              CREDIT_METER_KAFKA_BOOTSTRAP_SERVERS=kafka-1:9092 CREDIT_METER_HTTP_LISTEN=0.0.0.0:8080 \\
+              CREDIT_METER_KAFKA_BOOTSTRAP_SERVERS=kafka-1:9092 \\
+                CREDIT_METER_HTTP_LISTEN=0.0.0.0:8080 \\
                 credit-meter run --config /etc/credit-meter/credit-meter.yaml
             """)
     @Option(name: .long, help: "Configuration file (YAML).") var config: String
