@@ -44,8 +44,10 @@ struct ProductServices {
     let topic: ProducerTopic
     let shards: Int
     let pace: Pace
-    /// Records produced by all shards so far (the pace compares it with what was applied).
+    /// Records produced by all shards so far, and the service's applied count as last read
+    /// (read again only when the pace looks reached: reading the status costs a lock and a copy).
     private let producedSoFar = Locked(0)
+    private let appliedSeen = Locked<Int64>(0)
 
     /// Customers who buy a pack when their product pauses (7 in 10, chosen by account id).
     static func buysWhenOut(_ account: String) -> Bool {
@@ -174,8 +176,12 @@ struct ProductServices {
 
     /// Waits while the products are `pace.maxAhead` records ahead of the service.
     private func waitForPace() throws {
+        func ahead() -> Int { pace.producedBefore + producedSoFar.value - Int(appliedSeen.value) }
         var waited = 0
-        while pace.producedBefore + producedSoFar.value - Int(pace.applied()) >= pace.maxAhead {
+        while ahead() >= pace.maxAhead {
+            let applied = pace.applied()
+            appliedSeen.withLock { $0 = max($0, applied) }
+            if ahead() < pace.maxAhead { break }
             guard pace.serviceRunning() else { throw ServiceError("the service stopped while the product services were running") }
             guard waited < 60_000 else { throw ServiceError("the product services waited 60 s for the service to apply their records") }
             _ = producer.poll()
