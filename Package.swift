@@ -114,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "CreditMeterCLI",
             dependencies: [
-                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditMeterHTTP", "CreditEngine", "CreditConfig",
+                "CreditMeterService", "CreditMeterReplay", "CreditMeterTools", "CreditMeterHTTP", "CreditEngine", "CreditConfig", "Kafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -67,10 +67,50 @@ public struct ServiceConfiguration: Sendable {
         "CREDIT_METER_" + path.uppercased().replacingOccurrences(of: ".", with: "_")
     }
 
+    /// `CREDIT_METER_…` variables read by the program itself rather than the configuration
+    /// (the command line's log level); they are not refused as unknown.
+    public static let programVariables = ["CREDIT_METER_LOG_LEVEL"]
+
+    /// `CREDIT_METER_KAFKA_PROPERTIES_<NAME>`: one librdkafka property each (open-ended).
+    public static let propertyPrefix = "CREDIT_METER_KAFKA_PROPERTIES_"
+
+    /// Refuses a `CREDIT_METER_…` variable that names no configuration key, as a misspelt
+    /// YAML key is refused (contract §10): one error naming the variable and the nearest
+    /// known name. Variables are checked in name order, so the error is the same every run.
+    static func checkEnvironmentNames(_ environment: [String: String]) throws(ConfigError) {
+        let known = Set(overridablePaths.map(environmentName) + programVariables)
+        for name in environment.keys.sorted() where name.hasPrefix("CREDIT_METER_") && !known.contains(name) {
+            if name.hasPrefix(propertyPrefix) {
+                guard name.count > propertyPrefix.count else {
+                    throw ConfigError(file: "environment", key: name, "names no librdkafka property (\(propertyPrefix)<NAME>, e.g. \(propertyPrefix)SASL_MECHANISM)")
+                }
+                continue
+            }
+            let nearest = known.min { (editDistance(name, $0), $0) < (editDistance(name, $1), $1) } ?? ""
+            throw ConfigError(file: "environment", key: name, "names no configuration key (did you mean \(nearest)?)")
+        }
+    }
+
+    /// Levenshtein distance over UTF-8 bytes (variable names are ASCII).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
     /// Loads and validates everything. Errors name the file and the key.
     public static func load(path: String, environment: [String: String]? = nil,
                             files: ConfigFiles = .disk) throws(ConfigError) -> ServiceConfiguration {
         let environment = environment ?? ProcessInfo.processInfo.environment
+        try checkEnvironmentNames(environment)
         let url = URL(fileURLWithPath: path).standardizedFileURL
         let file = url.path
         let base = url.deletingLastPathComponent()
@@ -141,7 +181,6 @@ public struct ServiceConfiguration: Sendable {
                 scalars[path] = value
             }
         }
-        let propertyPrefix = "CREDIT_METER_KAFKA_PROPERTIES_"
         for (name, value) in environment where name.hasPrefix(propertyPrefix) {
             let property = name.dropFirst(propertyPrefix.count).lowercased().replacingOccurrences(of: "_", with: ".")
             properties[property] = value

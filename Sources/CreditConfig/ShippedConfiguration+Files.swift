@@ -12,7 +12,7 @@ extension ShippedConfiguration {
           input_topics: [ai.usage]
           alerts_topic: credit.alerts
           dead_letter_topic: ai.usage.dlq
-          balances_topic: credit.balances       # omit (or null) to disable
+          balances_topic: credit.balances       # null disables it (omitting the key keeps credit.balances)
           properties: {}                        # passed to librdkafka as-is (security.protocol, sasl.*, ssl.*)
         rate_cards_dir: rate-cards
         price_book: price-book.yaml

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import CreditConfig
+import Kafka
 import Logging
 
 /// The command line: thin. One file per command under `Commands/`; parsing, logging setup
@@ -10,7 +11,16 @@ struct CreditMeter: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "credit-meter",
         abstract: "Turns AI usage events on Kafka into money-grade credit balances and low-balance alerts.",
-        subcommands: [Run.self, Demo.self, Replay.self, Validate.self, Price.self, Snapshot.self, DevBroker.self, Bench.self]
+        discussion: """
+            Examples:
+              # the service on an in-process broker with a synthetic workload
+              credit-meter demo --accounts 30 --events 3000
+              credit-meter run --config configs/credit-meter.yaml
+              # every effective setting of the built-in configuration
+              credit-meter validate
+            """,
+        version: "credit-meter \(CreditMeterVersion.string) (librdkafka \(librdkafkaVersion))",
+        subcommands: [Run.self, Demo.self, Replay.self, Validate.self, Price.self, Snapshot.self, Health.self, DevBroker.self, Bench.self]
     )
 }
 
@@ -66,8 +76,11 @@ func fail(_ error: any Error) -> ExitCode {
     return ExitCode(1)
 }
 
-func loadConfig(_ path: String) throws -> ServiceConfiguration {
-    try ServiceConfiguration.load(path: path)
+/// The configuration file at `path`, or without one the shipped configuration built into the
+/// binary; environment overrides apply to both.
+func loadConfig(_ path: String?) throws -> ServiceConfiguration {
+    guard let path else { return try ShippedConfiguration.load() }
+    return try ServiceConfiguration.load(path: path)
 }
 
 /// Unbuffered line on stdout (progress must show up at once, also when piped).

@@ -29,7 +29,11 @@ public struct DemoOptions: Sendable {
 }
 
 public struct DemoReport: Sendable {
+    /// Records the demo produced (its workload, and the packs its billing system bought).
     public var produced = 0
+    /// Records in the input topic that the demo did not produce (with `--serve`: events of your
+    /// own); the service applies them like any other.
+    public var fromElsewhere = 0
     public var status = ServiceStatus()
     public var alertsReadBack = 0
     public var distinctAlertIDs = 0
@@ -47,6 +51,9 @@ public struct DemoReport: Sendable {
     public var largestOverageMillicredits: Int64 = 0
     public var auditClean = false
     public var seconds = 0.0
+
+    /// Every record in the input topic was applied once, as duplicate or dead-lettered.
+    public var balanced: Bool { status.processed == Int64(produced + fromElsewhere) }
 }
 
 public enum Demo {
@@ -59,24 +66,41 @@ public enum Demo {
         config.kafka.groupID = "credit-meter-demo"
         if config.kafka.balancesTopic == nil { config.kafka.balancesTopic = "credit.balances" }
         defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let input = config.kafka.inputTopics[0]
+
+        // 1. The in-process cluster, the service (not started yet) and its HTTP server (the
+        //    product services' /check). HTTP binds first: a taken port ends the demo with that
+        //    one line, before anything is printed, produced or consumed.
+        let cluster = try DevCluster(for: config.kafka, inputPartitions: options.partitions, outputPartitions: 4, logger: logger)
+        let service = MeterService(config: config, logger: logger, bootstrap: cluster.bootstrapServers)
+        let http = try HTTPServer.forService(service, listen: options.serve ? config.http.listen : "127.0.0.1:0", logger: logger)
+        // In a service group of its own, so that it stops gracefully (requests in flight finish).
+        let httpGroup = ServiceGroup(configuration: .init(services: [.init(service: http)], logger: logger))
+        let httpTask = Task { try await httpGroup.run() }
+        let port: Int
+        do {
+            port = try await http.binding.port()
+        } catch {
+            _ = try? await httpTask.value
+            throw error
+        }
 
         say("CreditMeter demo — librdkafka \(librdkafkaVersion) in-process mock cluster, real Kafka wire protocol")
-        let cluster = try DevCluster(for: config.kafka, inputPartitions: options.partitions, outputPartitions: 4, logger: logger)
         say("  brokers \(cluster.bootstrapServers); topics \(config.kafka.inputTopics.joined(separator: ",")) (\(options.partitions) partitions), "
             + "\(config.kafka.alertsTopic), \(config.kafka.deadLetterTopic), \(config.kafka.balancesTopic!)")
 
-        // 1. The workload.
-        let records = Workload.generate(options.workload)
+        // 2. The workload.
+        let records = withStoryAccounts(Workload.generate(options.workload), spec: options.workload, prices: config.engine.priceBook)
         let usage = records.filter { $0.kind == .usage }.count
         let duplicates = records.filter { $0.kind == .duplicate }.count
         let malformed = records.filter { $0.kind == .malformed }.count
-        say("  workload: \(options.workload.accounts) accounts on trial/basic/pro/plus, \(fmt(usage)) usage events, "
-            + "\(fmt(records.count - usage - duplicates - malformed)) plan/top-up/grant events, \(fmt(duplicates)) duplicates, \(malformed) malformed")
+        say("  workload: \(plural(options.workload.accounts, "account")) on trial/basic/pro/plus, \(fmt(usage)) usage events, "
+            + "\(fmt(records.count - usage - duplicates - malformed)) plan/top-up/grant events, \(plural(duplicates, "duplicate")), \(malformed) malformed")
         // Plans, policies and budgets come first (the product services ask about accounts that exist).
         let firstUsage = options.gated ? (records.firstIndex { $0.kind == .usage } ?? records.count) : records.count
-        try produce(Array(records[..<firstUsage]), to: config.kafka.inputTopics[0], bootstrap: cluster.bootstrapServers, logger: logger, say: say)
+        try produce(Array(records[..<firstUsage]), to: input, bootstrap: cluster.bootstrapServers, logger: logger, say: say)
 
-        // 2. A separate consumer prints alerts as they arrive.
+        // 3. A separate consumer prints alerts as they arrive.
         let reader = TopicReader(topic: config.kafka.alertsTopic, bootstrap: cluster.bootstrapServers, logger: logger)
         let printLimit = options.printAlerts
         let printed = Locked(0)
@@ -90,39 +114,29 @@ public enum Demo {
             if n <= printLimit { say("  alert  " + line) } else if n == printLimit + 1 { say("  alert  … (further alerts counted, not printed)") }
         }
 
-        // 3. The real service, and its HTTP server (the product services' /check).
-        let service = MeterService(config: config, logger: logger, bootstrap: cluster.bootstrapServers)
+        // 4. The real service.
         let serviceTask = Task { try await service.run() }
-        let port = Locked<Int?>(nil)
-        let http = try HTTPServer.forService(service, listen: options.serve ? config.http.listen : "127.0.0.1:0", logger: logger) { p in
-            port.withLock { $0 = p }
-        }
-        // In a service group of its own, so that it stops gracefully (requests in flight finish).
-        let httpGroup = ServiceGroup(configuration: .init(services: [.init(service: http)], logger: logger))
-        let httpTask = Task { try await httpGroup.run() }
         let clock = ContinuousClock()
         let t0 = clock.now
-        var lastLine = clock.now
         // Ready means restored, replayed and caught up: the product services may start asking.
-        while service.status.processed < Int64(firstUsage) || port.value == nil
-                || service.readModel.readiness(maxLag: Int64(config.http.readyMaxLag)) != nil {
+        say("  joining the consumer group (the mock cluster takes ~3 s) …")
+        while service.status.processed < Int64(firstUsage) || service.readModel.readiness(maxLag: Int64(config.http.readyMaxLag)) != nil {
             try await Task.sleep(for: .milliseconds(100))
             if !service.status.running && service.status.consumed > 0 { break }
-            if clock.now - lastLine >= .seconds(1) {
-                lastLine = clock.now
-                say("  joining the consumer group (the mock cluster takes ~3 s) …")
-            }
             if clock.now - t0 > .seconds(60) { throw ServiceError("the service did not apply the set-up records in 60 s") }
         }
         var total = Int64(records.count)
         var outcome = ProductServices.Outcome()
-        if options.gated, let port = port.value {
-            // 4. Product services: /check before every AI action; paused work is not started.
+        if options.gated {
+            // 5. Product services: /check before every AI action; paused work is not started.
             say("  product services ask /check before every AI action (soft cap: http://127.0.0.1:\(port)/v1/accounts/{account}/check)")
             let producer = try KafkaProducer(properties: [("bootstrap.servers", cluster.bootstrapServers), ("linger.ms", "2"),
                                                           ("queue.buffering.max.messages", "500000")], logger: logger) { _ in }
+            let pace = ProductServices.Pace(maxAhead: maxAhead(accounts: options.workload.accounts, events: options.workload.usageEvents),
+                                            applied: { service.status.processed }, producedBefore: firstUsage,
+                                            serviceRunning: { service.readModel.isRunning })
             let products = ProductServices(records: Array(records[firstUsage...]), port: port, token: config.http.token,
-                                           producer: producer, topic: producer.topic(config.kafka.inputTopics[0]), shards: 4)
+                                           producer: producer, topic: producer.topic(input), shards: 4, pace: pace)
             let status: @Sendable () -> ServiceStatus = { service.status }
             outcome = try await onOwnThread {
                 try products.run { o in
@@ -133,28 +147,31 @@ public enum Demo {
             }
             try producer.flush(timeoutMs: 60_000)
             total = Int64(firstUsage + outcome.produced)
-            let held = try held(config.kafka.inputTopics[0], bootstrap: cluster.bootstrapServers, logger: logger)
+            let held = try held(input, bootstrap: cluster.bootstrapServers, logger: logger)
             guard held == total else {
                 throw ServiceError("the broker holds \(held) of \(total) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
             }
         }
-        lastLine = clock.now
-        let waitStart = clock.now
-        while true {
-            try await Task.sleep(for: .milliseconds(100))
-            let s = service.status
-            if !s.running && s.consumed > 0 { break }
-            if clock.now - lastLine >= .seconds(1) {
-                lastLine = clock.now
-                let secs = Double((clock.now - t0).milliseconds) / 1000
-                if s.consumed == 0 { say("  joining the consumer group (the mock cluster takes ~3 s) …"); continue }
-                say("  progress  \(fmt(Int(s.processed)))/\(fmt(Int(total))) records (\(Int(100 * Double(s.processed) / Double(total)))%), "
-                    + "\(fmt(Int(Double(s.processed) / max(secs, 0.001)))) rec/s, \(s.alertsPublished) alerts, \(s.deadLettered) dead-lettered")
-            }
-            if s.processed >= total && reader.count >= Int(s.alertsPublished) { break }
-            if clock.now - waitStart > .seconds(120) { throw ServiceError("demo did not finish in 120 s (processed \(s.processed) of \(total))") }
+        try await waitForOutputs(service, reader: reader, total: total, started: t0, say: say)
+
+        var report = DemoReport()
+        report.produced = Int(total)
+        report.checks = outcome.checks
+        report.paused = outcome.paused
+        report.packsBoughtWhenPaused = outcome.packsBought
+        report.resumed = outcome.resumed
+        func accounts(with type: String) -> Int {
+            Set(records.filter { $0.kind == .setup && String(decoding: $0.value, as: UTF8.self).contains("\"type\":\"\(type)\"") }.compactMap(\.key)).count
         }
-        if options.serve, let port = port.value {
+        let ending = Ending(config: config, bootstrap: cluster.bootstrapServers, reader: reader, memberAlerts: memberAlerts, outcome: outcome,
+                            gated: options.gated, policies: accounts(with: "credit.autotopup.configured"),
+                            budgets: accounts(with: "credit.member.budget.set"), logger: logger, say: say)
+        if options.serve {
+            // 6. The ending now, from the read model once it shows every applied record; then the
+            //    service keeps serving until the stop.
+            try await waitForViews(service, topic: input, bootstrap: cluster.bootstrapServers, logger: logger)
+            let views = service.readModel.page(after: nil, limit: .max) { _ in true }.views
+            try ending.print(Books(views: views), status: service.status, report: &report, started: started)
             let base = "http://\(config.http.listen.hasPrefix(":") ? "127.0.0.1" : String(config.http.listen.prefix { $0 != ":" })):\(port)"
             let token = config.http.token == nil ? "" : "?token=<http.token>"  // never printed: CI and terminals keep output
             say("")
@@ -163,6 +180,9 @@ public enum Demo {
             say("    \(base)/ui/accounts/\(Workload.accountID(0))\(token)   one account: burn-down, blocks, usage, history, alerts")
             say("    \(base)/v1/accounts/\(Workload.accountID(0))    \(base)/v1/accounts?status=low    \(base)/metrics    \(base)/readyz")
             await options.waitForStop?()
+            // Records of your own are applied before the stop, so the final accounting covers them.
+            let inTopic = try held(input, bootstrap: cluster.bootstrapServers, logger: logger)
+            try await waitForOutputs(service, reader: reader, total: inTopic, started: nil, say: say)
         }
         service.requestStop()
         try await serviceTask.value
@@ -170,58 +190,65 @@ public enum Demo {
         try await httpTask.value
         reader.stop()
 
-        // 4. Read back the dead letters, then the final state.
-        let dlq = TopicReader.readAll(topic: config.kafka.deadLetterTopic, bootstrap: cluster.bootstrapServers, logger: logger)
-        var report = DemoReport()
-        report.produced = Int(total)
-        report.status = service.status
-        report.alertsReadBack = reader.count
-        report.distinctAlertIDs = reader.distinctIDs
-        report.deadLettersReadBack = dlq.count
-        let requests = TopicReader.readAll(topic: config.kafka.requestsTopic, bootstrap: cluster.bootstrapServers, logger: logger)
-        report.requestsReadBack = requests.count
-        report.requestIDs = requests.compactMap { r in
-            (try? JSONSerialization.jsonObject(with: Data(r.value)) as? [String: Any])?["id"] as? String
-        }
-        let member = memberAlerts.withLock { $0 }
-        report.memberAlerts = member.count
-        let ledgers = service.finalLedgers()
-        report.auditClean = ledgers.values.allSatisfy { $0.audit().isClean }
-        report.checks = outcome.checks
-        report.paused = outcome.paused
-        report.packsBoughtWhenPaused = outcome.packsBought
-        report.resumed = outcome.resumed
-        report.largestOverageMillicredits = ledgers.values.flatMap { $0.accounts.map(\.overage) }.max() ?? 0
-        say("")
-        say(balancesTable(ledgers, top: 12))
-        var reasons: [String: Int] = [:]
-        for r in dlq { reasons[r.headers["error"] ?? "?", default: 0] += 1 }
-        say("  auto top-up requests on \(config.kafka.requestsTopic): \(requests.count) (read back)")
-        for r in requests.prefix(3) { say("    request  " + (describeRequest(r.value) ?? "?")) }
-        if options.gated {
-            say("  product services: \(fmt(outcome.checks)) /check calls; \(fmt(outcome.allowed)) AI actions started, "
-                + "\(fmt(outcome.paused.values.reduce(0, +))) paused ("
-                + outcome.paused.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))" }.joined(separator: ", ") + ") in "
-                + "\(outcome.accountsPaused) accounts; \(outcome.packsBought) packs bought when paused, \(outcome.resumed) resumed after a top-up")
+        let books = Books(ledgers: service.finalLedgers())
+        if options.serve {
+            // 7. After serving: the accounting again, with whatever arrived from elsewhere.
+            say("")
+            say("  stopped; the final accounting:")
+            try ending.accounting(books, status: service.status, report: &report, started: started)
         } else {
-            say("  product services ignored /check (--ungated): every AI action was started")
+            try ending.print(books, status: service.status, report: &report, started: started)
         }
-        say("  largest overage \(Credits.format(report.largestOverageMillicredits)) credits")
-        say("  member budget alerts: \(member.count)")
-        for line in member.first { say("    alert  " + line) }
-        say("  dead letters by reason:")
-        for (reason, n) in reasons.sorted(by: { $0.value > $1.value }) { say("    \(n) × \(reason)") }
-        let s = report.status
-        report.seconds = Date().timeIntervalSince(started)
-        say("")
-        say("  consumed \(fmt(Int(s.consumed)))   priced \(fmt(Int(s.priced)))   duplicates \(fmt(Int(s.duplicates)))   "
-            + "dead-lettered \(s.deadLettered)   alerts \(s.alertsPublished) (read back \(report.alertsReadBack), \(report.distinctAlertIDs) distinct ids)   "
-            + "balances records \(fmt(Int(s.balancesPublished)))")
-        say("  records  produced \(report.produced) = applied \(s.applied) + duplicates \(s.duplicates) + dead-lettered \(s.deadLettered)"
-            + (Int64(report.produced) == s.processed ? "" : "  MISMATCH"))
-        say("  credits charged \(Credits.format(s.creditsChargedMillicredits))   audit \(report.auditClean ? "conserved to the millicredit" : "FAILED")   "
-            + "\(String(format: "%.1f", report.seconds)) s")
         return report
+    }
+
+    /// Records produced and not yet applied that the product services may have: about one per
+    /// account for small workloads (each `/check` then sees nearly all of its account's earlier
+    /// actions), 2 % of the workload for large ones (so pacing never dominates the run time).
+    static func maxAhead(accounts: Int, events: Int) -> Int {
+        max(8, accounts, events / 50)
+    }
+
+    /// Waits until the service has applied `total` records and the alert reader has read back
+    /// every alert it published; progress about once a second when `started` is given.
+    static func waitForOutputs(_ service: MeterService, reader: TopicReader, total: Int64, started t0: ContinuousClock.Instant?,
+                               say: (String) -> Void) async throws {
+        let clock = ContinuousClock()
+        var lastLine = clock.now
+        let waitStart = clock.now
+        while true {
+            let s = service.status
+            if s.processed >= total && reader.count >= Int(s.alertsPublished) { return }
+            if !s.running && s.consumed > 0 { return }  // stopped: its error comes from its task
+            if let t0, clock.now - lastLine >= .seconds(1), s.consumed > 0 {
+                lastLine = clock.now
+                let secs = Double((clock.now - t0).milliseconds) / 1000
+                say("  progress  \(fmt(Int(s.processed)))/\(fmt(Int(total))) records (\(Int(100 * Double(s.processed) / Double(max(total, 1))))%), "
+                    + "\(fmt(Int(Double(s.processed) / max(secs, 0.001)))) rec/s, \(s.alertsPublished) alerts, \(s.deadLettered) dead-lettered")
+            }
+            if clock.now - waitStart > .seconds(120) { throw ServiceError("demo did not finish in 120 s (processed \(s.processed) of \(total))") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    /// Waits until the read model shows every record the input topic holds (views and positions
+    /// are published together, at most 100 ms after the records they cover).
+    static func waitForViews(_ service: MeterService, topic: String, bootstrap: String, logger: Logger) async throws {
+        let checker = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger)
+        let partitions = try checker.partitionCounts([topic])[topic] ?? 0
+        var ends: [TopicPartition: Int64] = [:]
+        for p in 0..<partitions {
+            let tp = TopicPartition(topic, p)
+            let w = try checker.watermarks(tp)
+            if w.high > w.low { ends[tp] = w.high }
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            let parts = service.readModel.partitions
+            if ends.allSatisfy({ (parts[$0.key]?.position ?? -1) >= $0.value }) { return }
+            guard ContinuousClock.now < deadline else { throw ServiceError("the read model did not catch up with the input in 30 s") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
     }
 
     /// Produces the records and checks that the broker then holds `alreadyHeld + records.count`.
@@ -297,38 +324,6 @@ public enum Demo {
         guard let r = json.range(of: "\"\(name)\":") else { return nil }
         return String(json[r.upperBound...].prefix { $0 != "," && $0 != "}" })
     }
-
-    static func balancesTable(_ ledgers: [TopicPartition: PartitionLedger], top: Int) -> String {
-        struct Row { let account: String; let plan: String; let used: Int64; let balance: Int64; let overage: Int64; let blocks: String; let entitlement: Int64 }
-        var rows: [Row] = []
-        for ledger in ledgers.values {
-            let book = ledger.config.priceBook
-            for i in 0..<ledger.accountCount {
-                let a = ledger.accounts[i]
-                let plan = a.plan >= 0 ? book.plans[Int(a.plan)].id : a.plan == Account.customPlan ? "custom" : "-"
-                var blocks = ["allowance \(Credits.format(a.allowance))"]
-                let grants = a.blocks.filter { $0.kind == .grant }.reduce(Int64(0)) { $0 + $1.remaining }
-                let topups = a.blocks.filter { $0.kind == .topup }.reduce(Int64(0)) { $0 + $1.remaining }
-                if grants > 0 { blocks.append("grants \(Credits.format(grants))") }
-                if topups > 0 { blocks.append("top-ups \(Credits.format(topups))") }
-                rows.append(Row(account: ledger.accountID(i), plan: plan, used: a.usedThisCycle, balance: a.balance, overage: a.overage,
-                                blocks: blocks.joined(separator: ", "), entitlement: a.entitlement))
-            }
-        }
-        rows.sort { ($0.used, $0.account) > ($1.used, $1.account) }
-        func pad(_ s: String, _ n: Int, right: Bool = false) -> String {
-            s.count >= n ? s : right ? String(repeating: " ", count: n - s.count) + s : s + String(repeating: " ", count: n - s.count)
-        }
-        var lines = ["  top \(top) of \(rows.count) accounts by credits used this cycle",
-                     "  " + pad("account", 12) + pad("plan", 7) + pad("used", 11, right: true) + pad("entitled", 11, right: true)
-                        + pad("balance", 11, right: true) + pad("overage", 10, right: true) + "  blocks"]
-        for r in rows.prefix(top) {
-            lines.append("  " + pad(r.account, 12) + pad(r.plan, 7) + pad(Credits.format(r.used), 11, right: true)
-                         + pad(Credits.format(r.entitlement), 11, right: true) + pad(Credits.format(r.balance), 11, right: true)
-                         + pad(Credits.format(r.overage), 10, right: true) + "  " + r.blocks)
-        }
-        return lines.joined(separator: "\n")
-    }
 }
 
 /// `1234567` → `1,234,567` (progress lines of the demo and the bench).
@@ -337,4 +332,9 @@ package func fmt(_ n: Int) -> String {
     var out = ""
     for (i, c) in s.reversed().enumerated() { if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }; out.append(c) }
     return String(out.reversed())
+}
+
+/// `1 duplicate`, `3 duplicates`.
+func plural(_ n: Int, _ noun: String) -> String {
+    "\(fmt(n)) \(noun)\(n == 1 ? "" : "s")"
 }

@@ -10,7 +10,23 @@ import Synchronization
 /// top-up pack for the customers who buy when they run out — after which the work resumes.
 /// Each account belongs to one shard, so its records keep their order; shards run on threads
 /// of their own (blocking sockets and produce calls), one kept-alive HTTP connection each.
+///
+/// They are paced to the service: at most `pace.maxAhead` records produced and not yet
+/// applied. Real products take seconds per AI action and never run a whole workload ahead of
+/// the meter; unpaced, a small workload would be produced before the service applied its
+/// first record, every `/check` would see full balances, and nothing would ever pause.
 struct ProductServices {
+    struct Pace: Sendable {
+        /// Records produced but not yet applied, at most.
+        var maxAhead: Int
+        /// Records the service has applied (all outcomes), as it publishes them.
+        var applied: @Sendable () -> Int64
+        /// Records produced before the products started (the set-up records).
+        var producedBefore: Int
+        /// False once the service has stopped (then waiting is pointless).
+        var serviceRunning: @Sendable () -> Bool
+    }
+
     struct Outcome: Sendable {
         var produced = 0
         var checks = 0
@@ -27,6 +43,11 @@ struct ProductServices {
     let producer: KafkaProducer
     let topic: ProducerTopic
     let shards: Int
+    let pace: Pace
+    /// Records produced by all shards so far, and the service's applied count as last read
+    /// (read again only when the pace looks reached: reading the status costs a lock and a copy).
+    private let producedSoFar = Locked(0)
+    private let appliedSeen = Locked<Int64>(0)
 
     /// Customers who buy a pack when their product pauses (7 in 10, chosen by account id).
     static func buysWhenOut(_ account: String) -> Bool {
@@ -143,6 +164,7 @@ struct ProductServices {
     }
 
     private func produce(_ r: WorkloadRecord) throws {
+        try waitForPace()
         try r.value.withUnsafeBytes { v in
             if let key = r.key {
                 try key.withUnsafeBytes { k in try producer.produce(topic, key: k, value: v, timestampMs: r.timestampMs) }
@@ -150,6 +172,23 @@ struct ProductServices {
                 try producer.produce(topic, key: nil, value: v, timestampMs: r.timestampMs)
             }
         }
+    }
+
+    /// Waits while the products are `pace.maxAhead` records ahead of the service.
+    private func waitForPace() throws {
+        func ahead() -> Int { pace.producedBefore + producedSoFar.value - Int(appliedSeen.value) }
+        var waited = 0
+        while ahead() >= pace.maxAhead {
+            let applied = pace.applied()
+            appliedSeen.withLock { $0 = max($0, applied) }
+            if ahead() < pace.maxAhead { break }
+            guard pace.serviceRunning() else { throw ServiceError("the service stopped while the product services were running") }
+            guard waited < 60_000 else { throw ServiceError("the product services waited 60 s for the service to apply their records") }
+            _ = producer.poll()
+            Thread.sleep(forTimeInterval: 0.001)
+            waited += 1
+        }
+        producedSoFar.withLock { $0 += 1 }
     }
 
     /// Malformed records without a key go to shard 0.

@@ -6,7 +6,13 @@ import Logging
 
 struct Bench: CreditMeterCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure: raw consumption vs the full service path, the engine alone, alert latency, memory, snapshots, restart.")
+        abstract: "Measure: raw consumption vs the full service path, the engine alone, alert latency, memory, snapshots, restart.",
+        discussion: """
+            Examples:
+              # every default phase, on the in-process mock cluster
+              credit-meter bench
+              credit-meter bench --only engine memory --events 200000
+            """)
     @Option(name: .long, help: "Configuration file (rate cards, price book, topics); default: the shipped configs/, built into the binary.")
     var config: String?
     @Option(name: .long, help: "Usage events to produce.") var events = 1_000_000

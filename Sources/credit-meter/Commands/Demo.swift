@@ -8,7 +8,19 @@ import Logging
 import UnixSignals
 
 struct Demo: CreditMeterCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the service on an in-process mock cluster with a synthetic workload.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the service on an in-process mock cluster with a synthetic workload.",
+        discussion: """
+            Examples:
+              # 300 accounts, 200,000 AI actions
+              credit-meter demo
+              # a small one, in seconds
+              credit-meter demo --accounts 10 --events 200
+              # then keeps serving http.listen until Ctrl-C
+              credit-meter demo --accounts 30 --events 3000 --serve
+              # when port 8080 is taken
+              CREDIT_METER_HTTP_LISTEN=127.0.0.1:18080 credit-meter demo --serve
+            """)
     @Option(name: .long, help: "Configuration file (rate cards, price book, topics); default: the shipped configs/, built into the binary.")
     var config: String?
     @Option(name: .long, help: "Accounts in the workload.") var accounts = 300
@@ -21,6 +33,13 @@ struct Demo: CreditMeterCommand {
     @Flag(name: .long, help: "Product services ignore /check and start every action (for comparison: accounts run into overage).")
     var ungated = false
     @OptionGroup var common: Common
+
+    func validate() throws {
+        guard accounts >= 1 else { throw ValidationError("--accounts must be at least 1") }
+        guard events >= 0 else { throw ValidationError("--events must not be negative") }
+        guard printAlerts >= 0 else { throw ValidationError("--print-alerts must not be negative") }
+        if let partitions, partitions < 1 { throw ValidationError("--partitions must be at least 1") }
+    }
 
     func execute() async throws {
         let logger = common.logger("credit-meter", default: .warning)
@@ -39,12 +58,8 @@ struct Demo: CreditMeterCommand {
         let report = try await CreditMeterTools.Demo.run(config: cfg, options: options, logger: logger) { line in
             writeLine(line)
         }
-        guard report.auditClean, report.status.processed == Int64(report.produced),
-              report.alertsReadBack == Int(report.status.alertsPublished) else {
+        guard report.auditClean, report.balanced, report.alertsReadBack == Int(report.status.alertsPublished) else {
             throw ServiceError("demo finished with inconsistent counts")
-        }
-        guard report.requestsReadBack > 0, report.memberAlerts > 0 else {
-            throw ServiceError("demo showed no auto top-up request or no member budget alert")
         }
     }
 }

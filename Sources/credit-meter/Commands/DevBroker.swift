@@ -8,7 +8,13 @@ import UnixSignals
 struct DevBroker: CreditMeterCommand {
     static let configuration = CommandConfiguration(
         commandName: "dev-broker",
-        abstract: "Run librdkafka's mock cluster as a separate process (tests, local runs); prints its bootstrap servers.")
+        abstract: "Run librdkafka's mock cluster as a separate process (tests, local runs); prints its bootstrap servers.",
+        discussion: """
+            Examples:
+              credit-meter dev-broker --topic ai.usage:16 --topic credit.alerts:4
+              # three brokers; then type fault commands such as: down 2
+              credit-meter dev-broker --brokers 3 --commands --topic ai.usage:16
+            """)
     @Option(name: .long, help: "Topics to create, as NAME:PARTITIONS (repeatable).")
     var topic: [String] = ["ai.usage:16", "credit.alerts:4", "ai.usage.dlq:4", "credit.balances:4"]
     @Option(name: .long, help: "Number of brokers.") var brokers: Int32 = 1

@@ -5,8 +5,19 @@ import CreditMeterService
 import Foundation
 
 struct Price: CreditMeterCommand {
-    static let configuration = CommandConfiguration(abstract: "Price one usage event and show the breakdown.")
-    @Option(name: .long, help: "Configuration file (YAML).") var config: String
+    static let configuration = CommandConfiguration(
+        abstract: "Price one usage event and show the breakdown.",
+        discussion: """
+            Without --config, the built-in configuration prices it.
+
+            Example:
+              e='{"specversion":"1.0","id":"e1","source":"s","type":"ai.usage",'
+              e+='"subject":"a","time":"2026-11-21T10:00:00Z",'
+              e+='"data":{"action":"summarize_thread","input_tokens":12345}}'
+              echo "$e" | credit-meter price
+            """)
+    @Option(name: .long, help: "Configuration file (YAML); default: the shipped configs/, built into the binary.")
+    var config: String?
     @Option(name: .long, help: "Event file, or - for standard input.") var event = "-"
     @Flag(name: .long, help: "Print one JSON object.") var json = false
 

@@ -8,7 +8,18 @@ import Logging
 
 struct Replay: CreditMeterCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Re-rate an event-time range of the inbound topics under a rate-card version; report (and optionally publish) corrections.")
+        abstract: "Re-rate an event-time range of the inbound topics under a rate-card version; report (and optionally publish) corrections.",
+        discussion: """
+            Examples:
+              # a dry run: the report only
+              credit-meter replay --config configs/credit-meter.yaml \\
+                --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z \\
+                --rate-card 2026-12-01 --report rerate.csv
+              # the same, publishing one correction per account
+              credit-meter replay --config configs/credit-meter.yaml \\
+                --from 2026-11-01T00:00:00Z --to 2026-12-01T00:00:00Z \\
+                --rate-card 2026-12-01 --publish-adjustments
+            """)
     @Option(name: .long, help: "Configuration file (YAML).") var config: String
     @Option(name: .long, help: "Start of the event-time range (RFC 3339), or 'beginning'.") var from: String
     @Option(name: .long, help: "End of the range, exclusive (RFC 3339); default: now.") var to: String?
