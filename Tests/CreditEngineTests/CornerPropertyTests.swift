@@ -47,16 +47,7 @@ import CreditEngine
     }
 }
 
-/// A small seeded generator (SplitMix64).
-struct CornerRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix {
     mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
 }
@@ -81,7 +72,7 @@ enum CornerLog {
     static let day = EventTime.nanosPerDay
 
     static func generate(seed: UInt64) -> [CornerRecord] {
-        var rng = CornerRandom(state: seed &* 0x2545_F491_4F6C_DD1D &+ 17)
+        var rng = SplitMix(seed: seed &* 0x2545_F491_4F6C_DD1D &+ 17)
         let accounts = (0..<(2 + rng.below(4))).map { "a\($0)" }
         var now = EventTime.parse("2026-11-10T00:00:00Z")! + Int64(rng.below(48)) * hour
         var out: [CornerRecord] = []

@@ -60,8 +60,6 @@ public struct DedupeTable: Sendable {
     private(set) var fingerprints: [UInt64]
     private(set) var entries: [Entry]
     private(set) var used = 0
-    /// Carried entries held (0 once they have all expired and been swept).
-    private(set) var carriedCount = 0
     /// 1 + the largest owner index held (the size of a sweep's clock table).
     private(set) var ownerBound = 0
     public let windowHours: Int64
@@ -217,7 +215,6 @@ public struct DedupeTable: Sendable {
         fingerprints = [UInt64](repeating: 0, count: capacity)
         entries = [Entry](repeating: Entry(index: 0, applied: 0, forever: false), count: capacity)
         used = 0
-        carriedCount = 0
         for i in 0..<oldFingerprints.count where oldFingerprints[i] != 0 && isLive(oldEntries[i], clocks: clocks, partitionHour: partitionHour) {
             place(oldFingerprints[i], oldEntries[i])
         }
@@ -232,7 +229,7 @@ public struct DedupeTable: Sendable {
         fingerprints[i] = fp
         entries[i] = e
         used += 1
-        if Int(e.index) == Self.carried { carriedCount += 1 } else if Int(e.index) >= ownerBound { ownerBound = Int(e.index) + 1 }
+        if Int(e.index) != Self.carried && Int(e.index) >= ownerBound { ownerBound = Int(e.index) + 1 }
     }
 
     /// One remembered id as snapshots carry it.

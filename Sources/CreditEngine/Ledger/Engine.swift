@@ -38,7 +38,8 @@
 /// **Invariants** (Invariants.swift; checked after every apply in debug builds, on every
 /// snapshot decode, and by `audit()`), per account: granted − charged − expired − voided +
 /// adjusted = balance, to the millicredit; no overage beside unspent credits; the blocks sum
-/// to their total. Amounts are integer millicredits; no floating point touches them.
+/// to their total; and after every apply (debug builds) no id `n` above the account's highest.
+/// Amounts are integer millicredits; no floating point touches them.
 ///
 /// **Where the rules live.** One file per event family in Ledger/Rules/, each with the
 /// family's validation (and pricing) and its effect on the account:

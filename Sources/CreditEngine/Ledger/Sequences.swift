@@ -43,3 +43,17 @@ extension Account {
         return n
     }
 }
+
+extension Account {
+    /// Whether every id `n` the account holds — its alert, member alert, runway and request
+    /// counters and this cycle's fired alerts — satisfies `rule` (no allocation).
+    func allSequences(_ rule: (Int64) -> Bool) -> Bool {
+        for n in alerts.counts where !rule(n) { return false }
+        for f in cycleAlerts where !rule(f.sequence) { return false }
+        guard let x = extras.first else { return true }
+        if !rule(x.requestSequence) || !rule(x.runwaySequence) { return false }
+        for b in x.budgets { for n in b.counts where !rule(n) { return false } }
+        for m in x.removedBudgetCounts { for n in m.counts where !rule(n) { return false } }
+        return true
+    }
+}

@@ -238,7 +238,9 @@ extension SnapshotCodec {
     /// For an account read from a format without `highestSequence`: its event count, or the
     /// highest n it holds if larger.
     static func highestSequenceHeld(_ a: Account) -> Int64 {
-        max(a.events, sequencesHeld(a).max() ?? 0)
+        var highest = a.events
+        _ = a.allSequences { highest = max(highest, $0); return true }
+        return highest
     }
 
     /// Member budget counts: low[0..<T], exhausted — remapped by threshold value.

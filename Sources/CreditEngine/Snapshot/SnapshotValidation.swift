@@ -106,7 +106,7 @@ extension SnapshotCodec {
             }
             // Every id `n` the account holds lies in 0…highestSequence < countLimit (§14).
             guard a.highestSequence >= 0 && a.highestSequence < countLimit,
-                  Self.sequencesHeld(a).allSatisfy({ $0 >= 0 && $0 <= a.highestSequence }) else {
+                  a.allSequences({ $0 >= 0 && $0 <= a.highestSequence }) else {
                 throw SnapshotError("account \(i): id numbers out of range (corrupt snapshot)")
             }
             guard a.monthly >= 0, a.allowance >= 0, a.overage >= 0 else {
@@ -122,18 +122,6 @@ extension SnapshotCodec {
                 throw SnapshotError("account \(i): fails the conservation check (corrupt snapshot)")
             }
         }
-    }
-
-    /// Every id `n` an account holds: alert, member alert, runway and request counters and this
-    /// cycle's fired alerts.
-    static func sequencesHeld(_ a: Account) -> [Int64] {
-        var out = a.alerts.counts + a.cycleAlerts.map(\.sequence)
-        if let x = a.extras.first {
-            out += [x.requestSequence, x.runwaySequence]
-            for b in x.budgets { out += b.counts }
-            for m in x.removedBudgetCounts { out += m.counts }
-        }
-        return out
     }
 
     /// Whether `anchor` (in `timeRange`) moved by `months` and by `months + 1` stays within the
