@@ -155,7 +155,7 @@ enum SnapshotFixture {
         // partition clock's last 24 h), and format 3 kept no highest n: each account's event
         // count stands in for it.
         #expect(l.dedupe.count == 8)
-        #expect(l.dedupe.remembered(clock: { _ in .max }, partitionClock: l.watermark).allSatisfy { $0.owner == DedupeTable.carried })
+        #expect(l.dedupe.remembered(clocks: l.accounts.map(\.clock), partitionClock: l.watermark).allSatisfy { $0.owner == DedupeTable.carried })
         #expect(l.rememberedIDs.purchases == 3)  // g1, t1, g2
         #expect((0..<l.accountCount).map { l.accounts[$0].highestSequence } == (0..<l.accountCount).map { l.accounts[$0].events })
         #expect(!l.accounts.contains { $0.reanchored })
@@ -179,9 +179,9 @@ enum SnapshotFixture {
         #expect(l.accounts.map(numbering) == t.ledger.accounts.map(numbering))
         #expect(l.counters == t.ledger.counters)
         // The ids remembered now (the straight run still holds expired ones until a sweep).
-        let clocks = { (i: Int) in l.accounts[i].clock }
-        let remembered = l.dedupe.remembered(clock: clocks, partitionClock: l.watermark)
-        #expect(remembered == t.ledger.dedupe.remembered(clock: clocks, partitionClock: t.ledger.watermark))
+        let clocks = l.accounts.map(\.clock)
+        let remembered = l.dedupe.remembered(clocks: clocks, partitionClock: l.watermark)
+        #expect(remembered == t.ledger.dedupe.remembered(clocks: clocks, partitionClock: t.ledger.watermark))
         #expect(l.dedupe.count == remembered.count && remembered.count == 11)
         #expect(l.rememberedIDs.purchases == 5)
         // The §14 state it carries.

@@ -251,18 +251,16 @@ public struct DedupeTable: Sendable {
 
     /// The remembered entries in canonical order (by fingerprint, then owner; carried entries,
     /// whose owner is the largest index, after the account's own), expired ones left out:
-    /// `clock(i)` is account i's clock, `partitionClock` judges carried entries.
-    public func remembered(clock: (Int) -> Int64, partitionClock: Int64) -> [Remembered] {
+    /// `clocks[i]` is account i's clock, `partitionClock` judges carried entries.
+    public func remembered(clocks: [Int64], partitionClock: Int64) -> [Remembered] {
         let partitionHour = EventTime.floorDiv(partitionClock, EventTime.nanosPerHour)
         var out: [Remembered] = []
         out.reserveCapacity(used)
-        for i in 0..<fingerprints.count where fingerprints[i] != 0 {
+        for i in 0..<fingerprints.count where fingerprints[i] != 0 && isLive(entries[i], clocks: clocks, partitionHour: partitionHour) {
             let e = entries[i]
-            let owner = Int(e.index)
-            let live = owner == Self.carried ? carriedIsLive(e, partitionHour: partitionHour) : e.isForever || clock(owner) <= e.applied + window
-            if live { out.append(Remembered(fingerprint: fingerprints[i], owner: owner, applied: e.applied, forever: e.isForever)) }
+            out.append(Remembered(fingerprint: fingerprints[i], owner: Int(e.index), applied: e.applied, forever: e.isForever))
         }
-        out.sort { ($0.fingerprint, $0.owner) < ($1.fingerprint, $1.owner) }
+        out.sort { $0.fingerprint < $1.fingerprint || ($0.fingerprint == $1.fingerprint && $0.owner < $1.owner) }
         return out
     }
 

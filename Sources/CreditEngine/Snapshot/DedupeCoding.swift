@@ -17,7 +17,9 @@ extension SnapshotCodec {
 
     static func writeDedupe(_ ledger: PartitionLedger, into w: inout ByteWriter) {
         let accounts = ledger.state.accounts
-        let entries = ledger.dedupe.remembered(clock: { accounts[$0].clock }, partitionClock: ledger.watermark)
+        // The clocks in one pass over the accounts, rather than one account read per entry.
+        let clocks = accounts.map(\.clock)
+        let entries = ledger.dedupe.remembered(clocks: clocks, partitionClock: ledger.watermark)
         let nowHour = partitionHour(ledger.watermark)
         w.uvar(UInt64(entries.count))
         var previous: UInt64 = 0
@@ -30,7 +32,7 @@ extension SnapshotCodec {
             } else {
                 w.uvar(UInt64(e.owner + 1) << 1 | (e.forever ? 1 : 0))
                 // clock ≥ applied; the difference may pass Int64.max (an adjustment centuries ago).
-                w.uvar(UInt64(bitPattern: accounts[e.owner].clock &- e.applied))
+                w.uvar(UInt64(bitPattern: clocks[e.owner] &- e.applied))
             }
         }
     }
@@ -41,13 +43,14 @@ extension SnapshotCodec {
     /// of the event that set the clock is always remembered). Entries the configured window
     /// has forgotten (it may be shorter than the writer's) are dropped.
     static func readDedupe(_ r: inout ByteReader, into ledger: PartitionLedger, version: UInt8) throws(SnapshotError) {
-        let accounts = ledger.state.accounts
+        let clocks = ledger.state.accounts.map(\.clock)
         let window = ledger.config.dedupeWindowHours * EventTime.nanosPerHour
         let nowHour = partitionHour(ledger.watermark)
         let count = try r.int()
         var out: [DedupeTable.Remembered] = []
         out.reserveCapacity(count)
-        var newest: [Int: Int64] = [:]
+        // Each account's newest entry (.min: none), to check that it is at the account's clock.
+        var newest = [Int64](repeating: .min, count: clocks.count)
         var fp: UInt64 = 0
         var previousOwner = -1
         for k in 0..<count {
@@ -70,17 +73,17 @@ extension SnapshotCodec {
                 out.append(.init(fingerprint: fp, owner: owner, applied: h == 0 ? 0 : Int64(h) - (1 << 40) + nowHour, forever: h == 0))
                 continue
             }
-            guard owner >= 0, owner < accounts.count, accounts[owner].clock != .min else {
+            guard owner >= 0, owner < clocks.count, clocks[owner] != .min else {
                 throw SnapshotError("dedupe entry names no account (corrupt snapshot)")
             }
-            let clock = accounts[owner].clock
+            let clock = clocks[owner]
             let applied = Int128(clock) - Int128(try r.uvar())
             guard applied >= Int128(timeRange.lowerBound) else { throw SnapshotError("dedupe entry time out of range (corrupt snapshot)") }
             let entry = DedupeTable.Remembered(fingerprint: fp, owner: owner, applied: Int64(applied), forever: tag & 1 == 1)
-            newest[owner] = max(newest[owner] ?? .min, entry.applied)
+            newest[owner] = max(newest[owner], entry.applied)
             if entry.forever || clock <= entry.applied + window { out.append(entry) }
         }
-        for (owner, applied) in newest where applied != accounts[owner].clock {
+        if let owner = newest.indices.first(where: { newest[$0] != .min && newest[$0] != clocks[$0] }) {
             throw SnapshotError("account \(owner): remembered ids do not reach its clock (corrupt snapshot)")
         }
         ledger.state.dedupe = DedupeTable(windowHours: ledger.config.dedupeWindowHours, remembered: out)
