@@ -74,6 +74,11 @@ public final class MetricsExporter: Sendable {
             text += "credit_meter_consumer_lag{topic=\"\(tp.topic)\",partition=\"\(tp.partition)\"} \(Double(p.lag ?? 0))\n"
         }
         text += "# TYPE credit_meter_accounts gauge\ncredit_meter_accounts \(Double(model.accountCount))\n"
+        // Ids remembered by the partitions held here (§14): the dedupe tables (about 20–29 B
+        // each) and the grant and top-up ids kept for good (8 B each).
+        text += "# TYPE credit_meter_remembered_ids gauge\n"
+        text += "credit_meter_remembered_ids{kind=\"window\"} \(Double(s.rememberedIDs.window))\n"
+        text += "credit_meter_remembered_ids{kind=\"purchase\"} \(Double(s.rememberedIDs.purchases))\n"
         let age = s.lastSnapshotWallMillis > 0 ? Double(max(0, nowMillis - s.lastSnapshotWallMillis)) / 1000 : -1
         text += "# TYPE credit_meter_snapshot_age_seconds gauge\ncredit_meter_snapshot_age_seconds \(age)\n"
         out.append(contentsOf: text.utf8)

@@ -214,14 +214,20 @@ func expectConserved(_ t: TestLedger, sourceLocation: SourceLocation = #_sourceL
     }
 
     @Test func dedupeTableStaysCompactAndForgetsExpiredIds() {
+        let hour = EventTime.nanosPerHour
         var table = DedupeTable(windowHours: 24)
-        for i in 0..<10_000 { table.insert(UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15, seenHour: 1000 + Int64(i / 1000), forever: false, nowHour: 1000 + Int64(i / 1000)) }
-        #expect(table.contains(0x9E37_79B9_7F4A_7C15, nowHour: 1010))
+        for i in 0..<10_000 {
+            table.insert(UInt64(i + 1) &* 0x9E37_79B9_7F4A_7C15, owner: 0, applied: (1000 + Int64(i / 1000)) * hour, forever: false,
+                         probe: DedupeTable.Probe(), partitionClock: 0)
+        }
+        #expect(table.contains(0x9E37_79B9_7F4A_7C15, owner: 0, clock: 1010 * hour))
         let bytesPerId = Double(table.byteSize) / Double(table.count)
-        #expect(bytesPerId <= 16)
-        table.sweep(nowHour: 1000 + 24 + 5)  // hours 1000…1004 fall out of the window
-        #expect(table.count == 5_000)
-        #expect(!table.contains(0x9E37_79B9_7F4A_7C15, nowHour: 1029))
+        #expect(bytesPerId <= 28.6)  // 20 B per slot, at least 70 % full
+        // The account's clock moves to hour 1029 (one more id): hours 1000…1004 fall out of its window.
+        table.insert(1, owner: 0, applied: 1029 * hour, forever: false, probe: DedupeTable.Probe(), partitionClock: 0)
+        table.sweep(partitionClock: 0)
+        #expect(table.count == 5_001)
+        #expect(!table.contains(0x9E37_79B9_7F4A_7C15, owner: 0, clock: 1029 * hour))
     }
 }
 

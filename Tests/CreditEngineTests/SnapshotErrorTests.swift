@@ -55,7 +55,7 @@ import Testing
         case shorterThanTheEnvelope, notASnapshot, flippedByte, lastByteCut, versionByteFlippedInPlace, versionZero, newerFormat
         // The structure behind a valid checksum.
         case bodyEndsInAField, countPastTheEnd, overlongVarint, bytesAfterTheState, badBlockKind, badHistoryKind, badAlertKind,
-             planPastTheSnapshotsTable, dedupeHourOutOfRange
+             planPastTheSnapshotsTable, dedupeEntryTimeOutOfRange
         // What `snapshot inspect` rebuilds from the snapshot alone.
         case effectiveFromOutOfRange, inconsistentMetadata
         // The configuration no longer matches.
@@ -85,7 +85,7 @@ import Testing
             case .badHistoryKind: "bad history kind"
             case .badAlertKind: "bad alert kind"
             case .planPastTheSnapshotsTable: "an account's plan reference is out of range (corrupt snapshot)"
-            case .dedupeHourOutOfRange: "dedupe entry hour out of range"
+            case .dedupeEntryTimeOutOfRange: "dedupe entry time out of range (corrupt snapshot)"
             case .effectiveFromOutOfRange: "rate-card effective_from out of range (corrupt snapshot)"
             case .inconsistentMetadata: "snapshot metadata is inconsistent: "
             case .rateCardChanged:
@@ -143,11 +143,12 @@ import Testing
         case .planPastTheSnapshotsTable:
             let id = writer { $0.string(account) }
             snapshot = sealed(try patched(body, id + writer { $0.svar(Int64(a.plan)) }, id + writer { $0.svar(1_000) }))
-        case .dedupeHourOutOfRange:
-            // The last field of the body is the newest dedupe entry's hour.
+        case .dedupeEntryTimeOutOfRange:
+            // The last field of the body is the last dedupe entry's distance from its account's
+            // clock; one that reaches before the calendar's first instant is refused.
             var start = body.count - 1
             while start > 0 && body[start - 1] & 0x80 != 0 { start -= 1 }
-            snapshot = sealed(body[..<start] + writer { $0.uvar(1 << 50) })
+            snapshot = sealed(body[..<start] + writer { $0.uvar(.max) })
         case .effectiveFromOutOfRange:
             let moved = writer { $0.string(card.card.version); $0.string(card.hash); $0.svar(.max) }
             snapshot = sealed(try patched(body, cardEntry, moved))

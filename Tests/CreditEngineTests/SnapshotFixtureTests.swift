@@ -39,6 +39,24 @@ enum SnapshotFixture {
         return t
     }
 
+    /// `scenarioV3()` plus the §14 state: a member budget removed after its alert (its counts
+    /// kept), a re-anchored account (its highest n), a late grant already expired on arrival,
+    /// a top-up id remembered past the window, ids remembered by three accounts' own clocks.
+    static func scenarioV4() throws -> TestLedger {
+        let t = try scenarioV3()
+        t.budget("acme", "bo", "50", at: "2026-12-04T01:00:00Z", id: "b2")
+        t.usage("acme", "knowledge_sync", at: "2026-12-04T02:00:00Z", quantity: 2, id: "u9", member: "bo")
+        t.budget("acme", "bo", nil, at: "2026-12-04T03:00:00Z", id: "b3")
+        t.plan("moved", "trial", at: "2026-11-01T00:00:00Z", id: "p4")
+        t.usage("moved", "web_research", at: "2026-11-02T00:00:00Z", quantity: 9, id: "u10")
+        t.plan("moved", "trial", at: "2026-11-20T00:00:00Z", anchor: "2026-11-15T00:00:00Z", id: "p5")
+        t.usage("moved", "web_research", at: "2026-11-21T00:00:00Z", quantity: 9, id: "u11")
+        t.grant("moved", "7", at: "2026-11-16T00:00:00Z", expires: "2026-11-18T00:00:00Z", id: "g3")
+        t.topup("solo", at: "2026-11-10T02:00:00Z", id: "t2")
+        t.usage("solo", "chat", at: "2026-11-12T00:00:00Z", id: "u12")
+        return t
+    }
+
     static func encode(_ t: TestLedger) -> [UInt8] {
         SnapshotCodec.encode(t.ledger, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99)
     }
@@ -58,7 +76,7 @@ enum SnapshotFixture {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"] != nil))
     func writeCurrentFormatFixture() throws {
         let path = ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"]!
-        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenarioV3())
+        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenarioV4())
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 }
@@ -119,11 +137,11 @@ enum SnapshotFixture {
         #expect(l.account("acme")!.blocks.allSatisfy { $0.origin == 0 })
     }
 
-    @Test func version3IsWrittenByteForByteAndReadBack() throws {
+    /// Written by the format-3 code (commit 434ba22) from `scenarioV3()`.
+    @Test func version3StillDecodesToExactValues() throws {
         let t = try SnapshotFixture.scenarioV3()
-        let bytes = SnapshotFixture.encode(t)
+        let bytes = try SnapshotFixture.bytes("snapshot-v3.snap")
         #expect(bytes[7] == 3)
-        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v3.snap")))
         let (l, _) = try SnapshotCodec.decode(bytes, config: t.ledger.config)
         #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
         #expect((0..<l.accountCount).map { l.view($0).history } == (0..<l.accountCount).map { t.ledger.view($0).history })
@@ -132,6 +150,47 @@ enum SnapshotFixture {
         #expect(l.account("acme")!.features?.autoTopup == AutoTopupPolicy(pack: 0, credits: 1_000_000, below: 100_000, maxPerCycle: 2))
         #expect(l.account("acme")!.voided == 50_000)
         #expect(l.counters == t.ledger.counters)
+        // Format 3 kept ids on the partition clock: they are carried as they were (the
+        // adjustment a1 for good; v1, at1, b1, u6 and roll's three late events, seen within the
+        // partition clock's last 24 h), and format 3 kept no highest n: each account's event
+        // count stands in for it.
+        #expect(l.dedupe.count == 8)
+        #expect(l.dedupe.remembered(clocks: l.accounts.map(\.clock), partitionClock: l.watermark).allSatisfy { $0.owner == DedupeTable.carried })
+        #expect(l.rememberedIDs.purchases == 3)  // g1, t1, g2
+        #expect((0..<l.accountCount).map { l.accounts[$0].highestSequence } == (0..<l.accountCount).map { l.accounts[$0].events })
+        #expect(!l.accounts.contains { $0.reanchored })
+        // snapshot inspect's detached configuration describes them identically.
+        let detached = try SnapshotCodec.detachedConfiguration(bytes)
+        let (d, _) = try SnapshotCodec.decode(bytes, config: detached, verifyRateCards: false)
+        #expect((0..<d.accountCount).map { String(decoding: d.accountDocument($0), as: UTF8.self) } == t.documents())
+    }
+
+    @Test func version4IsWrittenByteForByteAndReadBack() throws {
+        let t = try SnapshotFixture.scenarioV4()
+        let bytes = SnapshotFixture.encode(t)
+        #expect(bytes[7] == 4)
+        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v4.snap")))
+        let (l, _) = try SnapshotCodec.decode(bytes, config: t.ledger.config)
+        #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
+        #expect((0..<l.accountCount).map { l.view($0).history } == (0..<l.accountCount).map { t.ledger.view($0).history })
+        func numbering(_ a: Account) -> String {
+            "\(a.clock) \(a.alerts) \(a.cycleAlerts) \(a.extras) \(a.highestSequence) \(a.reanchored)"
+        }
+        #expect(l.accounts.map(numbering) == t.ledger.accounts.map(numbering))
+        #expect(l.counters == t.ledger.counters)
+        // The ids remembered now (the straight run still holds expired ones until a sweep).
+        let clocks = l.accounts.map(\.clock)
+        let remembered = l.dedupe.remembered(clocks: clocks, partitionClock: l.watermark)
+        #expect(remembered == t.ledger.dedupe.remembered(clocks: clocks, partitionClock: t.ledger.watermark))
+        #expect(l.dedupe.count == remembered.count && remembered.count == 11)
+        #expect(l.rememberedIDs.purchases == 5)
+        // The §14 state it carries.
+        let acme = try #require(l.account("acme"))
+        #expect(acme.features?.removedBudgetCounts.count == 1)
+        let moved = try #require(l.account("moved"))
+        #expect(moved.reanchored && moved.highestSequence == 3)
+        #expect(moved.granted == 100_000 + 100_000)  // two cycles' allowance; the late grant g3 is history alone
+        #expect(l.account("solo")!.features?.grantIDs.count == 2)
         #expect(SnapshotCodec.encode(l, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99) == bytes)
         // snapshot inspect's detached configuration describes them identically.
         let detached = try SnapshotCodec.detachedConfiguration(bytes)

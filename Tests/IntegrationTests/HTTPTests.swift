@@ -378,6 +378,8 @@ final class HTTPStack: @unchecked Sendable {
         #expect(lines.contains("credit_meter_alerts_published_total{type=\"credit.balance.low\"} 1"))
         #expect(lines.contains("credit_meter_alerts_published_total{type=\"credit.balance.exhausted\"} 1"))
         #expect(lines.contains("credit_meter_accounts 5.0"))
+        #expect(lines.contains("credit_meter_remembered_ids{kind=\"window\"} 12.0"))   // every applied record's id
+        #expect(lines.contains("credit_meter_remembered_ids{kind=\"purchase\"} 1.0"))  // g1
         #expect(lines.contains("credit_meter_http_requests_total{route=\"/v1/accounts/{account}\",code=\"401\"} 3"))
         #expect(lines.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"0\"} 0.0"))
         #expect(lines.contains("credit_meter_consumer_lag{topic=\"ai.usage\",partition=\"1\"} 0.0"))

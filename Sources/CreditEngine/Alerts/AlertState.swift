@@ -5,13 +5,17 @@ public struct AlertState: Sendable, Equatable {
     public static let exhaustedBit: UInt16 = 0x8000
     public static let noEpisode: UInt8 = 0xFF
 
+    // Field order: the counts first, so that the flags after them leave room in the struct's
+    // tail for the account's own one-byte fields (Account.swift).
+
+    /// The last `n` of each (type, threshold) this cycle, 0 for none yet — the `n` of alert ids
+    /// (`Account.nextSequence`). Layout for T thresholds: low[0..<T], exhausted,
+    /// recovered[0..<T], recovered-from-exhausted.
+    public var counts: [Int64] = []
     /// Bit i: threshold i (thresholds sorted high → low) has fired; bit 15: exhausted.
     public var fired: UInt16 = 0
     /// Lowest threshold percent fired since the last recovery (0 = exhausted), or 0xFF.
     public var episodeLowest: UInt8 = AlertState.noEpisode
-    /// Alerts published this cycle, per (type, threshold) — the `n` of alert ids. Layout for
-    /// T thresholds: low[0..<T], exhausted, recovered[0..<T], recovered-from-exhausted.
-    public var counts: [UInt16] = []
 
     public init() {}
 
@@ -39,31 +43,39 @@ public struct AlertState: Sendable, Equatable {
         public var kind: Kind
         public var thresholdPercent: Int
         public var sequence: Int
+        /// Its (type, threshold) in `counts` (balance alerts), −1 otherwise.
+        var slot = -1
+
+        init(kind: Kind, thresholdPercent: Int, sequence: Int, slot: Int = -1) {
+            self.kind = kind
+            self.thresholdPercent = thresholdPercent
+            self.sequence = sequence
+            self.slot = slot
+        }
     }
 
     /// At a new cycle: everything re-arms and the per-cycle counters restart. Returns the
     /// episode still open from the previous cycle (a `recovered` is owed if the new cycle's
     /// balance is above every threshold).
-    ///
-    /// `continuingCounts`: a re-anchored cycle keeps counting `n` (its start may be one that
-    /// alerts were already published under), so ids never repeat; a natural rollover starts a
-    /// later cycle whose ids are all new, and counts restart.
-    public mutating func startCycle(continuingCounts: Bool = false) -> UInt8 {
+    public mutating func startCycle() -> UInt8 {
         let open = fired != 0 ? episodeLowest : Self.noEpisode
         fired = 0
         episodeLowest = Self.noEpisode
-        if !continuingCounts && !counts.isEmpty { counts = [] }
+        if !counts.isEmpty { counts = [] }
         return open
     }
 
-    private mutating func next(_ slot: Int, thresholds: Int) -> Int {
-        if counts.isEmpty { counts = [UInt16](repeating: 0, count: 2 * thresholds + 2) }
-        if counts[slot] < UInt16.max { counts[slot] += 1 }
-        return Int(counts[slot])
+    /// Gives a decided action its `n` (off the hot path: only when an alert fires).
+    mutating func number(_ action: inout Action, thresholds: Int, _ numbering: inout SequenceNumbering) {
+        if counts.isEmpty { counts = [Int64](repeating: 0, count: 2 * thresholds + 2) }
+        let n = numbering.next(after: counts[action.slot])
+        counts[action.slot] = n
+        action.sequence = Int(n)
     }
 
     /// Evaluates the balance after an event. `openFromPreviousCycle` is what `startCycle`
-    /// returned if this event started a cycle. At most one recovery and one crossing.
+    /// returned if this event started a cycle. At most one recovery and one crossing, decided
+    /// here and numbered by `number`.
     public mutating func evaluate(balance b: Int64, entitlement e: Int64, thresholds: [Int64],
                                   openFromPreviousCycle: UInt8 = AlertState.noEpisode) -> (recovered: Action?, crossed: Action?) {
         let t = thresholds.count
@@ -82,11 +94,11 @@ public struct AlertState: Sendable, Equatable {
             fired |= Self.exhaustedBit
             Thresholds.markCrossed(&fired, remaining: b, of: e, thresholds: thresholds)
             episodeLowest = 0
-            crossed = Action(kind: .exhausted, thresholdPercent: 0, sequence: next(t, thresholds: t))
+            crossed = Action(kind: .exhausted, thresholdPercent: 0, sequence: 0, slot: t)
         } else if let lowest = Thresholds.fireNewlyCrossed(&fired, remaining: b, of: e, thresholds: thresholds) {
             let percent = UInt8(thresholds[lowest])
             if episodeLowest == Self.noEpisode || percent < episodeLowest { episodeLowest = percent }
-            crossed = Action(kind: .low, thresholdPercent: Int(percent), sequence: next(lowest, thresholds: t))
+            crossed = Action(kind: .low, thresholdPercent: Int(percent), sequence: 0, slot: lowest)
         }
         // 3. A cycle that ended with thresholds fired recovers when the new one starts above them all.
         if openFromPreviousCycle != Self.noEpisode && crossed == nil && recovered == nil {
@@ -95,11 +107,10 @@ public struct AlertState: Sendable, Equatable {
         return (recovered, crossed)
     }
 
-    private mutating func recoveredAction(_ lowest: UInt8, thresholds: [Int64]) -> Action {
+    private func recoveredAction(_ lowest: UInt8, thresholds: [Int64]) -> Action {
         let t = thresholds.count
         let slot: Int
         if lowest == 0 { slot = 2 * t + 1 } else { slot = t + 1 + (thresholds.firstIndex(of: Int64(lowest)) ?? 0) }
-        return Action(kind: .recovered, thresholdPercent: Int(lowest == Self.noEpisode ? 0 : lowest),
-                      sequence: next(slot, thresholds: t))
+        return Action(kind: .recovered, thresholdPercent: Int(lowest == Self.noEpisode ? 0 : lowest), sequence: 0, slot: slot)
     }
 }

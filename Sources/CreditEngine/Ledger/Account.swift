@@ -13,7 +13,8 @@ public struct Account: Sendable, Equatable {
     public internal(set) var pinUntil: Int64 = .max
     public internal(set) var cycleStart: Int64 = 0
     public internal(set) var cycleEnd: Int64 = 0
-    /// Latest event time applied (event-time clock of this account).
+    /// The account clock: the maximum event time of its applied events (duplicates and dead
+    /// letters do not move it). Cycles, expiries and the dedupe window (§14) run on it.
     public internal(set) var clock: Int64 = .min
 
     // Balance
@@ -29,16 +30,21 @@ public struct Account: Sendable, Equatable {
 
     // Alerts and breakdowns
     public internal(set) var alerts = AlertState()
+    // One-byte fields right after `alerts`, in the tail of its 16 bytes (Swift places a field
+    // after the previous one's size, not its stride): the record stays 256 bytes.
+    /// Entries appended by the event being applied whose strings are not stored yet.
+    var pendingHistory: UInt8 = 0
+    /// Which §12 evaluations an applied event needs (AccountExtras.swift).
+    var activePolicies: ActivePolicies = []
+    /// A `cycle_anchor` has started a fresh cycle (§14: ids number above `highestSequence`
+    /// from then on; Sequences.swift).
+    public internal(set) var reanchored = false
     public internal(set) var usage: [UsageCell] = []
     public internal(set) var events: Int64 = 0
     /// Day number of the earliest usage event (runway's D), `.max` before any.
     public internal(set) var firstUsageDay: Int64 = .max
     /// §12 state (auto top-up, member budgets, rollover, remembered grant ids), 0 or 1 element.
     public internal(set) var extras: [AccountExtras] = []
-    /// Entries appended by the event being applied whose strings are not stored yet.
-    var pendingHistory: UInt8 = 0
-    /// Which §12 evaluations an applied event needs (AccountExtras.swift).
-    var activePolicies: ActivePolicies = []
 
     // Colder: plan terms, lifetime flows for the conservation audit, money, history.
     public internal(set) var monthly: Int64 = 0
@@ -51,6 +57,9 @@ public struct Account: Sendable, Equatable {
     public internal(set) var voided: Int64 = 0
     public internal(set) var creditsBought: Int64 = 0
     public internal(set) var moneyPaidMicros: Int64 = 0
+    /// The highest `n` of any id the account has published (alerts, member alerts, runway
+    /// alerts, top-up requests; Sequences.swift).
+    public internal(set) var highestSequence: Int64 = 0
 
     // History (contract §11): newest last; the ledger stores the entries' strings and keeps
     // at most `History.capacity` (entries of the event being applied are `pending` until then).

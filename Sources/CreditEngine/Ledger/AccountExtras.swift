@@ -8,14 +8,19 @@ public struct AccountExtras: Sendable, Equatable {
     /// The current plan's rollover cap (millicredits; 0 = no rollover).
     public internal(set) var rolloverMax: Int64 = 0
     public internal(set) var autoTopup: AutoTopupPolicy?
-    /// Requests made in the current cycle (against `max_per_cycle`); reset at every cycle start.
+    /// Requests made in the current cycle (against `max_per_cycle`; their `request_number`);
+    /// reset at every cycle start.
     public internal(set) var requestsInCycle: Int64 = 0
-    /// The `n` of request ids: counts this cycle start's requests; kept across a re-anchor.
+    /// The last `n` of this cycle's request ids, 0 for none (Sequences.swift).
     public internal(set) var requestSequence: Int64 = 0
     /// A request is pending until the next credit-adding event or cycle start.
     public internal(set) var requestPending = false
     public internal(set) var budgets: [MemberBudget] = []
-    /// Runway alert (§12): fired this cycle and not lifted out since; `n` of its ids.
+    /// The alert counts of members whose budget was removed this cycle, so that a budget set
+    /// again continues them (§14); dropped at the next cycle start.
+    public internal(set) var removedBudgetCounts: [MemberCounts] = []
+    /// Runway alert (§12): fired this cycle and not lifted out since; the last `n` of its ids
+    /// this cycle.
     public internal(set) var runwayFired = false
     public internal(set) var runwaySequence: Int64 = 0
 

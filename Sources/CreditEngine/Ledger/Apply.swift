@@ -6,16 +6,20 @@ extension LedgerState {
         guard key.equals(e.subject) else { return reject(.keyMismatch) }
         if let recordTime, e.time > recordTime &+ config.maxFutureSkew { return reject(.futureTime) }
 
-        // 2. Dedupe.
+        // 2. Dedupe, on the account's own clock before this record (§14): within the window,
+        // and for good for money-adding ids.
         let subjectHash = ByteHash.hash(e.subject)
         let existing = ids.find(e.subject, hash: subjectHash)
         let fp = PartitionLedger.fingerprint(subjectHash: subjectHash, source: e.source, id: e.id)
         let newWatermark = max(watermark, recordTime.map { min($0, e.time) } ?? e.time)
-        let nowHour = EventTime.floorDiv(newWatermark, EventTime.nanosPerHour)
+        let clock = existing.map { accounts[$0].clock } ?? .min
         var probe = DedupeTable.Probe()
-        if dedupe.lookup(fp, nowHour: nowHour, probe: &probe), let existing {
-            counters.duplicates += 1
-            return ApplyResult(outcome: .duplicate, account: existing)
+        if dedupe.lookup(fp, owner: existing ?? accounts.count, clock: clock, partitionClock: newWatermark, probe: &probe),
+           let existing {
+            return duplicate(existing)
+        }
+        if e.type == .topupPurchased || e.type == .grantIssued, let existing, accounts[existing].extras.first?.knowsGrant(fp) == true {
+            return duplicate(existing)
         }
 
         // 3. Validation and pricing by family, reading the account in place.
@@ -49,14 +53,17 @@ extension LedgerState {
             lastIdRefs.append(0)
         }
         watermark = newWatermark
-        dedupe.insert(fp, probe: probe, seenHour: max(nowHour, EventTime.floorDiv(e.time, EventTime.nanosPerHour)),
-                      forever: change.remembersIDForever, nowHour: nowHour)
+        // Remembered at the account's clock after this event (step 6 moves it there).
+        dedupe.insert(fp, owner: index, applied: max(clock, e.time), forever: change.remembersIDForever, probe: probe,
+                      partitionClock: newWatermark)
         lastIds.store(e.id, in: &lastIdRefs[index])
         if lastIds.needsCompaction { lastIds.compact(&lastIdRefs) }
         let names = internNames(e, change)
         if case .usage(let c) = change {
             counters.priced += 1
             counters.chargedMillicredits &+= c.price
+        } else if case .purchase = change {
+            purchaseIDs += 1  // step 2 found it new: `Rules.Purchase.apply` remembers it
         }
         counters.applied += 1
 
@@ -82,7 +89,9 @@ extension LedgerState {
         case .plan(let c):
             let replaced = Rules.Plan.apply(c, e, to: &a, config: config)
             if openEpisode == AlertState.noEpisode { openEpisode = replaced }
-        case .purchase(let c): Rules.Purchase.apply(c, e, to: &a)
+        case .purchase(let c):
+            // A grant already expired on arrival is history alone: nothing to evaluate (§14).
+            if !Rules.Purchase.apply(c, e, to: &a) { a.events += 1; return Decision() }
         case .adjustment(let c): Rules.Adjustment.apply(c, e, to: &a)
         case .void(let c): Rules.GrantVoid.apply(c, e, to: &a)
         case .policy(let c): Rules.Policies.apply(c, member: names.member, to: &a)
@@ -108,6 +117,12 @@ extension LedgerState {
             break
         }
         return names
+    }
+
+    @inline(__always)
+    private mutating func duplicate(_ account: Int) -> ApplyResult {
+        counters.duplicates += 1
+        return ApplyResult(outcome: .duplicate, account: account)
     }
 
     @inline(__always)

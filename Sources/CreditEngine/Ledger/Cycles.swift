@@ -24,8 +24,7 @@ extension Account {
 
     /// Starts a cycle with the plan's `monthly` allowance. `endsCycle`: a previous cycle ends
     /// here, and what its allowance left rolls over up to the cap or is forfeited (history).
-    /// `continuingCounts`: a re-anchored cycle keeps counting the `n` of ids (as alerts do).
-    mutating func beginCycle(_ cycle: BillingCycle, planPriceMicros: Int64, endsCycle: Bool = true, continuingCounts: Bool = false) {
+    mutating func beginCycle(_ cycle: BillingCycle, planPriceMicros: Int64, endsCycle: Bool = true) {
         var rolled: Int64 = 0
         if endsCycle {
             // Rollover under the ending cycle's plan (§12): min(unused allowance, cap) becomes a
@@ -44,15 +43,17 @@ extension Account {
         if !cycleAlerts.isEmpty { cycleAlerts.removeAll() }
         if !extras.isEmpty {
             // A cycle start: no request pending, the count restarts; member budgets and the
-            // runway alert re-arm.
+            // runway alert re-arm; every id counter restarts (Sequences.swift).
             extras[0].requestPending = false
             extras[0].requestsInCycle = 0
             extras[0].runwayFired = false
-            if !continuingCounts { extras[0].requestSequence = 0; extras[0].runwaySequence = 0 }
+            extras[0].requestSequence = 0
+            extras[0].runwaySequence = 0
             for i in extras[0].budgets.indices {
                 extras[0].budgets[i].fired = 0
-                if !continuingCounts { extras[0].budgets[i].counts = [] }
+                extras[0].budgets[i].counts = []
             }
+            if !extras[0].removedBudgetCounts.isEmpty { extras[0].removedBudgetCounts = [] }
         }
         expired += allowance
         cycleIndex = cycle.index

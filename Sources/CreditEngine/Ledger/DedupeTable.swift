@@ -1,50 +1,100 @@
-/// The idempotency window of one partition: 64-bit fingerprints of (account, source, id),
-/// each remembered for `window` hours of the partition's event-time clock after it was seen.
+/// The idempotency window of one partition's accounts (contract §5, §14), one table per
+/// partition, each entry judged by its own account's clock.
 ///
-/// Memory: an open-addressing table of 8-byte fingerprints plus a 2-byte hour stamp per
-/// slot, kept between 70 % and 85 % full (expired entries are swept when it fills), so
-/// 10 / 0.85 … 10 / 0.70 ≈ 11.8–14.3 bytes per remembered id. The stamp 0xFFFF means
-/// "forever" (ids of `credit.adjusted` events). A false duplicate needs two different ids of
-/// one partition to share all 64 bits while both are remembered: about n / 2⁶⁴ per event
-/// for n remembered ids (≈ 5 × 10⁻¹⁴ at a million).
+/// An entry is a 64-bit fingerprint of (account, source, id), its owner (the account's index
+/// in the partition) and the owner's clock when the id was applied ("applied": the account
+/// clock — the maximum event time of the account's applied events — after that event). The id
+/// is remembered while the owner's clock ≤ applied + window, to the nanosecond; once the clock
+/// passes that it is forgotten, and a later sweep drops it. Ids of `credit.adjusted` events
+/// are remembered for good (a flag on the owner). A match needs the fingerprint *and* the
+/// owner, so whether an account's id is remembered depends on that account alone — never on
+/// its neighbours, the partition count or how accounts are spread.
+///
+/// The owners' clocks are never read from the accounts: an account's clock is the largest
+/// applied clock among its own entries (the entry of the event that set the clock is always
+/// live), so a sweep derives every clock from the table itself in one pass.
+///
+/// Entries restored from a snapshot of format 3 or earlier have no owner: they keep that
+/// format's rule — an hour stamp, remembered for the window on the partition's event-time
+/// clock (`LedgerState.watermark`) — until they expire ("carried" entries).
+///
+/// Memory: open addressing with linear probing over two parallel arrays — the fingerprints
+/// (8 B, the only array a probe reads) and an `Entry` per slot (12 B: owner and applied clock,
+/// read on a fingerprint match only) — so 20 B per slot, kept 70–85 % full (expired entries
+/// are swept when it fills): 23.5–28.6 B per remembered id. An idle account keeps the ids of
+/// its last window and nothing older. A false duplicate needs two ids of one account to share
+/// all 64 bits while both are remembered: about k / 2⁶⁴ per event for k remembered ids of the
+/// account.
 public struct DedupeTable: Sendable {
-    public static let forever: UInt16 = 0xFFFF
-    /// "Forever" among absolute hours (which may be negative: times before 1970 are valid).
-    static let foreverHour = Int64.min
+    /// A slot's owner and applied clock: 12 bytes, 4-aligned (two arrays of 8 and 12 bytes per
+    /// slot rather than one of 24).
+    struct Entry: Sendable, Equatable {
+        /// Bits 0–30: the owner's account index (`carried` for an entry of an older format);
+        /// bit 31: remembered for good.
+        var owner: UInt32
+        var appliedLow: UInt32
+        var appliedHigh: UInt32
+
+        /// The owner's clock at application (ns); for a carried entry, the hour it was seen.
+        @inline(__always)
+        var applied: Int64 { Int64(bitPattern: UInt64(appliedHigh) << 32 | UInt64(appliedLow)) }
+        @inline(__always)
+        var index: UInt32 { owner & DedupeTable.indexMask }
+        @inline(__always)
+        var isForever: Bool { owner & DedupeTable.foreverBit != 0 }
+
+        init(index: UInt32, applied: Int64, forever: Bool) {
+            owner = index | (forever ? DedupeTable.foreverBit : 0)
+            appliedLow = UInt32(truncatingIfNeeded: applied)
+            appliedHigh = UInt32(truncatingIfNeeded: applied >> 32)
+        }
+    }
+
+    static let indexMask: UInt32 = 0x7FFF_FFFF
+    static let foreverBit: UInt32 = 0x8000_0000
+    /// The owner index of an entry restored from a format-3-or-earlier snapshot; account
+    /// indexes stay below it.
+    public static let carried = Int(indexMask)
     static let minCapacity = 64
 
     private(set) var fingerprints: [UInt64]
-    private(set) var stamps: [UInt16]
+    private(set) var entries: [Entry]
     private(set) var used = 0
-    /// Hour (since epoch) that stamp 0 stands for.
-    private(set) var baseHour: Int64
+    /// 1 + the largest owner index held (the size of a sweep's clock table).
+    private(set) var ownerBound = 0
     public let windowHours: Int64
+    /// The window in nanoseconds.
+    let window: Int64
 
-    public init(windowHours: Int64, baseHour: Int64 = 0) {
+    public init(windowHours: Int64) {
         self.windowHours = windowHours
-        self.baseHour = baseHour
+        window = windowHours * EventTime.nanosPerHour
         fingerprints = [UInt64](repeating: 0, count: Self.minCapacity)
-        stamps = [UInt16](repeating: 0, count: Self.minCapacity)
+        entries = [Entry](repeating: Entry(index: 0, applied: 0, forever: false), count: Self.minCapacity)
     }
 
+    /// Entries held, expired ones not yet swept included.
     public var count: Int { used }
     /// Bytes held by the table.
-    public var byteSize: Int { fingerprints.capacity * 8 + stamps.capacity * 2 }
+    public var byteSize: Int { fingerprints.capacity * 8 + entries.capacity * MemoryLayout<Entry>.stride }
 
     @inline(__always)
     private func home(_ fp: UInt64) -> Int {
         Int(truncatingIfNeeded: fp.multipliedFullWidth(by: UInt64(fingerprints.count)).high)
     }
 
+    /// Whether a carried entry is still remembered: seen within the window of the partition's
+    /// clock (hours), as the format that wrote it decided.
     @inline(__always)
-    private func isLive(_ stamp: UInt16, nowHour: Int64) -> Bool {
-        stamp == Self.forever || baseHour + Int64(stamp) >= nowHour - windowHours
+    private func carriedIsLive(_ e: Entry, partitionHour: Int64) -> Bool {
+        e.isForever || e.applied >= partitionHour - windowHours
     }
 
     /// Where a lookup ended, so that the insert that follows it needs no second probe.
     public struct Probe {
         var slot = -1
         var capacity = 0
+        /// `slot` holds this account's (expired) entry for the fingerprint.
         var found = false
         public init() {}
         init(slot: Int, capacity: Int, found: Bool) {
@@ -54,10 +104,12 @@ public struct DedupeTable: Sendable {
         }
     }
 
-    /// True if `fp` was seen within the window ending at `nowHour`; records in `probe` where
-    /// an insert would go.
+    /// True if account `owner` remembers `fp` while its clock is `clock` (the clock before the
+    /// record: a record is checked before it moves the clock). `partitionClock` judges carried
+    /// entries. Records in `probe` where an insert would go. One probe sequence over the
+    /// fingerprints; an entry is read only on a fingerprint match.
     @inline(__always)
-    public func lookup(_ fp: UInt64, nowHour: Int64, probe: inout Probe) -> Bool {
+    public func lookup(_ fp: UInt64, owner: Int, clock: Int64, partitionClock: Int64, probe: inout Probe) -> Bool {
         let fp = fp == 0 ? 1 : fp
         let n = fingerprints.count
         var i = home(fp)
@@ -66,8 +118,17 @@ public struct DedupeTable: Sendable {
                 let v = f[i]
                 if v == 0 { probe = Probe(slot: i, capacity: n, found: false); return false }
                 if v == fp {
-                    probe = Probe(slot: i, capacity: n, found: true)
-                    return isLive(stamps[i], nowHour: nowHour)
+                    let e = entries[i]
+                    if Int(e.index) == owner {
+                        probe = Probe(slot: i, capacity: n, found: true)
+                        return e.isForever || clock <= e.applied + window
+                    }
+                    // A carried entry names the account through its fingerprint alone. An
+                    // expired one stays behind any entry of the account for the same id.
+                    if Int(e.index) == Self.carried && carriedIsLive(e, partitionHour: EventTime.floorDiv(partitionClock, EventTime.nanosPerHour)) {
+                        probe = Probe(slot: i, capacity: n, found: false)
+                        return true
+                    }
                 }
                 i += 1
                 if i == n { i = 0 }
@@ -75,119 +136,143 @@ public struct DedupeTable: Sendable {
         }
     }
 
-    /// Inserts after a `lookup` that returned false (re-probes only if the table changed).
+    /// True if account `owner` remembers `fp` at `clock`.
+    public func contains(_ fp: UInt64, owner: Int, clock: Int64, partitionClock: Int64 = .min) -> Bool {
+        var probe = Probe()
+        return lookup(fp, owner: owner, clock: clock, partitionClock: partitionClock, probe: &probe)
+    }
+
+    /// Remembers `fp` for account `owner`, applied at its clock `applied` (or for good), after
+    /// a `lookup` that returned false (re-probes only if the table changed since).
     @inline(__always)
-    public mutating func insert(_ fp: UInt64, probe: Probe, seenHour: Int64, forever: Bool, nowHour: Int64) {
-        let full = (used + 1) * 100 > fingerprints.count * 85 || seenHour - baseHour > 0xFFF0 || used == 0
-        guard !full, probe.slot >= 0, probe.capacity == fingerprints.count else {
-            insert(fp, seenHour: seenHour, forever: forever, nowHour: nowHour)
+    public mutating func insert(_ fp: UInt64, owner: Int, applied: Int64, forever: Bool, probe: Probe, partitionClock: Int64) {
+        let fp = fp == 0 ? 1 : fp
+        assert(owner < Self.carried, "account index past the dedupe table's owner range")
+        if owner >= ownerBound { ownerBound = owner + 1 }
+        var slot = probe.slot
+        var found = probe.found
+        if (used + 1) * 100 > fingerprints.count * 85 {
+            sweep(partitionClock: partitionClock, extra: 1)  // rebuilt: the probe is stale
+            slot = -1
+        }
+        if slot < 0 || probe.capacity != fingerprints.count { (slot, found) = position(fp, owner: owner) }
+        if found {
+            // The account's expired entry for this id: applied again now. Forever stays forever.
+            let wasForever = entries[slot].isForever
+            entries[slot] = Entry(index: UInt32(owner), applied: applied, forever: forever || wasForever)
             return
         }
-        let stamp: UInt16 = forever ? Self.forever : UInt16(clamping: max(0, min(seenHour - baseHour, 0xFFFE)))
-        if probe.found {
-            if stamps[probe.slot] != Self.forever { stamps[probe.slot] = stamp }
-        } else {
-            fingerprints[probe.slot] = fp == 0 ? 1 : fp
-            stamps[probe.slot] = stamp
-            used += 1
-        }
+        fingerprints[slot] = fp
+        entries[slot] = Entry(index: UInt32(owner), applied: applied, forever: forever)
+        used += 1
     }
 
-    /// True if `fp` was seen within the window ending at `nowHour`.
-    @inline(__always)
-    public func contains(_ fp: UInt64, nowHour: Int64) -> Bool {
-        var probe = Probe()
-        return lookup(fp, nowHour: nowHour, probe: &probe)
-    }
-
-    /// Remembers `fp`, seen at `seenHour` (or forever), given the clock `nowHour`.
-    public mutating func insert(_ fp: UInt64, seenHour: Int64, forever: Bool, nowHour: Int64) {
-        let fp = fp == 0 ? 1 : fp
-        if used == 0 { baseHour = nowHour - windowHours }
-        if (used + 1) * 100 > fingerprints.count * 85 || seenHour - baseHour > 0xFFF0 {
-            sweep(nowHour: nowHour, extra: 1)  // also re-bases the hour stamps
-        }
-        let stamp: UInt16 = forever ? Self.forever : UInt16(clamping: max(0, min(seenHour - baseHour, 0xFFFE)))
+    /// The slot of the account's entry for `fp`, or the free slot where it would go.
+    private func position(_ fp: UInt64, owner: Int) -> (slot: Int, found: Bool) {
         let n = fingerprints.count
         var i = home(fp)
         while true {
             let v = fingerprints[i]
-            if v == 0 {
-                fingerprints[i] = fp
-                stamps[i] = stamp
-                used += 1
-                return
-            }
-            if v == fp {
-                if stamps[i] != Self.forever { stamps[i] = stamp }
-                return
-            }
+            if v == 0 { return (i, false) }
+            if v == fp && Int(entries[i].index) == owner { return (i, true) }
             i += 1
             if i == n { i = 0 }
         }
     }
 
-    /// Drops expired ids and resizes so that live ids fill ~70 % of the table (rebuilt straight
-    /// from the old arrays: no intermediate copy).
-    public mutating func sweep(nowHour: Int64, extra: Int = 0) {
+    /// The owners' clocks as the table knows them: for each account index below `ownerBound`,
+    /// the largest applied clock among its entries (`.min` for none).
+    func ownerClocks() -> [Int64] {
+        var clocks = [Int64](repeating: .min, count: ownerBound)
+        for i in 0..<fingerprints.count where fingerprints[i] != 0 {
+            let e = entries[i]
+            let owner = Int(e.index)
+            if owner != Self.carried, e.applied > clocks[owner] { clocks[owner] = e.applied }
+        }
+        return clocks
+    }
+
+    /// Whether an entry is remembered, given the owners' clocks and the partition's hour.
+    @inline(__always)
+    private func isLive(_ e: Entry, clocks: [Int64], partitionHour: Int64) -> Bool {
+        let owner = Int(e.index)
+        if owner == Self.carried { return carriedIsLive(e, partitionHour: partitionHour) }
+        return e.isForever || clocks[owner] <= e.applied + window
+    }
+
+    /// Drops expired entries and resizes so that the live ones fill ~70 % of the table (rebuilt
+    /// straight from the old arrays: no intermediate copy).
+    public mutating func sweep(partitionClock: Int64, extra: Int = 0) {
+        let clocks = ownerClocks()
+        let partitionHour = EventTime.floorDiv(partitionClock, EventTime.nanosPerHour)
         var live = 0
-        var oldest = Int64.max
-        for i in 0..<fingerprints.count where fingerprints[i] != 0 && isLive(stamps[i], nowHour: nowHour) {
+        for i in 0..<fingerprints.count where fingerprints[i] != 0 && isLive(entries[i], clocks: clocks, partitionHour: partitionHour) {
             live += 1
-            if stamps[i] != Self.forever { oldest = min(oldest, baseHour + Int64(stamps[i])) }
         }
         let oldFingerprints = fingerprints
-        let oldStamps = stamps
-        let oldBase = baseHour
+        let oldEntries = entries
         let capacity = max(Self.minCapacity, (live + extra) * 10 / 7 + 1)
         fingerprints = [UInt64](repeating: 0, count: capacity)
-        stamps = [UInt16](repeating: 0, count: capacity)
+        entries = [Entry](repeating: Entry(index: 0, applied: 0, forever: false), count: capacity)
         used = 0
-        // Re-base so stamps stay small: nothing live is older than nowHour − window.
-        baseHour = min(oldest == .max ? nowHour : oldest, nowHour - windowHours)
-        for i in 0..<oldFingerprints.count {
-            let fp = oldFingerprints[i]
-            let stamp = oldStamps[i]
-            guard fp != 0, stamp == Self.forever || oldBase + Int64(stamp) >= nowHour - windowHours else { continue }
-            place(fp, stamp == Self.forever ? Self.foreverHour : oldBase + Int64(stamp))
+        for i in 0..<oldFingerprints.count where oldFingerprints[i] != 0 && isLive(oldEntries[i], clocks: clocks, partitionHour: partitionHour) {
+            place(oldFingerprints[i], oldEntries[i])
         }
     }
 
-    private mutating func rebuild(_ live: [(UInt64, Int64)], nowHour: Int64, extra: Int) {
-        let capacity = max(Self.minCapacity, (live.count + extra) * 10 / 7 + 1)
-        fingerprints = [UInt64](repeating: 0, count: capacity)
-        stamps = [UInt16](repeating: 0, count: capacity)
-        used = 0
-        let oldest = live.lazy.filter { $0.1 != Self.foreverHour }.map(\.1).min() ?? nowHour
-        baseHour = min(oldest, nowHour - windowHours)
-        for (fp, hour) in live { place(fp, hour) }
-    }
-
-    /// Places a fingerprint known to be absent (hour `foreverHour` = forever).
+    /// Places an entry known to be absent.
     @inline(__always)
-    private mutating func place(_ fp: UInt64, _ hour: Int64) {
+    private mutating func place(_ fp: UInt64, _ e: Entry) {
         let capacity = fingerprints.count
         var i = home(fp)
         while fingerprints[i] != 0 { i += 1; if i == capacity { i = 0 } }
         fingerprints[i] = fp
-        stamps[i] = hour == Self.foreverHour ? Self.forever : UInt16(clamping: min(hour - baseHour, 0xFFFE))
+        entries[i] = e
         used += 1
+        if Int(e.index) != Self.carried && Int(e.index) >= ownerBound { ownerBound = Int(e.index) + 1 }
     }
 
-    /// Live entries in canonical order (sorted by fingerprint): (fingerprint, hour seen or nil = forever).
-    public func liveEntries(nowHour: Int64) -> [(fingerprint: UInt64, hour: Int64?)] {
-        var out: [(fingerprint: UInt64, hour: Int64?)] = []
-        out.reserveCapacity(used)
-        for i in 0..<fingerprints.count where fingerprints[i] != 0 && isLive(stamps[i], nowHour: nowHour) {
-            out.append((fingerprints[i], stamps[i] == Self.forever ? nil : baseHour + Int64(stamps[i])))
+    /// One remembered id as snapshots carry it.
+    public struct Remembered: Sendable, Equatable {
+        public var fingerprint: UInt64
+        /// The account's index, or `DedupeTable.carried`.
+        public var owner: Int
+        /// The owner's clock at application (ns); for a carried entry, the hour it was seen.
+        public var applied: Int64
+        public var forever: Bool
+
+        public init(fingerprint: UInt64, owner: Int, applied: Int64, forever: Bool) {
+            self.fingerprint = fingerprint
+            self.owner = owner
+            self.applied = applied
+            self.forever = forever
         }
-        out.sort { $0.fingerprint < $1.fingerprint }
+    }
+
+    /// The remembered entries in canonical order (by fingerprint, then owner; carried entries,
+    /// whose owner is the largest index, after the account's own), expired ones left out:
+    /// `clocks[i]` is account i's clock, `partitionClock` judges carried entries.
+    public func remembered(clocks: [Int64], partitionClock: Int64) -> [Remembered] {
+        let partitionHour = EventTime.floorDiv(partitionClock, EventTime.nanosPerHour)
+        var out: [Remembered] = []
+        out.reserveCapacity(used)
+        for i in 0..<fingerprints.count where fingerprints[i] != 0 && isLive(entries[i], clocks: clocks, partitionHour: partitionHour) {
+            let e = entries[i]
+            out.append(Remembered(fingerprint: fingerprints[i], owner: Int(e.index), applied: e.applied, forever: e.isForever))
+        }
+        out.sort { $0.fingerprint < $1.fingerprint || ($0.fingerprint == $1.fingerprint && $0.owner < $1.owner) }
         return out
     }
 
-    /// Restores from canonical entries (snapshot).
-    public init(windowHours: Int64, entries: [(fingerprint: UInt64, hour: Int64?)], nowHour: Int64) {
-        self.init(windowHours: windowHours, baseHour: nowHour - windowHours)
-        rebuild(entries.map { ($0.fingerprint, $0.hour ?? Self.foreverHour) }, nowHour: nowHour, extra: 0)
+    /// Restores a table from remembered entries (a snapshot's, already checked: owners are
+    /// account indexes or `carried`, no (fingerprint, owner) twice).
+    public init(windowHours: Int64, remembered: [Remembered]) {
+        self.init(windowHours: windowHours)
+        let capacity = max(Self.minCapacity, remembered.count * 10 / 7 + 1)
+        fingerprints = [UInt64](repeating: 0, count: capacity)
+        entries = [Entry](repeating: Entry(index: 0, applied: 0, forever: false), count: capacity)
+        for r in remembered {
+            place(r.fingerprint == 0 ? 1 : r.fingerprint, Entry(index: UInt32(r.owner), applied: r.applied, forever: r.forever))
+        }
     }
 }

@@ -5,9 +5,9 @@
 /// the same results and the same alert ids, byte for byte, which is what snapshots, replay and
 /// several instances rely on (contract §8, §9, §13).
 ///
-/// **In.** One input partition's state (`LedgerState`: its accounts, the dedupe window, the
-/// partition's event-time clock, the tables of names) and one record: a `DecodedEvent` (§2),
-/// the record's key and its timestamp.
+/// **In.** One input partition's state (`LedgerState`: its accounts, the ids they remember,
+/// the tables of names) and one record: a `DecodedEvent` (§2), the record's key and its
+/// timestamp.
 ///
 /// **Out.** An `ApplyResult`: applied, duplicate, or rejected with a `Rejection` (the service
 /// sends the record to the dead-letter topic with its text; nothing else changes); the
@@ -18,8 +18,9 @@
 /// refuses ends the record before anything has changed:
 /// 1. Record checks: a key equal to the subject, an event time at most 24 h ahead of the
 ///    record's timestamp (§2, §5, §7).
-/// 2. Dedupe: a (source, id) the account has seen within the window is a duplicate (§5,
-///    `DedupeTable`).
+/// 2. Dedupe, on the account's own clock before the record (§5, §14): a (source, id) the
+///    account applied within the window (`DedupeTable`), or a grant or top-up id it ever
+///    applied (`AccountExtras.grantIDs`), is a duplicate.
 /// 3. Validation and pricing by the event's family (`Rules.<family>.validate`), reading the
 ///    account without changing it: a `Change`, or a rejection.
 /// 4. Bounds: the change keeps the account's totals within the ledger's limits (Bounds.swift).
@@ -27,7 +28,8 @@
 /// 6. The account's clock moves to the event's time, through every cycle start and expiry
 ///    on the way (Cycles.swift: §5, §12 rollover).
 /// 7. The family's effect on the account and its history entries (`Rules.<family>.apply`).
-/// 8. Evaluations: balance alerts, member budgets, auto top-up, runway (Outputs.swift).
+/// 8. Evaluations: balance alerts, member budgets, auto top-up, runway (Outputs.swift), each
+///    id numbered by Sequences.swift. (A grant already expired on arrival has none: §14.)
 /// 9. History: the strings of the new history entries are stored (History.swift).
 /// 10. Outputs: what fired becomes `Alert`s and `TopupRequest`s (Outputs.swift).
 ///
@@ -36,7 +38,8 @@
 /// **Invariants** (Invariants.swift; checked after every apply in debug builds, on every
 /// snapshot decode, and by `audit()`), per account: granted − charged − expired − voided +
 /// adjusted = balance, to the millicredit; no overage beside unspent credits; the blocks sum
-/// to their total. Amounts are integer millicredits; no floating point touches them.
+/// to their total; and after every apply (debug builds) no id `n` above the account's highest.
+/// Amounts are integer millicredits; no floating point touches them.
 ///
 /// **Where the rules live.** One file per event family in Ledger/Rules/, each with the
 /// family's validation (and pricing) and its effect on the account:
@@ -53,7 +56,8 @@
 ///
 /// What every event shares lives beside them in Ledger/: the account and its blocks
 /// (Account.swift, Blocks.swift), cycles (Cycles.swift), usage breakdowns (UsageCells.swift),
-/// the runway (Runway.swift), history, dedupe, bounds and invariants. A new family is a new
+/// the runway (Runway.swift), id numbering (Sequences.swift), history, dedupe, bounds and
+/// invariants. A new family is a new
 /// file in Rules/, a case of `EventType` with its `data` fields (EventDecoder+Data.swift), a
 /// case of `Change` below and its lines in the switches of Apply.swift (the compiler points
 /// to each); state it keeps goes into the account's snapshot bytes (AccountCoding.swift).

@@ -6,6 +6,10 @@
 /// 1. conservation: granted − charged − expired − voided + adjusted = balance, to the millicredit;
 /// 2. overage only when no credits are left: overage > 0 ⇒ allowance = 0 and blocks = 0;
 /// 3. the block total is the sum of its blocks.
+///
+/// And after every apply (debug builds; restore checks it in SnapshotValidation.swift): no id
+/// `n` the account holds is above the highest n it has used (Sequences.swift: what a
+/// re-anchored account numbers above).
 extension Account {
     /// The invariants this account breaks (empty when it keeps them all).
     public var invariantFailures: [String] {
@@ -23,6 +27,8 @@ extension PartitionLedger {
     func assertInvariants(after result: ApplyResult) {
         assert(result.account < 0 || state.accounts[result.account].invariantFailures.isEmpty,
                "ledger invariant broken for \(ids.string(result.account)): \(state.accounts[result.account].invariantFailures)")
+        assert(result.account < 0 || state.accounts[result.account].allSequences { $0 <= state.accounts[result.account].highestSequence },
+               "an id n of \(ids.string(result.account)) is above its highest n")
     }
 
     /// Every account's invariants, and conservation of the partition's totals.

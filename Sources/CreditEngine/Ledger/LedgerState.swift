@@ -13,7 +13,11 @@ struct LedgerState {
     var capabilities = InternTable()
     var members = InternTable()
     var dedupe: DedupeTable
+    /// The partition's event-time clock: max over applied records of min(event time, record
+    /// time). Only entries carried from a format-3-or-earlier snapshot run on it (DedupeTable).
     var watermark: Int64 = .min
+    /// Grant and top-up ids remembered for good across the accounts (`AccountExtras.grantIDs`).
+    var purchaseIDs = 0
     var counters = PartitionLedger.Counters()
 
     init(config: EngineConfiguration) {

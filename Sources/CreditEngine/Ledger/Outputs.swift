@@ -9,7 +9,8 @@ extension LedgerState {
         var crossed: AlertState.Action?
         var member: MemberAlertAction?
         var runway: Int64?
-        var request: Int64?
+        /// The request's id `n` and its `request_number`.
+        var request: (sequence: Int64, number: Int64)?
 
         @inline(__always)
         var isEmpty: Bool { recovered == nil && crossed == nil && member == nil && runway == nil && request == nil }
@@ -25,6 +26,7 @@ extension LedgerState {
         if a.hasPlan {
             (decision.recovered, decision.crossed) = a.alerts.evaluate(balance: a.balance, entitlement: a.entitlement,
                                                                        thresholds: config.thresholds, openFromPreviousCycle: openEpisode)
+            if decision.recovered != nil || decision.crossed != nil { number(&decision, &a, thresholds: config.thresholds.count) }
         }
         // An account with no policy reads no §12 state.
         if !a.activePolicies.isEmpty {
@@ -39,6 +41,15 @@ extension LedgerState {
         return decision
     }
 
+    /// Gives the balance alerts just decided their `n` (Sequences.swift), recovered first.
+    @inline(never)
+    static func number(_ decision: inout Decision, _ a: inout Account, thresholds: Int) {
+        var numbering = a.numbering
+        if decision.recovered != nil { a.alerts.number(&decision.recovered!, thresholds: thresholds, &numbering) }
+        if decision.crossed != nil { a.alerts.number(&decision.crossed!, thresholds: thresholds, &numbering) }
+        a.numbering = numbering
+    }
+
     /// Step 10: makes the alerts and requests to publish (the only place their strings are
     /// made) and keeps the alerts in the account's list for this cycle. `version`: the
     /// rate-card version that priced the event, or −1.
@@ -46,11 +57,11 @@ extension LedgerState {
     mutating func report(_ index: Int, _ decision: Decision, _ e: DecodedEvent, version: Int, into result: inout ApplyResult) {
         let alerts = makeAlerts(index, decision, e, version: version)
         var requests: [TopupRequest] = []
-        if let n = decision.request, let x = accounts[index].extras.first, let p = x.autoTopup {
+        if let r = decision.request, let x = accounts[index].extras.first, let p = x.autoTopup {
             let a = accounts[index]
-            requests.append(TopupRequest(account: ids.string(index), cycleStart: a.hasPlan ? a.cycleStart : nil, sequence: n,
-                                         pack: p.pack >= 0 ? config.priceBook.packs[Int(p.pack)].id : nil, credits: p.credits,
-                                         balance: a.balance, below: p.below, triggeredBy: e.id.utf8String,
+            requests.append(TopupRequest(account: ids.string(index), cycleStart: a.hasPlan ? a.cycleStart : nil, sequence: r.sequence,
+                                         number: r.number, pack: p.pack >= 0 ? config.priceBook.packs[Int(p.pack)].id : nil,
+                                         credits: p.credits, balance: a.balance, below: p.below, triggeredBy: e.id.utf8String,
                                          maxPerCycle: p.maxPerCycle, time: e.time))
         }
         result.fired = FiredAlerts(alerts, requests: requests)
@@ -59,7 +70,7 @@ extension LedgerState {
         for alert in alerts {
             accounts[index].cycleAlerts.append(CycleAlert(time: alert.time, kind: alert.kind,
                                                           threshold: Int32(alert.kind == .runway ? alert.runwayDays ?? 0 : Int64(alert.thresholdPercent)),
-                                                          sequence: Int32(clamping: alert.sequence), member: alert.memberIndex))
+                                                          sequence: Int64(alert.sequence), member: alert.memberIndex))
         }
         if accounts[index].cycleAlerts.count > CycleAlert.capacity {
             accounts[index].cycleAlerts.removeFirst(accounts[index].cycleAlerts.count - CycleAlert.capacity)

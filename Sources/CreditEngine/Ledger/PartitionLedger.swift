@@ -1,5 +1,5 @@
-/// The ledger of one input partition: every account whose events live there, the dedupe
-/// window, and the partition's event-time clock. A pure state machine: `apply` is a
+/// The ledger of one input partition: every account whose events live there and the ids
+/// they remember. A pure state machine: `apply` is a
 /// function of the state and the record, with no I/O, no clock and no randomness, so the
 /// same log always gives the same state. Engine.swift states the contract and the steps.
 public final class PartitionLedger {
@@ -19,7 +19,11 @@ public final class PartitionLedger {
     public var members: InternTable { state.members }
     public var dedupe: DedupeTable { state.dedupe }
     /// Event-time high-water mark: max over applied records of min(event time, record time).
+    /// Only dedupe entries carried from a format-3-or-earlier snapshot run on it.
     public var watermark: Int64 { state.watermark }
+    /// Ids the partition remembers: the dedupe table's entries (window and adjustment ids,
+    /// expired ones not yet swept included) and the grant and top-up ids kept for good.
+    public var rememberedIDs: (window: Int, purchases: Int) { (state.dedupe.count, state.purchaseIDs) }
     public var counters: Counters { state.counters }
 
     public struct Counters: Sendable, Equatable {

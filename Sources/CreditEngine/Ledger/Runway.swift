@@ -52,10 +52,11 @@ extension Account {
         let fired = extras.first?.runwayFired ?? false
         if fired && !inside { extras[0].runwayFired = false; return nil }
         guard !fired, inside, usage else { return nil }
+        let n = nextSequence(after: extras.first?.runwaySequence ?? 0)
         return withExtras { x in
             x.runwayFired = true
-            x.runwaySequence += 1
-            return x.runwaySequence
+            x.runwaySequence = n
+            return n
         }
     }
 }

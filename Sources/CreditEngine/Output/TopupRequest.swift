@@ -3,7 +3,11 @@ public struct TopupRequest: Sendable, Equatable {
     public var account: String
     /// The cycle start of the id, nil before any plan (`-`).
     public var cycleStart: Int64?
+    /// The `n` of its id.
     public var sequence: Int64
+    /// `request_number`: its place among the cycle's requests, counted against `max_per_cycle`
+    /// (equal to `n` for an account never re-anchored).
+    public var number: Int64
     public var pack: String?
     public var credits: Int64
     public var balance: Int64
@@ -27,7 +31,7 @@ public struct TopupRequest: Sendable, Equatable {
             w.key("balance_credits"); w.credits(balance)
             w.key("below_credits"); w.credits(below)
             w.key("triggered_by"); w.string(triggeredBy)
-            w.key("request_number"); w.integer(sequence)
+            w.key("request_number"); w.integer(number)
             w.key("max_per_cycle"); w.integer(maxPerCycle)
         }
     }

@@ -59,9 +59,18 @@ extension SnapshotCodec {
                 for n in b.counts { w.uvar(UInt64(n)) }
             }
             w.u8(x.runwayFired ? 1 : 0); w.svar(x.runwaySequence)
+            // v4: removed budgets' counts
+            w.uvar(UInt64(x.removedBudgetCounts.count))
+            for m in x.removedBudgetCounts {
+                w.svar(Int64(m.member))
+                w.uvar(UInt64(m.counts.count))
+                for n in m.counts { w.uvar(UInt64(n)) }
+            }
         } else {
             w.u8(0)
         }
+        // v4: id numbering
+        w.uvar(UInt64(a.highestSequence)); w.u8(a.reanchored ? 1 : 0)
         let last = ledger.lastEventID(i) ?? ""
         w.string(last)
     }
@@ -128,9 +137,7 @@ extension SnapshotCodec {
         }
         a.alerts.fired = reading.remapped(UInt16(truncatingIfNeeded: try r.uvar()))
         a.alerts.episodeLowest = try r.u8()
-        var counts: [UInt16] = []
-        for _ in 0..<(try r.int(64)) { counts.append(UInt16(truncatingIfNeeded: try r.uvar())) }
-        a.alerts.counts = remapCounts(counts, from: reading.thresholds, to: config.thresholds)
+        a.alerts.counts = remapCounts(try readCounts(&r), from: reading.thresholds, to: config.thresholds)
         let cells = try r.int(1 << 24)
         a.usage.reserveCapacity(cells)
         for _ in 0..<cells { a.usage.append(UsageCell(key: UInt32(truncatingIfNeeded: try r.uvar()), amount: try r.svar())) }
@@ -154,7 +161,7 @@ extension SnapshotCodec {
             for _ in 0..<fired {
                 guard let kind = AlertState.Kind(rawValue: try r.u8()) else { throw .damaged("bad alert kind") }
                 a.cycleAlerts.append(CycleAlert(time: try r.svar(), kind: kind, threshold: Int32(truncatingIfNeeded: try r.svar()),
-                                                sequence: Int32(truncatingIfNeeded: try r.svar()),
+                                                sequence: try r.svar(),
                                                 member: reading.version >= 3 ? Int32(truncatingIfNeeded: try r.svar()) : -1))
             }
             if reading.version >= 3, try r.u8() != 0 {
@@ -179,17 +186,30 @@ extension SnapshotCodec {
                 for _ in 0..<(try r.int(1 << 24)) {
                     var b = MemberBudget(member: Int32(truncatingIfNeeded: try r.svar()), budget: try r.svar())
                     b.fired = reading.remapped(UInt16(truncatingIfNeeded: try r.uvar()))
-                    var counts: [UInt16] = []
-                    for _ in 0..<(try r.int(64)) { counts.append(UInt16(truncatingIfNeeded: try r.uvar())) }
-                    b.counts = remapMemberCounts(counts, from: reading.thresholds, to: config.thresholds)
+                    b.counts = remapMemberCounts(try readCounts(&r), from: reading.thresholds, to: config.thresholds)
                     x.budgets.append(b)
                 }
                 x.runwayFired = try r.u8() != 0; x.runwaySequence = try r.svar()
+                if reading.version >= 4 {
+                    for _ in 0..<(try r.int(1 << 24)) {
+                        let member = Int32(truncatingIfNeeded: try r.svar())
+                        x.removedBudgetCounts.append(MemberCounts(member: member, counts: remapMemberCounts(try readCounts(&r), from: reading.thresholds,
+                                                                                                            to: config.thresholds)))
+                    }
+                }
                 a.extras = [x]
                 a.refreshActivePolicies()
             }
         } else {
             a.firstUsageDay = SnapshotCodec.v1FirstUsageDay(a)
+        }
+        if reading.version >= 4 {
+            a.highestSequence = Int64(bitPattern: try r.uvar())
+            a.reanchored = try r.u8() != 0
+        } else {
+            // Formats 1–3 kept no highest n: no n can pass the account's event count (each
+            // event makes at most one id per counter), nor, in a damaged file, what it holds.
+            a.highestSequence = SnapshotCodec.highestSequenceHeld(a)
         }
         ledger.state.accounts.append(a)
         var ref: UInt64 = 0
@@ -212,10 +232,25 @@ extension SnapshotCodec {
         return a.charged > sum ? min(oldest, EventTime.day(of: a.clock) - 7) : oldest
     }
 
+    /// A counts array (the last `n` per slot), at most 64 long.
+    private static func readCounts(_ r: inout ByteReader) throws(SnapshotError) -> [Int64] {
+        var counts: [Int64] = []
+        for _ in 0..<(try r.int(64)) { counts.append(Int64(bitPattern: try r.uvar())) }
+        return counts
+    }
+
+    /// For an account read from a format without `highestSequence`: its event count, or the
+    /// highest n it holds if larger.
+    static func highestSequenceHeld(_ a: Account) -> Int64 {
+        var highest = a.events
+        _ = a.allSequences { highest = max(highest, $0); return true }
+        return highest
+    }
+
     /// Member budget counts: low[0..<T], exhausted — remapped by threshold value.
-    private static func remapMemberCounts(_ counts: [UInt16], from old: [Int64], to new: [Int64]) -> [UInt16] {
+    private static func remapMemberCounts(_ counts: [Int64], from old: [Int64], to new: [Int64]) -> [Int64] {
         guard !counts.isEmpty, old != new else { return counts }
-        var out = [UInt16](repeating: 0, count: new.count + 1)
+        var out = [Int64](repeating: 0, count: new.count + 1)
         for (i, v) in old.enumerated() where i < counts.count {
             if let j = new.firstIndex(of: v) { out[j] = counts[i] }
         }
@@ -223,11 +258,11 @@ extension SnapshotCodec {
         return out
     }
 
-    private static func remapCounts(_ counts: [UInt16], from old: [Int64], to new: [Int64]) -> [UInt16] {
+    private static func remapCounts(_ counts: [Int64], from old: [Int64], to new: [Int64]) -> [Int64] {
         guard !counts.isEmpty else { return [] }
         if old == new { return counts }
         let t = old.count
-        var out = [UInt16](repeating: 0, count: 2 * new.count + 2)
+        var out = [Int64](repeating: 0, count: 2 * new.count + 2)
         for (i, v) in old.enumerated() {
             guard let j = new.firstIndex(of: v) else { continue }
             if i < counts.count { out[j] = counts[i] }

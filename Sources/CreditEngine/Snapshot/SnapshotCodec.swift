@@ -7,8 +7,8 @@
 ///       symbol tables: plans and rate-card versions referenced, capabilities, members
 ///       accounts (AccountCoding.swift: id, plan, cycle, blocks, flows, money, pin, alert
 ///                 state, usage, [v2: first usage day, history entries, this cycle's alerts],
-///                 [v3: §12 state], last id)
-///       dedupe entries sorted by fingerprint
+///                 [v3: §12 state], [v4: highest n, re-anchored], last id)
+///       dedupe entries sorted by fingerprint [v4: then owner]
 ///     checksum: u64 ByteHash of everything before it
 ///
 /// Encoding is canonical: the same state always gives the same bytes, however it was reached
@@ -20,8 +20,12 @@ public enum SnapshotCodec {
     /// v3 added §12: block origins, the voided flow, each account's §12 state (remembered grant
     /// ids, rollover cap, auto top-up policy and request state, member budgets, runway alert),
     /// member alerts' members, plans' rollover caps, the request counter.
-    public static let formatVersion: UInt8 = 3
-    public static let readableVersions: ClosedRange<UInt8> = 1...3
+    /// v4 added §14: dedupe entries per account (owner and applied clock; older entries are
+    /// carried on the partition clock until they expire), each account's highest id `n` and
+    /// re-anchored mark, the alert counts of removed member budgets; counts are no longer
+    /// capped at 65,535.
+    public static let formatVersion: UInt8 = 4
+    public static let readableVersions: ClosedRange<UInt8> = 1...4
 
     /// What a snapshot says about where it stands, without the accounts.
     public struct Header: Sendable, Equatable {
@@ -71,16 +75,7 @@ public enum SnapshotCodec {
         // Accounts.
         w.uvar(UInt64(ledger.accountCount))
         for i in 0..<ledger.accountCount { writeAccount(i, of: ledger, into: &w) }
-        // Dedupe window, canonical order.
-        let nowHour = ledger.watermark == .min ? 0 : EventTime.floorDiv(ledger.watermark, EventTime.nanosPerHour)
-        let entries = ledger.dedupe.liveEntries(nowHour: nowHour)
-        w.uvar(UInt64(entries.count))
-        var previous: UInt64 = 0
-        for e in entries {
-            w.uvar(e.fingerprint &- previous)  // sorted: small deltas
-            previous = e.fingerprint
-            if let h = e.hour { w.uvar(UInt64(h - nowHour + (1 << 40))) } else { w.uvar(0) }
-        }
+        writeDedupe(ledger, into: &w)
         let checksum = w.bytes.withUnsafeBytes { ByteHash.hash($0, seed: 0xC4EC) }
         w.u64(checksum)
         return w.bytes
@@ -209,18 +204,8 @@ public enum SnapshotCodec {
         ledger.state.lastIdRefs.reserveCapacity(n)
         let reading = AccountReading(version: version, planMap: planMap, versionMap: versionMap, bitMap: bitMap, thresholds: thresholds)
         for _ in 0..<n { try readAccount(&r, into: ledger, reading) }
-        let nowHour = ledger.watermark == .min ? 0 : EventTime.floorDiv(ledger.watermark, EventTime.nanosPerHour)
-        var entries: [(fingerprint: UInt64, hour: Int64?)] = []
-        let entryCount = try r.int()
-        entries.reserveCapacity(entryCount)
-        var fp: UInt64 = 0
-        for _ in 0..<entryCount {
-            fp &+= try r.uvar()
-            let h = try r.uvar()
-            guard h < 1 << 50 else { throw .damaged("dedupe entry hour out of range") }
-            entries.append((fp, h == 0 ? nil : Int64(h) - (1 << 40) + nowHour))
-        }
-        ledger.state.dedupe = DedupeTable(windowHours: config.dedupeWindowHours, entries: entries, nowHour: nowHour)
+        ledger.state.purchaseIDs = ledger.state.accounts.reduce(0) { $0 + ($1.extras.first?.grantIDs.count ?? 0) }
+        try readDedupe(&r, into: ledger, version: version)
         guard r.remaining == 0 else { throw .damaged("unexpected bytes after the state") }
         try validateRestored(ledger)
         header.accounts = n

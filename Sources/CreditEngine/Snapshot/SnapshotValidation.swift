@@ -114,6 +114,17 @@ extension SnapshotCodec {
                         throw .damaged("account \(i): member budget out of range (corrupt snapshot)")
                     }
                 }
+                // A removed budget's counts: a member of the table with no budget now, once.
+                for m in x.removedBudgetCounts {
+                    guard m.member >= 0 && m.member < members, seen.insert(m.member).inserted, m.counts.count == thresholdCount + 1 else {
+                        throw .damaged("account \(i): removed member budget counts out of range (corrupt snapshot)")
+                    }
+                }
+            }
+            // Every id `n` the account holds lies in 0…highestSequence < countLimit (§14).
+            guard a.highestSequence >= 0 && a.highestSequence < countLimit,
+                  a.allSequences({ $0 >= 0 && $0 <= a.highestSequence }) else {
+                throw .damaged("account \(i): id numbers out of range (corrupt snapshot)")
             }
             guard a.monthly >= 0, a.allowance >= 0, a.overage >= 0 else {
                 throw .damaged("account \(i): negative monthly credits, allowance or overage (corrupt snapshot)")

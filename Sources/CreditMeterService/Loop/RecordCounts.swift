@@ -18,6 +18,8 @@ final class RecordCounts {
     /// Records processed by this loop so far (the total the stop-after-n rule compares with).
     private(set) var processed: Int64 = 0
     private var countedThrough: [TopicPartition: Int64] = [:]
+    /// Ids each held partition remembers, as last collected (a gauge: replaced, not added).
+    private var remembered: [TopicPartition: (window: Int, purchases: Int)] = [:]
 
     init(board: StatusBoard) {
         self.board = board
@@ -35,12 +37,14 @@ final class RecordCounts {
         collect(parts)
         for st in parts {
             countedThrough[st.tp] = max(countedThrough[st.tp] ?? .min, st.nextOffset, st.rereadUntil ?? .min)
+            remembered[st.tp] = nil
         }
     }
 
     /// Folds what the partitions' ledgers counted since the last call.
     func collect<Parts: Sequence<PartitionState>>(_ parts: Parts) {
         for st in parts {
+            remembered[st.tp] = st.ledger.rememberedIDs
             let now = st.ledger.counters
             defer { st.reported = now }
             guard !st.isRereading else { continue }  // re-read records: in no count but `reread`
@@ -82,7 +86,9 @@ final class RecordCounts {
     func publish(deliveryFailures: Int64) {
         let b = pending
         pending = ServiceStatus()
+        let ids = remembered.values.reduce(into: ServiceStatus.RememberedIDs()) { $0.window += Int64($1.window); $0.purchases += Int64($1.purchases) }
         board.update { s in
+            s.rememberedIDs = ids
             s.consumed += b.consumed; s.reread += b.reread; s.applied += b.applied; s.priced += b.priced; s.duplicates += b.duplicates
             s.deadLettered += b.deadLettered; s.alertsPublished += b.alertsPublished; s.balancesPublished += b.balancesPublished
             s.viewsBuilt += b.viewsBuilt

@@ -36,6 +36,16 @@ public struct ServiceStatus: Sendable, Equatable {
     public var lastSnapshotWallMillis: Int64 = 0
     /// Alerts published, by CloudEvent type.
     public var alertsByType: [String: Int64] = [:]
+    /// Ids the partitions held here remember (`PartitionLedger.rememberedIDs`, summed), as of
+    /// the last publish: the dedupe tables' entries and the grant and top-up ids kept for good.
+    public var rememberedIDs = RememberedIDs()
+
+    public struct RememberedIDs: Sendable, Equatable {
+        /// Dedupe table entries: window and adjustment ids (expired ones until the next sweep).
+        public var window: Int64 = 0
+        /// Grant and top-up ids, kept for good.
+        public var purchases: Int64 = 0
+    }
     /// Next offset to apply, per input partition held and restored here, as readers see it
     /// (negative: nothing applied yet and no snapshot — the partition starts at its log start).
     public var positions: [TopicPartition: Int64] = [:]

@@ -40,8 +40,9 @@ extension Rules {
 extension Account {
     /// A plan assignment (contract §5): the first plan starts a cycle; a change mid-cycle
     /// re-sizes the allowance to the new monthly credits minus what was used (not below 0);
-    /// a `cycle_anchor` that moves the current cycle starts a fresh one on the new plan.
-    /// Returns the alert episode left open by the cycle it replaced, if it started one.
+    /// a `cycle_anchor` that moves the current cycle starts a fresh one on the new plan (and
+    /// marks the account re-anchored). Returns the alert episode left open by the cycle it
+    /// replaced, if it started one.
     mutating func assignPlan(_ newPlan: Int32, monthly newMonthly: Int64, priceMicros: Int64, previousPriceMicros: Int64,
                              anchor newAnchor: Int64?, at time: Int64, eventTime: Int64) -> UInt8 {
         if !hasPlan {
@@ -53,11 +54,14 @@ extension Account {
         }
         let cycle = BillingCycle.containing(time, anchor: newAnchor ?? anchor)
         if cycle.start != cycleStart {
+            // A re-anchor: its cycle start may be one met before, so ids number above every n
+            // used so far from now on (Sequences.swift).
+            reanchored = true
             plan = newPlan
             monthly = newMonthly
-            beginCycle(cycle, planPriceMicros: priceMicros, continuingCounts: true)
+            beginCycle(cycle, planPriceMicros: priceMicros)
             record(HistoryEntry(.planAssigned, time: eventTime, credits: 0, at: newMonthly, aux: newPlan))
-            return alerts.startCycle(continuingCounts: true)
+            return alerts.startCycle()
         }
         anchor = cycle.anchor
         cycleIndex = cycle.index

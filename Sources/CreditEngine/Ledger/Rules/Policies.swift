@@ -64,8 +64,17 @@ public struct MemberBudget: Sendable, Equatable {
     public var budget: Int64
     /// Bit i: threshold i fired; bit 15: exhausted.
     public var fired: UInt16 = 0
-    /// `n` per (type, threshold): low[0..<T], exhausted.
-    public var counts: [UInt16] = []
+    /// The last `n` per (type, threshold) this cycle, 0 for none: low[0..<T], exhausted.
+    public var counts: [Int64] = []
+}
+
+/// A member's alert counts kept after its budget was removed (§14: n never restarts within a
+/// cycle).
+public struct MemberCounts: Sendable, Equatable {
+    /// Index in the partition's member table.
+    public var member: Int32
+    /// As `MemberBudget.counts`.
+    public var counts: [Int64]
 }
 
 /// A member budget alert to publish: which budget, kind, threshold and `n`.
@@ -78,14 +87,24 @@ struct MemberAlertAction {
 
 extension Account {
     /// `credit.member.budget.set`: sets (or, with nil, removes) one member's budget. Its alert
-    /// state is kept: the evaluation that follows re-arms what the new budget lifts.
+    /// state is kept: the evaluation that follows re-arms what the new budget lifts. A removed
+    /// budget's alert counts are kept for the cycle, and a budget set again continues them.
     mutating func setMemberBudget(_ member: Int32, _ budget: Int64?) {
         if budget == nil && extras.isEmpty { return }
         withExtras { x in
             if let i = x.budgets.firstIndex(where: { $0.member == member }) {
-                if let budget { x.budgets[i].budget = budget } else { x.budgets.remove(at: i) }
+                if let budget {
+                    x.budgets[i].budget = budget
+                } else {
+                    let removed = x.budgets.remove(at: i)
+                    if !removed.counts.isEmpty { x.removedBudgetCounts.append(MemberCounts(member: member, counts: removed.counts)) }
+                }
             } else if let budget {
-                x.budgets.append(MemberBudget(member: member, budget: budget))
+                var b = MemberBudget(member: member, budget: budget)
+                if let k = x.removedBudgetCounts.firstIndex(where: { $0.member == member }) {
+                    b.counts = x.removedBudgetCounts.remove(at: k).counts
+                }
+                x.budgets.append(b)
             }
         }
     }
@@ -100,8 +119,8 @@ extension Account {
         let budget = b.budget
         let t = thresholds.count
         func next(_ slot: Int) -> Int {
-            if b.counts.isEmpty { b.counts = [UInt16](repeating: 0, count: t + 1) }
-            if b.counts[slot] < UInt16.max { b.counts[slot] += 1 }
+            if b.counts.isEmpty { b.counts = [Int64](repeating: 0, count: t + 1) }
+            b.counts[slot] = nextSequence(after: b.counts[slot])
             return Int(b.counts[slot])
         }
         b.fired = Thresholds.rearmed(b.fired, remaining: budget - used, of: budget, thresholds: thresholds)
@@ -119,13 +138,16 @@ extension Account {
     }
 
     /// Auto top-up (§12), after each applied event: a request iff a policy is enabled, balance ≤
-    /// `below_credits`, none pending, and fewer than `max_per_cycle` made this cycle. Returns its `n`.
-    mutating func evaluateAutoTopup() -> Int64? {
+    /// `below_credits`, none pending, and fewer than `max_per_cycle` made this cycle. Returns the
+    /// `n` of its id and its `request_number` (its place among this cycle's requests: the same
+    /// number unless the account was re-anchored).
+    mutating func evaluateAutoTopup() -> (sequence: Int64, number: Int64)? {
         guard let p = extras[0].autoTopup, balance <= p.below, !extras[0].requestPending,
               extras[0].requestsInCycle < p.maxPerCycle else { return nil }
+        let n = nextSequence(after: extras[0].requestSequence)
         extras[0].requestPending = true
         extras[0].requestsInCycle += 1
-        extras[0].requestSequence += 1
-        return extras[0].requestSequence
+        extras[0].requestSequence = n
+        return (n, extras[0].requestsInCycle)
     }
 }
