@@ -36,7 +36,7 @@ final class OutputPublisher {
     init(kafka: ServiceConfiguration.Kafka, bootstrap: String, logger: Logger) throws(KafkaError) {
         let deliveries = Deliveries()
         self.deliveries = deliveries
-        let producer = try KafkaProducer(properties: KafkaSettings.producer(kafka, bootstrap: bootstrap), logger: logger) { report in
+        let producer = try KafkaProducer(properties: KafkaSettings.outputProducer(kafka, bootstrap: bootstrap), logger: logger) { report in
             if let error = report.error {
                 deliveries.failed += 1
                 if deliveries.firstFailure == nil { deliveries.firstFailure = error }
