@@ -154,7 +154,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CreditMeterHTTPTests",
-            dependencies: ["CreditMeterHTTP"],
+            dependencies: ["CreditMeterHTTP", "CreditMeterService", "CreditConfig", "Kafka"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -44,7 +44,7 @@ public struct API: HTTPResponder {
     }
 
     /// A matched route: its template (the metrics label) and the account segment, if any.
-    enum Route: String {
+    enum Route: String, CaseIterable {
         case healthz = "/healthz", readyz = "/readyz", metrics = "/metrics"
         case accounts = "/v1/accounts", account = "/v1/accounts/{account}"
         case check = "/v1/accounts/{account}/check", history = "/v1/accounts/{account}/history"
@@ -77,6 +77,7 @@ public struct API: HTTPResponder {
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
         let target = RequestTarget(request.head.path ?? "/")
         let (route, segment) = Self.route(target.segments)
         let response: Response
@@ -92,7 +93,7 @@ public struct API: HTTPResponder {
                 response = Self.json(.badRequest, error: error.reason)
             }
         }
-        exporter.countRequest(route: route.rawValue, code: Int(response.status.code))
+        exporter.record(route, code: Int(response.status.code), duration: ContinuousClock.now - started)
         return response
     }
 
