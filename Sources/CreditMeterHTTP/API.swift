@@ -61,6 +61,10 @@ public struct API: HTTPResponder {
         }
     }
 
+    /// The methods every route answers; any other gets 405 with this list in `Allow` and in
+    /// the error.
+    static let allowedMethods = "GET, HEAD"
+
     static func route(_ s: [Substring]) -> (Route, Substring?) {
         switch s.count {
         case 1 where s[0] == "healthz": return (.healthz, nil)
@@ -82,7 +86,7 @@ public struct API: HTTPResponder {
         let (route, segment) = Self.route(target.segments)
         let response: Response
         if route != .unmatched && request.method != .get && request.method != .head {
-            response = Self.json(.methodNotAllowed, error: "only GET is supported", extra: [.allow: "GET, HEAD"])
+            response = Self.json(.methodNotAllowed, error: "method: only \(Self.allowedMethods) are allowed", extra: [.allow: Self.allowedMethods])
         } else if route.needsToken, let token = settings.token,
                   !Self.authorized(request, token: token, queryToken: route.isPage ? try? target.parameter("token") : nil) {
             response = Self.json(.unauthorized, error: "missing or invalid bearer token", extra: [.wwwAuthenticate: "Bearer"])
@@ -296,9 +300,14 @@ public struct API: HTTPResponder {
     }
 
     static func json(_ status: HTTPResponse.Status, error: String, extra: HTTPFields = [:]) -> Response {
-        var w = JSONWriter(capacity: 64 + error.utf8.count)
-        w.beginObject(); w.key("error"); w.string(error); w.endObject()
-        return json(status, bytes: w.bytes, extra: extra)
+        json(status, bytes: errorBody(error), extra: extra)
+    }
+
+    /// `{"error": reason}`.
+    static func errorBody(_ reason: String) -> [UInt8] {
+        var w = JSONWriter(capacity: 64 + reason.utf8.count)
+        w.beginObject(); w.key("error"); w.string(reason); w.endObject()
+        return w.bytes
     }
 }
 

@@ -21,6 +21,7 @@ public struct HTTPServer: Service {
         self.host = host
         self.port = port
         app = Application(responder: api,
+                          server: .http1(configuration: .init(additionalChannelHandlers: [ParseErrorAnswer()])),
                           configuration: .init(address: .hostname(host, port: port), serverName: nil),
                           onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
                           logger: logger)
