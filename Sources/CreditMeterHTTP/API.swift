@@ -45,7 +45,7 @@ public struct API: HTTPResponder {
 
     /// A matched route: its template (the metrics label) and the account segment, if any.
     enum Route: String, CaseIterable {
-        case healthz = "/healthz", readyz = "/readyz", metrics = "/metrics"
+        case healthz = "/healthz", readyz = "/readyz", metrics = "/metrics", openapi = "/openapi.json"
         case accounts = "/v1/accounts", account = "/v1/accounts/{account}"
         case check = "/v1/accounts/{account}/check", history = "/v1/accounts/{account}/history"
         case ui = "/ui/", uiAccount = "/ui/accounts/{account}"
@@ -55,7 +55,7 @@ public struct API: HTTPResponder {
 
         var needsToken: Bool {
             switch self {
-            case .healthz, .readyz, .metrics, .unmatched: return false
+            case .healthz, .readyz, .metrics, .openapi, .unmatched: return false
             default: return true
             }
         }
@@ -70,6 +70,7 @@ public struct API: HTTPResponder {
         case 1 where s[0] == "healthz": return (.healthz, nil)
         case 1 where s[0] == "readyz": return (.readyz, nil)
         case 1 where s[0] == "metrics": return (.metrics, nil)
+        case 1 where s[0] == "openapi.json": return (.openapi, nil)
         case 2 where s[0] == "v1" && s[1] == "accounts": return (.accounts, nil)
         case 3 where s[0] == "v1" && s[1] == "accounts": return (.account, s[2])
         case 4 where s[0] == "v1" && s[1] == "accounts" && s[3] == "check": return (.check, s[2])
@@ -117,6 +118,8 @@ public struct API: HTTPResponder {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exporter.render())))
+        case .openapi:
+            return Self.json(.ok, bytes: OpenAPIDocument.bytes)
         case .accounts:
             return try listAccounts(target)
         case .account, .history, .check:

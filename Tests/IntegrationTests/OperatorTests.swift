@@ -113,6 +113,18 @@ extension HTTPEndpointTests {
         try await stack.stop()
     }
 
+    /// `/openapi.json` is docs/openapi.json, open like `/metrics` when a token is set.
+    @Test func theAPIDescriptionIsServedWithoutTheToken() async throws {
+        let h = try ServiceHarness(partitions: 1)
+        let stack = try await HTTPStack(harness: h, token: "operator-token")
+        let r = try await stack.client.request("/openapi.json")
+        #expect(r.status == 200)
+        #expect(r.headers["content-type"] == "application/json")
+        let file = try Data(contentsOf: ServiceHarness.repoRoot.appendingPathComponent("docs/openapi.json"))
+        #expect(r.body == Array(file))
+        try await stack.stop()
+    }
+
     /// The live exposition: the service's Kafka clients' broker counters (statistics every
     /// 100 ms here), build information, process metrics, request durations — every family
     /// with HELP and TYPE, counters ending in `_total`, every sample in a declared family.
