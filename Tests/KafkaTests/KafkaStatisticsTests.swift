@@ -93,3 +93,42 @@ struct KafkaStatisticsTests {
         #expect(!KafkaStatistics.ofThisProcess().contains { $0.client.hasPrefix("no-stats-") })
     }
 }
+
+/// Broker trouble librdkafka handles on its own, made on the mock cluster, shows in the counters.
+extension KafkaStatisticsTests {
+    /// Polls `consumer` until the statistics of `client` satisfy `condition` (or 30 s pass).
+    static func statistics(_ client: String, polling consumer: KafkaConsumer,
+                           until condition: (KafkaStatistics) -> Bool) -> KafkaStatistics? {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let s = KafkaStatistics.ofThisProcess().first(where: { $0.client.hasPrefix(client + "#") }), condition(s) { return s }
+            consumer.poll(timeoutMs: 20) { _ in }
+        }
+        return nil
+    }
+
+    @Test func aRetriedRequestCountsAsARetryOnItsBroker() throws {
+        let cluster = try MockCluster(brokers: 1)
+        try cluster.createTopic("r", partitions: 1)
+        let c = try KafkaConsumer(properties: [("bootstrap.servers", cluster.bootstrapServers), ("client.id", "retried"),
+                                               ("group.id", "retried"), ("statistics.interval.ms", "50")], logger: Logger(label: "test.kafka"))
+        try c.assign([TopicPartition("r", 0): 0])
+        cluster.pushRequestErrors(.offsetCommit, [7, 7])  // REQUEST_TIMED_OUT twice: librdkafka retries, the commit succeeds
+        try c.commit([TopicPartition("r", 0): 1])
+        let s = Self.statistics("retried", polling: c) { $0.brokers.contains { $0.retries >= 2 } }
+        #expect(s?.brokers.first { $0.retries >= 2 }?.name == "GroupCoordinator")
+    }
+
+    @Test func aBrokerSlowerThanTheRequestTimeoutCountsTimeoutsAndDisconnects() throws {
+        let cluster = try MockCluster(brokers: 1)
+        try cluster.createTopic("r", partitions: 1)
+        let c = try KafkaConsumer(properties: [("bootstrap.servers", cluster.bootstrapServers), ("client.id", "slow"),
+                                               ("socket.timeout.ms", "300"), ("statistics.interval.ms", "50")], logger: Logger(label: "test.kafka"))
+        try c.assign([TopicPartition("r", 0): 0])
+        _ = Self.statistics("slow", polling: c) { $0.brokers.contains { $0.name.hasSuffix("/1") && $0.connects >= 1 } }
+        try cluster.setRoundTripTime(broker: 1, milliseconds: 1000)
+        let s = Self.statistics("slow", polling: c) { $0.brokers.contains { $0.requestTimeouts >= 1 && $0.disconnects >= 1 } }
+        let broker = try #require(s?.brokers.first { $0.requestTimeouts >= 1 })
+        #expect(broker.name.hasSuffix("/1") && broker.disconnects >= 1 && broker.connects >= 2)
+    }
+}
