@@ -51,8 +51,7 @@ enum RegistryMetrics {
         // Reads answer from published views in microseconds; pages take longer.
         requestDuration:
             [.microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
-             .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25),
-             .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)],
+             .milliseconds(1), .milliseconds(2.5), .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1)],
     ]
 }
 

@@ -534,36 +534,7 @@ extension OpenAPIDocument {
             ],
             "responses": {
               "200": {
-                "description": "The page.",
-                "headers": {
-                  "Cache-Control": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-store"
-                    }
-                  },
-                  "Referrer-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-referrer"
-                    }
-                  },
-                  "Content-Security-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string"
-                    }
-                  }
-                },
-                "content": {
-                  "text/html": {
-                    "schema": {
-                      "type": "string"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/Page"
               },
               "400": {
                 "$ref": "#/components/responses/BadRequest"
@@ -572,36 +543,7 @@ extension OpenAPIDocument {
                 "$ref": "#/components/responses/Unauthorized"
               },
               "503": {
-                "description": "Not ready.",
-                "headers": {
-                  "Cache-Control": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-store"
-                    }
-                  },
-                  "Referrer-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-referrer"
-                    }
-                  },
-                  "Content-Security-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string"
-                    }
-                  }
-                },
-                "content": {
-                  "text/html": {
-                    "schema": {
-                      "type": "string"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/PageNotReady"
               }
             }
           }
@@ -634,36 +576,7 @@ extension OpenAPIDocument {
             ],
             "responses": {
               "200": {
-                "description": "The page.",
-                "headers": {
-                  "Cache-Control": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-store"
-                    }
-                  },
-                  "Referrer-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-referrer"
-                    }
-                  },
-                  "Content-Security-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string"
-                    }
-                  }
-                },
-                "content": {
-                  "text/html": {
-                    "schema": {
-                      "type": "string"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/Page"
               },
               "307": {
                 "$ref": "#/components/responses/PageRedirect"
@@ -675,27 +588,16 @@ extension OpenAPIDocument {
                 "$ref": "#/components/responses/Unauthorized"
               },
               "404": {
-                "description": "This instance holds no state for the account.",
+                "description": "This instance holds no state for the account (a page saying so).",
                 "headers": {
                   "Cache-Control": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-store"
-                    }
+                    "$ref": "#/components/headers/NoStore"
                   },
                   "Referrer-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-referrer"
-                    }
+                    "$ref": "#/components/headers/NoReferrer"
                   },
                   "Content-Security-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string"
-                    }
+                    "$ref": "#/components/headers/ContentSecurityPolicy"
                   }
                 },
                 "content": {
@@ -707,36 +609,7 @@ extension OpenAPIDocument {
                 }
               },
               "503": {
-                "description": "Not ready.",
-                "headers": {
-                  "Cache-Control": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-store"
-                    }
-                  },
-                  "Referrer-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string",
-                      "const": "no-referrer"
-                    }
-                  },
-                  "Content-Security-Policy": {
-                    "required": true,
-                    "schema": {
-                      "type": "string"
-                    }
-                  }
-                },
-                "content": {
-                  "text/html": {
-                    "schema": {
-                      "type": "string"
-                    }
-                  }
-                }
+                "$ref": "#/components/responses/PageNotReady"
               }
             }
           }
@@ -1233,31 +1106,40 @@ extension OpenAPIDocument {
           },
           "HistoryEntry": {
             "description": "One change to the account's credit blocks. `time` is the event's time, except cycle entries (the cycle start) and `grant_expired` (its `expires_at`).",
+            "type": "object",
+            "required": [
+              "time",
+              "kind",
+              "credits",
+              "event_id",
+              "detail"
+            ],
+            "properties": {
+              "time": {
+                "$ref": "#/components/schemas/Time"
+              },
+              "kind": {
+                "type": "string"
+              },
+              "credits": {
+                "$ref": "#/components/schemas/Credits",
+                "description": "The change to the blocks' total."
+              },
+              "event_id": {
+                "type": "string",
+                "description": "The event that brought the entry about."
+              },
+              "detail": {
+                "type": "object"
+              }
+            },
+            "unevaluatedProperties": false,
             "oneOf": [
               {
-                "type": "object",
-                "description": "A cycle started.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "A cycle started. `credits`: + the new allowance.",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "cycle_started"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "+ the new allowance"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1278,33 +1160,13 @@ extension OpenAPIDocument {
                     },
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               },
               {
-                "type": "object",
-                "description": "The previous cycle's unused allowance was forfeited.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "The previous cycle's unused allowance was forfeited. `credits`: − the unused allowance forfeited (entries of 0 are kept).",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "allowance_forfeited"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "− the unused allowance forfeited (entries of 0 are kept)"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1312,33 +1174,13 @@ extension OpenAPIDocument {
                     "properties": {},
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               },
               {
-                "type": "object",
-                "description": "Unused allowance rolled over.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "Unused allowance rolled over. `credits`: + the allowance rolled over.",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "rollover"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "+ the allowance rolled over"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1352,33 +1194,13 @@ extension OpenAPIDocument {
                     },
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               },
               {
-                "type": "object",
-                "description": "A plan was assigned.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "A plan was assigned. `credits`: the allowance change.",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "plan_assigned"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "the allowance change"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1399,33 +1221,13 @@ extension OpenAPIDocument {
                     },
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               },
               {
-                "type": "object",
-                "description": "A top-up was bought.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "A top-up was bought. `credits`: + in full.",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "topup"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "+ in full"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1449,33 +1251,13 @@ extension OpenAPIDocument {
                     },
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               },
               {
-                "type": "object",
-                "description": "A grant was issued.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "A grant was issued. `credits`: + in full.",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "grant"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "+ in full"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1496,33 +1278,13 @@ extension OpenAPIDocument {
                     },
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               },
               {
-                "type": "object",
-                "description": "A grant expired.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "A grant expired. `credits`: − the amount removed.",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "grant_expired"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "− the amount removed"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1530,33 +1292,13 @@ extension OpenAPIDocument {
                     "properties": {},
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               },
               {
-                "type": "object",
-                "description": "A grant was voided.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "A grant was voided. `credits`: − the amount removed.",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "grant_voided"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "− the amount removed"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1580,33 +1322,13 @@ extension OpenAPIDocument {
                     },
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               },
               {
-                "type": "object",
-                "description": "A manual adjustment.",
-                "required": [
-                  "time",
-                  "kind",
-                  "credits",
-                  "event_id",
-                  "detail"
-                ],
+                "description": "A manual adjustment. `credits`: signed.",
                 "properties": {
-                  "time": {
-                    "$ref": "#/components/schemas/Time"
-                  },
                   "kind": {
                     "const": "adjusted"
-                  },
-                  "credits": {
-                    "$ref": "#/components/schemas/Credits",
-                    "description": "signed"
-                  },
-                  "event_id": {
-                    "type": "string",
-                    "description": "The event that brought the entry about."
                   },
                   "detail": {
                     "type": "object",
@@ -1630,8 +1352,7 @@ extension OpenAPIDocument {
                     },
                     "additionalProperties": false
                   }
-                },
-                "additionalProperties": false
+                }
               }
             ]
           },
@@ -1879,18 +1600,10 @@ extension OpenAPIDocument {
             "description": "The account's partition is owned by another instance (several instances: docs/operations.md).",
             "headers": {
               "Location": {
-                "required": true,
-                "description": "The owner's URL.",
-                "schema": {
-                  "type": "string"
-                }
+                "$ref": "#/components/headers/Location"
               },
               "Cache-Control": {
-                "required": true,
-                "schema": {
-                  "type": "string",
-                  "const": "no-store"
-                }
+                "$ref": "#/components/headers/NoStore"
               }
             },
             "content": {
@@ -1905,18 +1618,10 @@ extension OpenAPIDocument {
             "description": "The account's partition is owned by another instance.",
             "headers": {
               "Location": {
-                "required": true,
-                "description": "The owner's URL.",
-                "schema": {
-                  "type": "string"
-                }
+                "$ref": "#/components/headers/Location"
               },
               "Cache-Control": {
-                "required": true,
-                "schema": {
-                  "type": "string",
-                  "const": "no-store"
-                }
+                "$ref": "#/components/headers/NoStore"
               }
             },
             "content": {
@@ -1925,6 +1630,79 @@ extension OpenAPIDocument {
                   "type": "string"
                 }
               }
+            }
+          },
+          "Page": {
+            "description": "The page.",
+            "headers": {
+              "Cache-Control": {
+                "$ref": "#/components/headers/NoStore"
+              },
+              "Referrer-Policy": {
+                "$ref": "#/components/headers/NoReferrer"
+              },
+              "Content-Security-Policy": {
+                "$ref": "#/components/headers/ContentSecurityPolicy"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "PageNotReady": {
+            "description": "Not ready (a page saying why).",
+            "headers": {
+              "Cache-Control": {
+                "$ref": "#/components/headers/NoStore"
+              },
+              "Referrer-Policy": {
+                "$ref": "#/components/headers/NoReferrer"
+              },
+              "Content-Security-Policy": {
+                "$ref": "#/components/headers/ContentSecurityPolicy"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        },
+        "headers": {
+          "Location": {
+            "required": true,
+            "description": "The owner's `http.advertised_url`, the path and query as sent, plus `redirected=1`.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          "NoStore": {
+            "required": true,
+            "description": "Answers about balances and owners are not for caches.",
+            "schema": {
+              "type": "string",
+              "const": "no-store"
+            }
+          },
+          "NoReferrer": {
+            "required": true,
+            "schema": {
+              "type": "string",
+              "const": "no-referrer"
+            }
+          },
+          "ContentSecurityPolicy": {
+            "required": true,
+            "description": "No scripts: `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'`.",
+            "schema": {
+              "type": "string"
             }
           }
         },
