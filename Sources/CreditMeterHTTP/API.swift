@@ -44,8 +44,8 @@ public struct API: HTTPResponder {
     }
 
     /// A matched route: its template (the metrics label) and the account segment, if any.
-    enum Route: String {
-        case healthz = "/healthz", readyz = "/readyz", metrics = "/metrics"
+    enum Route: String, CaseIterable {
+        case healthz = "/healthz", readyz = "/readyz", metrics = "/metrics", openapi = "/openapi.json"
         case accounts = "/v1/accounts", account = "/v1/accounts/{account}"
         case check = "/v1/accounts/{account}/check", history = "/v1/accounts/{account}/history"
         case ui = "/ui/", uiAccount = "/ui/accounts/{account}"
@@ -55,17 +55,22 @@ public struct API: HTTPResponder {
 
         var needsToken: Bool {
             switch self {
-            case .healthz, .readyz, .metrics, .unmatched: return false
+            case .healthz, .readyz, .metrics, .openapi, .unmatched: return false
             default: return true
             }
         }
     }
+
+    /// The methods every route answers; any other gets 405 with this list in `Allow` and in
+    /// the error.
+    static let allowedMethods = "GET, HEAD"
 
     static func route(_ s: [Substring]) -> (Route, Substring?) {
         switch s.count {
         case 1 where s[0] == "healthz": return (.healthz, nil)
         case 1 where s[0] == "readyz": return (.readyz, nil)
         case 1 where s[0] == "metrics": return (.metrics, nil)
+        case 1 where s[0] == "openapi.json": return (.openapi, nil)
         case 2 where s[0] == "v1" && s[1] == "accounts": return (.accounts, nil)
         case 3 where s[0] == "v1" && s[1] == "accounts": return (.account, s[2])
         case 4 where s[0] == "v1" && s[1] == "accounts" && s[3] == "check": return (.check, s[2])
@@ -77,11 +82,12 @@ public struct API: HTTPResponder {
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
+        let started = ContinuousClock.now
         let target = RequestTarget(request.head.path ?? "/")
         let (route, segment) = Self.route(target.segments)
         let response: Response
         if route != .unmatched && request.method != .get && request.method != .head {
-            response = Self.json(.methodNotAllowed, error: "only GET is supported", extra: [.allow: "GET, HEAD"])
+            response = Self.json(.methodNotAllowed, error: "method: only \(Self.allowedMethods) are allowed", extra: [.allow: Self.allowedMethods])
         } else if route.needsToken, let token = settings.token,
                   !Self.authorized(request, token: token, queryToken: route.isPage ? try? target.parameter("token") : nil) {
             response = Self.json(.unauthorized, error: "missing or invalid bearer token", extra: [.wwwAuthenticate: "Bearer"])
@@ -92,7 +98,7 @@ public struct API: HTTPResponder {
                 response = Self.json(.badRequest, error: error.reason)
             }
         }
-        exporter.countRequest(route: route.rawValue, code: Int(response.status.code))
+        exporter.record(route, code: Int(response.status.code), duration: ContinuousClock.now - started)
         return response
     }
 
@@ -112,6 +118,8 @@ public struct API: HTTPResponder {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: exporter.render())))
+        case .openapi:
+            return Self.json(.ok, bytes: OpenAPIDocument.bytes)
         case .accounts:
             return try listAccounts(target)
         case .account, .history, .check:
@@ -295,9 +303,14 @@ public struct API: HTTPResponder {
     }
 
     static func json(_ status: HTTPResponse.Status, error: String, extra: HTTPFields = [:]) -> Response {
-        var w = JSONWriter(capacity: 64 + error.utf8.count)
-        w.beginObject(); w.key("error"); w.string(error); w.endObject()
-        return json(status, bytes: w.bytes, extra: extra)
+        json(status, bytes: errorBody(error), extra: extra)
+    }
+
+    /// `{"error": reason}`.
+    static func errorBody(_ reason: String) -> [UInt8] {
+        var w = JSONWriter(capacity: 64 + reason.utf8.count)
+        w.beginObject(); w.key("error"); w.string(reason); w.endObject()
+        return w.bytes
     }
 }
 

@@ -29,6 +29,7 @@ public struct HTTPServer: Service {
         let binding = Binding()
         self.binding = binding
         app = Application(responder: api,
+                          server: .http1(configuration: .init(additionalChannelHandlers: [ParseErrorAnswer()])),
                           configuration: .init(address: .hostname(host, port: port), serverName: nil),
                           onServerRunning: { channel in
                               let bound = channel.localAddress?.port ?? port

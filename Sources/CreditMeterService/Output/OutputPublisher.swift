@@ -50,7 +50,7 @@ final class OutputPublisher {
         let deliveries = Deliveries()
         self.deliveries = deliveries
         self.logger = logger
-        let producer = try KafkaProducer(properties: KafkaSettings.producer(kafka, bootstrap: bootstrap), logger: logger) { report in
+        let producer = try KafkaProducer(properties: KafkaSettings.outputProducer(kafka, bootstrap: bootstrap), logger: logger) { report in
             if let error = report.error {
                 deliveries.failed += 1
                 if deliveries.firstFailure == nil { deliveries.firstFailure = error }

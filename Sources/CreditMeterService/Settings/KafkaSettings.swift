@@ -8,9 +8,23 @@ package enum KafkaSettings {
         [("bootstrap.servers", bootstrap), ("client.id", "credit-meter")]
     }
 
+    /// The user's properties, but `statistics.interval.ms`: that one goes to the clients
+    /// `statistics` names only.
     package static func user(_ k: ServiceConfiguration.Kafka) -> [(String, String)] {
-        k.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        k.properties.filter { $0.key != statisticsProperty }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
+
+    /// librdkafka's statistics (`KafkaStatistics`: per-broker errors, retries, timeouts,
+    /// disconnects that librdkafka otherwise retries silently, for `/metrics`), every 10 s
+    /// unless `kafka.properties` says otherwise (`0`: off). Only for the clients the consuming
+    /// thread polls all the time — the group consumer and the output producer: librdkafka
+    /// queues a document per interval until the client is polled, so a client polled only now
+    /// and then (the state topic's producer, between checkpoints) would pile them up.
+    package static func statistics(_ k: ServiceConfiguration.Kafka) -> [(String, String)] {
+        [(statisticsProperty, k.properties[statisticsProperty] ?? "10000")]
+    }
+
+    package static let statisticsProperty = "statistics.interval.ms"
 
     /// Prefetch: librdkafka 2.0.2 stops fetching once the consumer queue holds
     /// `queued.min.messages` records (default 100 000) and is slow to resume, which starves a
@@ -39,7 +53,7 @@ package enum KafkaSettings {
             // (a rebalance then moves only the partitions that change owner); eager `range`
             // with older ones (see `assignmentStrategy`).
             ("partition.assignment.strategy", assignmentStrategy),
-        ] + prefetch + user(k)
+        ] + prefetch + user(k) + statistics(k)
     }
 
     /// The group's assignment strategy: `cooperative-sticky` with librdkafka ≥ 2.3.0; before
@@ -63,6 +77,12 @@ package enum KafkaSettings {
             ("linger.ms", "2"),
             ("partitioner", "murmur2_random"),
         ] + user(k).filter { !consumerOnly.contains($0.0) }
+    }
+
+    /// The producer of the service's outputs (alerts, dead letters, balances, requests): the
+    /// producer settings plus statistics.
+    package static func outputProducer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+        producer(k, bootstrap: bootstrap) + statistics(k)
     }
 
     /// A consumer outside the group (replay, benchmarks, tests).

@@ -3,7 +3,8 @@ package import Logging
 import Synchronization
 
 /// Owns one `rd_kafka_t`: creates it from properties, routes its log and error callbacks to
-/// swift-log (through the redactor), and destroys it with this object — unless `leak()` was
+/// swift-log (through the redactor), keeps its statistics when `statistics.interval.ms` turns
+/// them on (`RDKafkaStatistics`), and destroys it with this object — unless `leak()` was
 /// called. The calls on the handle are in the `RDKafkaClient+…` extensions.
 package final class RDKafkaClient {
     /// What the handle is for, with the callbacks that kind of client serves.
@@ -23,16 +24,20 @@ package final class RDKafkaClient {
         let conf = try RDKafkaConfig.make(properties)
         let context: RDKafkaClientContext
         let type: rd_kafka_type_t
+        let statistics = RDKafkaStatistics.slot(for: properties)
         switch kind {
         case .producer(let onDelivery):
             type = RD_KAFKA_PRODUCER
-            context = RDKafkaClientContext(logger: logger, redact: Redactor(properties: properties), onDelivery: onDelivery)
+            context = RDKafkaClientContext(logger: logger, redact: Redactor(properties: properties), onDelivery: onDelivery,
+                                           statistics: statistics)
             if onDelivery != nil { Self.installDeliveryCallback(conf) }
         case .consumer(let onRebalance):
             type = RD_KAFKA_CONSUMER
-            context = RDKafkaClientContext(logger: logger, redact: Redactor(properties: properties), onRebalance: onRebalance)
+            context = RDKafkaClientContext(logger: logger, redact: Redactor(properties: properties), onRebalance: onRebalance,
+                                           statistics: statistics)
             if onRebalance != nil { RDKafkaRebalance.installCallback(conf) }
         }
+        if statistics != nil { RDKafkaStatistics.installCallback(conf) }
         let retained = Unmanaged.passRetained(context)
         rd_kafka_conf_set_opaque(conf, retained.toOpaque())
         Self.installLogCallbacks(conf)
@@ -45,11 +50,13 @@ package final class RDKafkaClient {
         self.handle = rk
         self.context = context
         self.retainedContext = retained
-        // A consumer reads everything (records, rebalances, errors) through its consumer queue.
+        // A consumer reads everything (records, rebalances, errors, statistics) through its consumer queue.
         if case .consumer = kind { rd_kafka_poll_set_consumer(rk) }
+        statistics?.register()
     }
 
     deinit {
+        context.statistics?.unregister()
         rd_kafka_destroy(handle)
         retainedContext.release()
     }

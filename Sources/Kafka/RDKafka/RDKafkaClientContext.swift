@@ -13,13 +13,16 @@ final class RDKafkaClientContext: @unchecked Sendable {
     let fatal = Mutex<KafkaError?>(nil)
     let onRebalance: ((RebalanceEvent) -> [TopicPartition: Int64])?
     let onDelivery: ((DeliveryReport) -> Void)?
+    /// Where the stats callback keeps the latest statistics (nil: statistics are off).
+    let statistics: RDKafkaStatistics?
 
     init(logger: Logger, redact: Redactor, onRebalance: ((RebalanceEvent) -> [TopicPartition: Int64])? = nil,
-         onDelivery: ((DeliveryReport) -> Void)? = nil) {
+         onDelivery: ((DeliveryReport) -> Void)? = nil, statistics: RDKafkaStatistics? = nil) {
         self.logger = logger
         self.redact = redact
         self.onRebalance = onRebalance
         self.onDelivery = onDelivery
+        self.statistics = statistics
     }
 
     static func from(_ opaque: UnsafeMutableRawPointer?) -> RDKafkaClientContext? {
