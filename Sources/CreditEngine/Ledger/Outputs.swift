@@ -22,13 +22,14 @@ extension LedgerState {
     static func decide(_ a: inout Account, _ e: DecodedEvent, names: EventNames, openEpisode: UInt8,
                        config: EngineConfiguration) -> Decision {
         var decision = Decision()
-        // Balance alerts: only within a cycle.
+        // Balance alerts: only within a cycle, on the account's thresholds (§16).
         if a.hasPlan {
+            let thresholds = a.alertThresholds(default: config.thresholds)
             (decision.recovered, decision.crossed) = a.alerts.evaluate(balance: a.balance, entitlement: a.entitlement,
-                                                                       thresholds: config.thresholds, openFromPreviousCycle: openEpisode)
-            if decision.recovered != nil || decision.crossed != nil { number(&decision, &a, thresholds: config.thresholds.count) }
+                                                                       thresholds: thresholds, openFromPreviousCycle: openEpisode)
+            if decision.recovered != nil || decision.crossed != nil { number(&decision, &a, thresholds: thresholds.count) }
         }
-        // An account with no policy reads no §12 state.
+        // An account with no policy reads no §12 state. Member budgets keep the configured thresholds.
         if !a.activePolicies.isEmpty {
             if a.activePolicies.contains(.memberBudgets) && names.member >= 0 {
                 decision.member = a.evaluateMemberBudget(Int32(names.member), thresholds: config.thresholds)
