@@ -256,6 +256,20 @@ import CreditEngine
         #expect(Set(straight.alerts.map(\.id)).count == straight.alerts.count)
     }
 
+    @Test func aRetiredThresholdThatTheConfiguredDefaultGainsContinuesItsIdsAfterARestore() throws {
+        let t = try ledger()
+        t.thresholds("acme", [50], at: "2026-11-01T01:00:00Z", id: "th1")
+        t.usage("acme", "web_research", at: "2026-11-02T00:00:00Z", quantity: 55, id: "u1")  // 450: low 50
+        t.thresholds("acme", nil, at: "2026-11-03T00:00:00Z", id: "th2")                      // back to [20, 10]: 50 retired
+        let bytes = SnapshotCodec.encode(t.ledger, topic: "ai.usage", partition: 0, nextOffset: 1, metadata: 0)
+        let (restored, _) = try SnapshotCodec.decode(bytes, config: try Fixtures.engine(thresholds: [50, 20, 10]))
+        let continued = TestLedger(restored.config)
+        continued.adopt(restored)
+        #expect(continued.account("acme").features?.retiredAlertCounts == [])
+        continued.usage("acme", "chat", at: "2026-11-03T01:00:00Z", id: "u2")  // 449: 50 is unfired under the new default
+        #expect(continued.alerts.map(\.id) == [id("low", 50, 2)])
+    }
+
     @Test func restoreRefusesImpossibleThresholds() throws {
         let t = try ledger()
         t.thresholds("acme", [60, 30], at: "2026-11-01T01:00:00Z", id: "th1")

@@ -85,30 +85,38 @@ public struct AlertState: Sendable, Equatable {
             let lowest = new.indices.last { marks & (1 << $0) != 0 }
             episodeLowest = lowest.map { UInt8(new[$0]) } ?? 0
         }
-        if counts.isEmpty && retired.isEmpty { return }
+        guard !counts.isEmpty else {
+            resume(&retired, thresholds: new)
+            return
+        }
         let t = old.count, u = new.count
         var out = [Int64](repeating: 0, count: 2 * u + 2)
-        if !counts.isEmpty {
-            out[u] = counts[t]
-            out[2 * u + 1] = counts[2 * t + 1]
-            for (i, p) in old.enumerated() {
-                let low = counts[i], recovered = counts[t + 1 + i]
-                if let j = new.firstIndex(of: p) {
-                    out[j] = low
-                    out[u + 1 + j] = recovered
-                } else if low != 0 || recovered != 0 {
-                    retired.append(RetiredAlertCounts(percent: p, low: low, recovered: recovered))
-                }
-            }
-        }
-        for (j, p) in new.enumerated() {
-            if let k = retired.firstIndex(where: { $0.percent == p }) {
-                let r = retired.remove(at: k)
-                out[j] = r.low
-                out[u + 1 + j] = r.recovered
+        out[u] = counts[t]
+        out[2 * u + 1] = counts[2 * t + 1]
+        for (i, p) in old.enumerated() {
+            let low = counts[i], recovered = counts[t + 1 + i]
+            if let j = new.firstIndex(of: p) {
+                out[j] = low
+                out[u + 1 + j] = recovered
+            } else if low != 0 || recovered != 0 {
+                retired.append(RetiredAlertCounts(percent: p, low: low, recovered: recovered))
             }
         }
         counts = out.allSatisfy { $0 == 0 } ? [] : out
+        resume(&retired, thresholds: new)
+    }
+
+    /// Moves the counts `retired` holds for any of `thresholds` (the list in force, `counts`'s
+    /// layout) back into `counts`: a threshold set again continues its n this cycle.
+    mutating func resume(_ retired: inout [RetiredAlertCounts], thresholds: [Int64]) {
+        let u = thresholds.count
+        for (j, p) in thresholds.enumerated() {
+            guard let k = retired.firstIndex(where: { $0.percent == p }) else { continue }
+            let r = retired.remove(at: k)
+            if counts.isEmpty { counts = [Int64](repeating: 0, count: 2 * u + 2) }
+            counts[j] = r.low
+            counts[u + 1 + j] = r.recovered
+        }
     }
 
     /// This cycle's counts (layout as `counts`) for thresholds `new`, remapped by threshold

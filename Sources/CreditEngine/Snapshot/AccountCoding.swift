@@ -222,6 +222,11 @@ extension SnapshotCodec {
         } else {
             a.alerts.fired = reading.remapped(fired)
             a.alerts.counts = AlertState.remapCounts(counts, from: reading.thresholds, to: config.thresholds)
+            // A threshold the account removed this cycle that the configured default now has
+            // continues its counts (its ids never repeat).
+            if !a.extras.isEmpty && !a.extras[0].retiredAlertCounts.isEmpty {
+                a.alerts.resume(&a.extras[0].retiredAlertCounts, thresholds: config.thresholds)
+            }
         }
         if reading.version >= 4 {
             a.highestSequence = Int64(bitPattern: try r.uvar())
