@@ -30,7 +30,7 @@ import CreditEngine
     /// they are meant to (so the rules above are exercised, not passed vacuously).
     @Test(arguments: 0..<8)
     func cornersKeepTheRules(chunk: Int) throws {
-        let config = try Fixtures.engine()
+        let config = try Fixtures.engine(runwayDays: 7)
         var reached = CornerCheck.Reached()
         for seed in (chunk * Self.seedsPerCase)..<((chunk + 1) * Self.seedsPerCase) {
             let check = CornerCheck(config: config, seed: seed)
@@ -43,7 +43,7 @@ import CreditEngine
         #expect(reached.budgetsSetAgainAfterAnAlert > 0)
         #expect(reached.reAnchorsToAStartMetBefore > 0)
         #expect(reached.lateGrantsExpiredOnArrival > 0)
-        #expect(reached.memberAlerts > 0 && reached.balanceAlerts > 0 && reached.requests > 0)
+        #expect(reached.memberAlerts > 0 && reached.balanceAlerts > 0 && reached.requests > 0 && reached.runwayAlerts > 0)
         #expect(reached.ownThresholdAlerts > 0)
     }
 }
@@ -178,7 +178,7 @@ final class CornerCheck {
     struct Reached {
         var duplicatesAfterANeighboursJump = 0, usageChargedAgainAfterItsWindow = 0, purchasesRedeliveredPastTheWindow = 0
         var budgetsSetAgainAfterAnAlert = 0, reAnchorsToAStartMetBefore = 0, lateGrantsExpiredOnArrival = 0
-        var memberAlerts = 0, balanceAlerts = 0, requests = 0
+        var memberAlerts = 0, balanceAlerts = 0, runwayAlerts = 0, requests = 0
         /// Balance alerts at a threshold the configured default does not have (§16).
         var ownThresholdAlerts = 0
 
@@ -189,7 +189,7 @@ final class CornerCheck {
             budgetsSetAgainAfterAnAlert += o.budgetsSetAgainAfterAnAlert
             reAnchorsToAStartMetBefore += o.reAnchorsToAStartMetBefore
             lateGrantsExpiredOnArrival += o.lateGrantsExpiredOnArrival
-            memberAlerts += o.memberAlerts; balanceAlerts += o.balanceAlerts; requests += o.requests
+            memberAlerts += o.memberAlerts; balanceAlerts += o.balanceAlerts; runwayAlerts += o.runwayAlerts; requests += o.requests
             ownThresholdAlerts += o.ownThresholdAlerts
         }
     }
@@ -324,7 +324,13 @@ final class CornerCheck {
         }
         // What the log reached.
         for alert in result.alerts {
-            if alert.kind.isMember { reached.memberAlerts += 1; memberAlerted.insert("\(r.account)/\(alert.member ?? "")") } else { reached.balanceAlerts += 1 }
+            if alert.kind.isMember {
+                reached.memberAlerts += 1; memberAlerted.insert("\(r.account)/\(alert.member ?? "")")
+            } else if alert.kind == .runway {
+                reached.runwayAlerts += 1
+            } else {
+                reached.balanceAlerts += 1
+            }
             if alert.kind == .low && !config.thresholds.contains(Int64(alert.thresholdPercent)) { reached.ownThresholdAlerts += 1 }
         }
         reached.requests += result.requestCount

@@ -163,6 +163,22 @@ import CreditEngine
         #expect(t.account("a").highestSequence == 5 && t.account("a").reanchored)
     }
 
+    /// Thresholds changed between restarts drop a removed threshold's counts; configured again
+    /// in the same cycle, its next alert numbers above the account's highest n — never a second
+    /// `…/low/20/1` with other content.
+    @Test func thresholdsChangedAcrossRestoresNeverRepeatAnID() throws {
+        let t = try TestLedger(thresholds: [20, 10])
+        t.plan("a", nil, at: "2026-11-01T00:00:00Z", monthly: "100")
+        t.usage("a", "web_research", at: "2026-11-02T00:00:00Z", quantity: 8)        // 20 left: 20 % fired
+        #expect(t.alerts.map(\.id) == ["a/2026-11-01T00:00:00Z/credit.balance.low/20/1"])
+        let onlyTen = try SnapshotCodec.decode(SnapshotErrorTests.encode(t.ledger), config: try Fixtures.engine(thresholds: [10])).0
+        t.adopt(try SnapshotCodec.decode(SnapshotErrorTests.encode(onlyTen), config: try Fixtures.engine(thresholds: [20, 10])).0)
+        t.usage("a", "chat", at: "2026-11-03T00:00:00Z", quantity: 1)                   // 19 left: 20 % again
+        #expect(t.alerts.map(\.id) == ["a/2026-11-01T00:00:00Z/credit.balance.low/20/1",
+                                       "a/2026-11-01T00:00:00Z/credit.balance.low/20/2"])
+        #expect(t.account("a").highestSequence == 2)
+    }
+
     // MARK: A new cycle after fired thresholds
 
     /// Nothing crossed at the start of the new cycle: one `recovered`, with the new cycle's id

@@ -178,6 +178,28 @@ enum SnapshotFixture {
         #expect((0..<d.accountCount).map { String(decoding: d.accountDocument($0), as: UTF8.self) } == t.documents())
     }
 
+    /// Ids carried from a format-3 snapshot are judged on their own account's clock: a
+    /// neighbour 60 h ahead does not make acme forget u6, applied before the upgrade. A sweep
+    /// keeps carried ids for 30 days of partition time past their window, then drops them (the
+    /// adjustment a1 stays, for good).
+    @Test func idsCarriedFromVersion3IgnoreTheirNeighboursClocks() throws {
+        let t = try SnapshotFixture.scenarioV3()
+        let (l, _) = try SnapshotCodec.decode(try SnapshotFixture.bytes("snapshot-v3.snap"), config: t.ledger.config)
+        t.adopt(l)
+        let before = t.balance("acme")
+        t.usage("solo", "chat", at: "2026-12-06T12:00:00Z", id: "n1")
+        let again = t.usage("acme", "web_research", at: "2026-12-04T00:00:00Z", quantity: 4, id: "u6", member: "ana")
+        #expect(again.outcome == .duplicate)
+        #expect(t.balance("acme") == before)
+        func carried() -> Int {
+            t.ledger.dedupe.remembered(clocks: t.ledger.accounts.map(\.clock), partitionClock: t.ledger.watermark)
+                .filter { $0.owner == DedupeTable.carried }.count
+        }
+        #expect(carried() == 8)
+        t.usage("solo", "chat", at: "2027-01-05T02:00:00Z", id: "n2")  // u6's hour + 25 h + 720 h passed
+        #expect(carried() == 1)
+    }
+
     /// Written by the format-4 code (commit 7f183f8) from `scenarioV4()`.
     @Test func version4StillDecodesToExactValues() throws {
         let t = try SnapshotFixture.scenarioV4()

@@ -14,7 +14,8 @@
 struct SequenceNumbering {
     /// The highest n the account has used in any id.
     var highest: Int64
-    /// The account has been re-anchored.
+    /// A prefix may be met again: the account has been re-anchored, or restored under other
+    /// thresholds than its snapshot's (their dropped counts).
     let reanchored: Bool
 
     /// The n after `last`, the counter's last n this cycle (0: none yet); it becomes the

@@ -236,6 +236,10 @@ extension SnapshotCodec {
             // event makes at most one id per counter), nor, in a damaged file, what it holds.
             a.highestSequence = SnapshotCodec.highestSequenceHeld(a)
         }
+        // Thresholds changed since the snapshot: the counts of a threshold no longer configured
+        // were dropped, and one configured again later in the cycle would number from 1 and
+        // repeat an id. Numbered above the highest n from now on, as after a re-anchor.
+        if reading.thresholds != config.thresholds { a.reanchored = true }
         ledger.state.accounts.append(a)
         var ref: UInt64 = 0
         let last = try r.data()
