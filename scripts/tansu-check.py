@@ -163,17 +163,25 @@ def cmd_same_snapshots(reference_file, actual_file, what):
 
 def cmd_same_http(reference_file, token, *bases):
     """same-http REFERENCE.json TOKEN BASE…: GET /v1/accounts/{account} of every account from
-    the instances (the first that answers 200 owns it) equals the reference document."""
+    the instances (the first that answers 200 owns it) equals the reference document. Accounts
+    no instance serves yet (their partition still being assigned) are asked again, for 90 s."""
     reference = documents(reference_file)
     served = {}
-    for account in reference:
-        for base in bases:
-            status, body = fetch(f"{base}/v1/accounts/{account}", token)
-            if status == 200:
-                served[account] = exact(body)
-                break
-            if status != 404:
-                fail(f"GET {base}/v1/accounts/{account} answered {status}")
+    deadline = time.monotonic() + 90
+    while True:
+        for account in reference:
+            if account in served:
+                continue
+            for base in bases:
+                status, body = fetch(f"{base}/v1/accounts/{account}", token)
+                if status == 200:
+                    served[account] = exact(body)
+                    break
+                if status not in (404, 503):
+                    fail(f"GET {base}/v1/accounts/{account} answered {status}")
+        if len(served) == len(reference) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     compare("served over HTTP", reference, served)
     print(len(served))
 
