@@ -65,9 +65,10 @@ say "$version"
 
 token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 # config NAME BOOTSTRAP GROUP STRATEGY SNAPSHOTS: a configuration whose outputs go to check.* topics.
-# Tansu sometimes keeps counting a member that is gone (after a kill -9, or across a group's
-# deletion) and holds its partitions until the rebalance timeout, max.poll.interval.ms (300 s
-# by default): 20 s here.
+# Tansu has left partitions unassigned for over a minute (a run that got none after kill -9s of
+# its predecessors; two instances sharing 11 of 16 partitions after the group's deletion): the
+# rebalance timeout members announce (max.poll.interval.ms, 300 s by default) is 20 s here, so
+# that by Kafka's rules a rebalance waits at most that long for a member that does not rejoin.
 config() {
     cat >"$work/$1.yaml" <<EOF
 kafka:
