@@ -20,7 +20,8 @@
 #      cooperative-sticky is refused while they run ("Inconsistent group protocol"), and
 #      `cooperative-sticky,range` is refused at start; then every instance stops, the empty group
 #      is deleted, and two cooperative-sticky instances start on the same snapshot folders and
-#      serve every account as the reference has it.
+#      serve every account as the reference has it; one is killed with SIGKILL, and the other
+#      is given its partitions without giving up its own (cooperative) and serves every account.
 # Exits non-zero with one line on the first mismatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -165,20 +166,20 @@ kills=0
 restores=0
 last=0
 for round in $(seq 1 12); do
+    # Once the whole workload is there and committed, the final run below takes over. An
+    # instance is never stopped while it joins the group: Tansu then keeps the group waiting
+    # for it, and the next instance is never assigned.
+    read -r sum state < <(helper committed "$broker" tansu-check ai.usage "$work/ends.json")
+    if [ "$state" = caught-up ] && ! kill -0 "$copier" 2>/dev/null; then break; fi
     start "killed-$round" killed "$work/lib"
     run=$child
-    # Durable progress (committed offsets moved) or, once the copy is done, the end.
+    # Durable progress: the committed offsets moved.
     deadline=$((SECONDS + 60))
-    caught_up=no
-    while [ $SECONDS -lt $deadline ]; do
+    until read -r sum _ < <(helper committed "$broker" tansu-check ai.usage "$work/ends.json") && [ "$sum" -gt "$last" ]; do
         kill -0 "$run" 2>/dev/null || die "killed-$round exited: $(tail -3 "$work/killed-$round.err")"
-        read -r sum state < <(helper committed "$broker" tansu-check ai.usage "$work/ends.json")
-        if [ "$state" = caught-up ] && ! kill -0 "$copier" 2>/dev/null; then caught_up=yes; break; fi
-        if [ "$sum" -gt "$last" ]; then last=$sum; break; fi
+        [ $SECONDS -lt $deadline ] || die "killed-$round made no durable progress in 60 s: $(tail -3 "$work/killed-$round.err")"
         sleep 0.2
     done
-    [ $SECONDS -lt $deadline ] || die "killed-$round made no durable progress in 60 s: $(tail -3 "$work/killed-$round.err")"
-    if [ $caught_up = yes ]; then stop "$run" "killed-$round"; break; fi
     sleep "0.$((RANDOM % 10))"
     kill -KILL "$run"
     wait "$run" 2>/dev/null || true
@@ -222,7 +223,7 @@ until_caught_up "$broker" tansu-check-upgrade 120
 config mixed "$broker" tansu-check-upgrade cooperative-sticky "$work/snapshots-mixed"
 start mixed mixed "$work/lib"; mixed=$child
 until_log mixed 'Inconsistent group protocol' 60
-kill -KILL "$mixed"; wait "$mixed" 2>/dev/null || true
+kill -TERM "$mixed"; wait "$mixed" 2>/dev/null || true
 config both "$broker" tansu-check-upgrade "cooperative-sticky,range" "$work/snapshots-mixed"
 status=0
 LD_LIBRARY_PATH=$work/lib "$binary" run --config "$work/both.yaml" >/dev/null 2>"$work/both.err" || status=$?
@@ -244,7 +245,11 @@ for url in "$url1" "$url2"; do
 done
 grep -q 'Inconsistent group protocol' "$work/new-1.err" "$work/new-2.err" && die "an upgraded instance was refused after the full stop"
 served=$(helper same-http "$work/reference.json" "$token" "$url1" "$url2")
+# A cooperative rebalance: new-2 killed, new-1 is given its partitions and keeps its own.
+kill -KILL "$new2"; wait "$new2" 2>/dev/null || true
+taken=$(helper same-http "$work/reference.json" "$token" "$url1")
+[ "$(grep -c 'partitions assigned' "$work/new-1.err")" -ge 2 ] || die "new-1 was not given new-2's partitions"
+! grep -q 'partitions revoked' "$work/new-1.err" || die "new-1 gave up partitions in a cooperative rebalance: $(grep 'partitions revoked' "$work/new-1.err" | head -1)"
 stop "$new1" new-1
-stop "$new2" new-2
-say "upgrade range → cooperative-sticky: a mixed group refused as expected; after a full stop and the group's deletion, 2 instances serve $served accounts equal to the reference"
+say "upgrade range → cooperative-sticky: a mixed group refused as expected; after a full stop and the group's deletion, 2 instances serve $served accounts equal to the reference; one killed, the other took its partitions without giving up its own and serves $taken"
 say "passed"
