@@ -67,7 +67,7 @@ def read_all(bootstrap, topic):
 def cmd_create(bootstrap, *specs):
     """create BOOTSTRAP NAME:PARTITIONS…"""
     topics = [NewTopic(s.split(":")[0], int(s.split(":")[1]), 1) for s in specs]
-    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until every future is answered
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})  # alive until every future is answered
     for name, future in admin.create_topics(topics, request_timeout=15).items():
         try:
             future.result()
@@ -200,7 +200,7 @@ def cmd_same_balances(reference_file, bootstrap, topic):
 
 def cmd_delete_group(bootstrap, group):
     """delete-group BOOTSTRAP GROUP"""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     for name, future in admin.delete_consumer_groups([group], request_timeout=15).items():
         try:
             future.result()
