@@ -57,9 +57,10 @@ struct OutputCadence {
         for st in parts where !st.isReplaying || replaying { st.tick() }
     }
 
-    /// Publishes due balances documents, at most `balancesBudget` per pass.
-    func publishDueBalances<Parts: Sequence<PartitionState>>(_ parts: Parts) throws {
-        guard output.balances != nil else { return }
+    /// Publishes due balances documents, at most `balancesBudget` per pass; returns how many.
+    @discardableResult
+    func publishDueBalances<Parts: Sequence<PartitionState>>(_ parts: Parts) throws -> Int {
+        guard output.balances != nil else { return 0 }
         var left = Self.balancesBudget
         for st in parts where st.hasDue {
             let due = st.takeDue(limit: left)
@@ -73,8 +74,9 @@ struct OutputCadence {
                 counts.balancePublished()
                 left -= 1
             }
-            if left == 0 { return }
+            if left == 0 { break }
         }
+        return Self.balancesBudget - left
     }
 
     /// The current balances document of the account `key` names, now, if one of `parts` holds
