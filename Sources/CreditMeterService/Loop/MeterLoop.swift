@@ -35,6 +35,9 @@ final class MeterLoop {
     /// Ledgers of the partitions handed over by the stop's revokes (the demo's final table, tests).
     private var finalStates: [TopicPartition: PartitionState] = [:]
     private var profile = LoopProfile()
+    /// The last pass published a full budget of balances documents: more may be due, so the
+    /// next poll does not wait.
+    private var balancesLeft = false
 
     /// Connects the producers and the consumer (a missing state topic stops the start, with
     /// its name).
@@ -112,7 +115,7 @@ final class MeterLoop {
             do {
                 // The wait for a first record, then the rest of what is queued (see `LoopProfile`).
                 let started = ContinuousClock.now
-                var n = try consumer.poll(timeoutMs: 50, max: 1) { m throws in try process(m) }
+                var n = try consumer.poll(timeoutMs: balancesLeft ? 0 : 50, max: 1) { m throws in try process(m) }
                 let waited = ContinuousClock.now
                 if n > 0 { n += try consumer.poll(timeoutMs: 0, max: 2047) { m throws in try process(m) } }
                 let applied = ContinuousClock.now
@@ -146,7 +149,9 @@ final class MeterLoop {
             lap(&profile.views)
         }
         if due.contains(.balances) { cadence.makeBalancesDue(assignment.states, replaying: due.contains(.replayBalances)) }
-        if try cadence.publishDueBalances(assignment.states) > 0 { lap(&profile.balances) }
+        let published = try cadence.publishDueBalances(assignment.states)
+        balancesLeft = published == OutputCadence.balancesBudget
+        if published > 0 { lap(&profile.balances) }
         if due.contains(.snapshot) {
             writer.writeInBackground(try capture(Array(assignment.states)))
             lap(&profile.snapshot)
