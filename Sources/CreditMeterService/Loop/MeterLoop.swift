@@ -34,6 +34,10 @@ final class MeterLoop {
     private let counts: RecordCounts
     /// Ledgers of the partitions handed over by the stop's revokes (the demo's final table, tests).
     private var finalStates: [TopicPartition: PartitionState] = [:]
+    private var profile = LoopProfile()
+    /// The last pass published a full budget of balances documents: more may be due, so the
+    /// next poll does not wait.
+    private var balancesLeft = false
 
     /// Connects the producers and the consumer (a missing state topic stops the start, with
     /// its name).
@@ -109,12 +113,21 @@ final class MeterLoop {
             case .leaveGroup, .abandon: return
             }
             do {
-                try consumer.poll(timeoutMs: 50, max: 2048) { m throws in try process(m) }
+                // The wait for a first record, then the rest of what is queued (see `LoopProfile`).
+                let started = ContinuousClock.now
+                var n = try consumer.poll(timeoutMs: balancesLeft ? 0 : 50, max: 1) { m throws in try process(m) }
+                let waited = ContinuousClock.now
+                if n > 0 { n += try consumer.poll(timeoutMs: 0, max: 2047) { m throws in try process(m) } }
+                let applied = ContinuousClock.now
+                profile.wait.add(waited - started)
+                if n > 0 { profile.apply.add(applied - waited); profile.records += n }
                 output.producer.poll(timeoutMs: 0)
                 _ = try output.produceUnconfirmedAgain(republish: republishBalance)
                 try checkHealth()
+                profile.outputs.add(ContinuousClock.now - applied)
                 try perform(machine.due(now: .now))
                 counts.collect(assignment.states)
+                profile.endIteration(waitEnded: waited, now: .now)
             } catch {
                 _ = machine.failed(error)
             }
@@ -122,16 +135,31 @@ final class MeterLoop {
     }
 
     private func perform(_ due: LoopStateMachine.Due) throws {
+        var t = ContinuousClock.now
+        func lap(_ span: inout LoopProfile.Span) {
+            let now = ContinuousClock.now
+            span.add(now - t)
+            t = now
+        }
         if due.contains(.views) {
             cadence.publishViews(assignment.states)
             // Counts after the views they count (see `RecordCounts`).
             counts.collect(assignment.states)
             counts.publish(deliveryFailures: output.deliveries.failed)
+            lap(&profile.views)
         }
         if due.contains(.balances) { cadence.makeBalancesDue(assignment.states, replaying: due.contains(.replayBalances)) }
-        try cadence.publishDueBalances(assignment.states)
-        if due.contains(.snapshot) { writer.writeInBackground(try capture(Array(assignment.states))) }
-        if due.contains(.progress) { logProgress() }
+        let published = try cadence.publishDueBalances(assignment.states)
+        balancesLeft = published == OutputCadence.balancesBudget
+        if published > 0 { lap(&profile.balances) }
+        if due.contains(.snapshot) {
+            writer.writeInBackground(try capture(Array(assignment.states)))
+            lap(&profile.snapshot)
+        }
+        if due.contains(.progress) {
+            logProgress()
+            profile.log(logger)
+        }
     }
 
     /// Leaves the group as the state machine directs (see `LoopStateMachine.leaveStep`).

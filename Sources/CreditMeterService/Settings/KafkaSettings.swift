@@ -74,7 +74,9 @@ package enum KafkaSettings {
         common(k, bootstrap: bootstrap) + [
             ("enable.idempotence", "true"),
             ("acks", "all"),
-            ("linger.ms", "2"),
+            // Alerts leave at once: librdkafka still batches what accumulates while a request
+            // is in flight, so bursts (balances documents, a replay) are sent in large batches.
+            ("linger.ms", "0"),
             ("partitioner", "murmur2_random"),
         ] + user(k).filter { !consumerOnly.contains($0.0) }
     }

@@ -161,10 +161,14 @@ extension Bench {
         snapshots: { dir: \(scratch)/latency-snapshots, interval_seconds: 10, keep: 2 }
         http: { listen: "127.0.0.1:0" }
         """.write(toFile: path, atomically: true, encoding: .utf8)
-        let service = try MeasuredChild(executable, ["run", "--config", path, "--log-level", "warning"], output: scratch + "/latency-run.out")
+        // Debug level for the child's loop profile (`LoopProfile`, on its standard error), printed after the figures.
+        let serviceOut = scratch + "/latency-run.out"
+        let service = try MeasuredChild(executable, ["run", "--config", path, "--log-level", "debug"], output: serviceOut)
         defer { kill(service.pid, SIGTERM); service.wait() }
         try await pacedAlerts(bootstrap: bootstrap, alertsTopic: cfg.kafka.alertsTopic, balancesTopic: cfg.kafka.balancesTopic ?? "credit.balances",
                               rate: rate, logger: logger, label: "broker and service in separate processes", say: say)
+        let profile = ((try? String(contentsOfFile: serviceOut + ".err", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("loop profile") }
+        for line in profile { say("  service loop, 5 s: " + (line.range(of: ": ").map { String(line[$0.upperBound...]) } ?? String(line))) }
     }
 
     /// The broker's own latency: produce → a separate consumer, same pacing, no service.
