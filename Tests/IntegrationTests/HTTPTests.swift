@@ -622,21 +622,17 @@ extension HTTPEndpointTests {
                         charts: charts, statusHeader: box(j["statusHeader"]), statusCell: box(j["statusCell"]))
     }
 
-    /// Whether the segment a–b passes through the box shrunk by `inset` px (clipping).
+    /// Whether the segment a–b passes through the box shrunk by `inset` px: sampled every
+    /// 0.1 px along it (independent of the server's own clipping arithmetic).
     static func crosses(_ b: Measured.Box, _ a: (Double, Double), _ c: (Double, Double), inset: Double = 0.5) -> Bool {
         let x0 = b.x0 + inset, y0 = b.y0 + inset, x1 = b.x1 - inset, y1 = b.y1 - inset
-        guard x0 < x1, y0 < y1 else { return false }
-        var t0 = 0.0, t1 = 1.0
-        let dx = c.0 - a.0, dy = c.1 - a.1
-        for (p, q) in [(-dx, a.0 - x0), (dx, x1 - a.0), (-dy, a.1 - y0), (dy, y1 - a.1)] {
-            if p == 0 {
-                if q < 0 { return false }
-            } else {
-                let r = q / p
-                if p < 0 { if r > t1 { return false }; t0 = max(t0, r) } else { if r < t0 { return false }; t1 = min(t1, r) }
-            }
+        guard x0 < x1, y0 < y1, max(a.0, c.0) > x0, min(a.0, c.0) < x1, max(a.1, c.1) > y0, min(a.1, c.1) < y1 else { return false }
+        let steps = max(1, Int(((c.0 - a.0) * (c.0 - a.0) + (c.1 - a.1) * (c.1 - a.1)).squareRoot() * 10))
+        return (0...steps).contains { i in
+            let t = Double(i) / Double(steps)
+            let x = a.0 + (c.0 - a.0) * t, y = a.1 + (c.1 - a.1) * t
+            return x > x0 && x < x1 && y > y0 && y < y1
         }
-        return t0 <= t1
     }
 
     /// Every chart on the page: each label wholly inside its chart and the window, no two
