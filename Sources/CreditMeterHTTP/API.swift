@@ -352,7 +352,7 @@ extension API {
             let id = try Parameters.account(segment!)
             switch model.account(id) {
             case .found(let view):
-                let page = AccountPage(view: view, thresholds: settings.engine.thresholds.map { Int($0) })
+                let page = AccountPage(view: view, thresholds: view.alertThresholds.map { Int($0) })
                 return Self.html(.ok, page.render(backLink: "/ui/" + tokenQuery))
             case .notHeld:
                 return Self.html(.notFound, HTML.page(title: "Unknown account", body: "<h1>\(HTML.escape(id))</h1><p>This instance holds no state for this account.</p>"))

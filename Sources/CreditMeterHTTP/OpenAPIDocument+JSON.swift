@@ -809,6 +809,7 @@ extension OpenAPIDocument {
               "runway",
               "money",
               "alerts",
+              "alert_thresholds_percent",
               "audit"
             ],
             "properties": {
@@ -1050,6 +1051,17 @@ extension OpenAPIDocument {
                   "additionalProperties": false
                 },
                 "description": "This cycle's fired alerts, newest 50."
+              },
+              "alert_thresholds_percent": {
+                "type": "array",
+                "minItems": 0,
+                "maxItems": 8,
+                "items": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 100
+                },
+                "description": "The low-balance thresholds in force, percent remaining, high to low: the account's own (set by `credit.alerts.configured`, 1 to 5 of 1–99), else the configured `alerts.thresholds_percent`."
               },
               "auto_topup": {
                 "type": "object",

@@ -2,10 +2,10 @@ import Foundation
 import Testing
 import CreditEngine
 
-/// Random logs built around the ledger's corners (contract §5, §6, §12, §14) — redeliveries
+/// Random logs built around the ledger's corners (contract §5, §6, §12, §14, §16) — redeliveries
 /// after a neighbour's clock has jumped, purchases redelivered days later, member budgets
 /// removed and set again, re-anchors back to an earlier cycle start, late grants already
-/// expired, beside ordinary traffic — checked against rules stated without the ledger's code:
+/// expired, accounts' own alert thresholds changed around their alerts, beside ordinary traffic — checked against rules stated without the ledger's code:
 ///
 /// 1. dedupe: a record is a duplicate exactly when its account has applied the same (source,
 ///    id) and its account clock (the maximum event time of the account's applied records)
@@ -30,7 +30,7 @@ import CreditEngine
     /// they are meant to (so the rules above are exercised, not passed vacuously).
     @Test(arguments: 0..<8)
     func cornersKeepTheRules(chunk: Int) throws {
-        let config = try Fixtures.engine()
+        let config = try Fixtures.engine(runwayDays: 7)
         var reached = CornerCheck.Reached()
         for seed in (chunk * Self.seedsPerCase)..<((chunk + 1) * Self.seedsPerCase) {
             let check = CornerCheck(config: config, seed: seed)
@@ -43,7 +43,8 @@ import CreditEngine
         #expect(reached.budgetsSetAgainAfterAnAlert > 0)
         #expect(reached.reAnchorsToAStartMetBefore > 0)
         #expect(reached.lateGrantsExpiredOnArrival > 0)
-        #expect(reached.memberAlerts > 0 && reached.balanceAlerts > 0 && reached.requests > 0)
+        #expect(reached.memberAlerts > 0 && reached.balanceAlerts > 0 && reached.requests > 0 && reached.runwayAlerts > 0)
+        #expect(reached.ownThresholdAlerts > 0)
     }
 }
 
@@ -144,6 +145,12 @@ enum CornerLog {
             case 90..<94:
                 emit("credit.adjusted", account, at: now, source: "ops",
                      [("credits", .n((rng.chance(50) ? "-" : "") + String(1 + rng.below(40)))), ("reason", .s("ops"))])
+            case 94..<97:  // the account's own alert thresholds (§16), or back to the default
+                let pool = [90, 50, 30, 20, 10, 5]
+                var picked: [Int] = []
+                for _ in 0...rng.below(3) { let p = pool[rng.below(pool.count)]; if !picked.contains(p) { picked.append(p) } }
+                emit("credit.alerts.configured", account, at: now,
+                     [("thresholds_percent", rng.chance(20) ? .null : .n("[" + picked.map(String.init).joined(separator: ",") + "]"))])
             default:  // a void of one of the account's purchases
                 guard let ids = purchases[account], !ids.isEmpty else { continue }
                 emit("credit.grant.voided", account, at: now, [("grant_id", .s(ids[rng.below(ids.count)])), ("reason", .s("refund"))])
@@ -171,7 +178,9 @@ final class CornerCheck {
     struct Reached {
         var duplicatesAfterANeighboursJump = 0, usageChargedAgainAfterItsWindow = 0, purchasesRedeliveredPastTheWindow = 0
         var budgetsSetAgainAfterAnAlert = 0, reAnchorsToAStartMetBefore = 0, lateGrantsExpiredOnArrival = 0
-        var memberAlerts = 0, balanceAlerts = 0, requests = 0
+        var memberAlerts = 0, balanceAlerts = 0, runwayAlerts = 0, requests = 0
+        /// Balance alerts at a threshold the configured default does not have (§16).
+        var ownThresholdAlerts = 0
 
         mutating func add(_ o: Reached) {
             duplicatesAfterANeighboursJump += o.duplicatesAfterANeighboursJump
@@ -180,7 +189,8 @@ final class CornerCheck {
             budgetsSetAgainAfterAnAlert += o.budgetsSetAgainAfterAnAlert
             reAnchorsToAStartMetBefore += o.reAnchorsToAStartMetBefore
             lateGrantsExpiredOnArrival += o.lateGrantsExpiredOnArrival
-            memberAlerts += o.memberAlerts; balanceAlerts += o.balanceAlerts; requests += o.requests
+            memberAlerts += o.memberAlerts; balanceAlerts += o.balanceAlerts; runwayAlerts += o.runwayAlerts; requests += o.requests
+            ownThresholdAlerts += o.ownThresholdAlerts
         }
     }
     private(set) var reached = Reached()
@@ -314,7 +324,14 @@ final class CornerCheck {
         }
         // What the log reached.
         for alert in result.alerts {
-            if alert.kind.isMember { reached.memberAlerts += 1; memberAlerted.insert("\(r.account)/\(alert.member ?? "")") } else { reached.balanceAlerts += 1 }
+            if alert.kind.isMember {
+                reached.memberAlerts += 1; memberAlerted.insert("\(r.account)/\(alert.member ?? "")")
+            } else if alert.kind == .runway {
+                reached.runwayAlerts += 1
+            } else {
+                reached.balanceAlerts += 1
+            }
+            if alert.kind == .low && !config.thresholds.contains(Int64(alert.thresholdPercent)) { reached.ownThresholdAlerts += 1 }
         }
         reached.requests += result.requestCount
         if r.type == "credit.member.budget.set", let member = ["m0", "m1"].first(where: { r.json.contains("\"member\":\"\($0)\"") }) {

@@ -59,6 +59,13 @@ enum LogGen {
                 let budget: EventJSON.Value = op % 9 == 0 ? .null : .n(String(1 + op % 200))
                 out.append(EventJSON.event("credit.member.budget.set", account: account, id: id, time: ts,
                                            data: [("member", .s("m\(op % 3)")), ("monthly_credits", budget)]))
+            case 9 where op % 5 == 0:
+                // The account's own alert thresholds (§16): 1–3 of a few percents, or back to the default.
+                let pool = [90, 75, 50, 30, 20, 10, 5]
+                var picked: [Int] = []
+                for k in 0...(op / 2401 % 3) where !picked.contains(pool[op / [7, 49, 343][k] % 7]) { picked.append(pool[op / [7, 49, 343][k] % 7]) }
+                let list: EventJSON.Value = op % 7 == 0 ? .null : .n("[" + picked.map(String.init).joined(separator: ",") + "]")
+                out.append(EventJSON.event("credit.alerts.configured", account: account, id: id, time: ts, data: [("thresholds_percent", list)]))
             default:
                 let credits = (op % 2 == 0 ? "-" : "") + String(op % 500) + ".25"
                 out.append(EventJSON.event("credit.adjusted", account: account, id: id, time: ts, source: "ops",
@@ -133,5 +140,12 @@ enum LogGen {
         #expect(!t.requests.isEmpty)
         #expect(t.alerts.contains { $0.kind == .memberLow || $0.kind == .memberExhausted })
         #expect(t.ledger.audit().isClean)
+    }
+
+    /// The generator reaches §16: accounts with their own thresholds, alerts at them.
+    @Test func generatedLogsExerciseOwnAlertThresholds() throws {
+        let t = try LogGen.run(LogGen.log((0..<3_000).map { ($0 * 7_919 + 12_345) % 10_000_000 }))
+        #expect(t.ledger.accounts.contains { !($0.features?.alertThresholds ?? []).isEmpty })
+        #expect(t.alerts.contains { $0.kind == .low && ![20, 10].contains($0.thresholdPercent) })
     }
 }

@@ -57,6 +57,19 @@ enum SnapshotFixture {
         return t
     }
 
+    /// `scenarioV4()` plus the §16 state: an account's own thresholds set after an alert (a
+    /// removed threshold's counts retired, a kept one's mark kept, an added one fired by the
+    /// next event), and an account's own thresholds set before its plan.
+    static func scenarioV5() throws -> TestLedger {
+        let t = try scenarioV4()
+        t.thresholds("low", [50, 20], at: "2026-11-21T00:00:00Z", id: "th1")
+        t.usage("low", "read_ticket", at: "2026-11-22T00:00:00Z", id: "u13")
+        t.thresholds("own", [80, 30, 5], at: "2026-11-01T00:00:00Z", id: "th2")
+        t.plan("own", "trial", at: "2026-11-01T00:00:00Z", id: "p6")
+        t.usage("own", "web_research", at: "2026-11-02T00:00:00Z", quantity: 3, id: "u14")
+        return t
+    }
+
     static func encode(_ t: TestLedger) -> [UInt8] {
         SnapshotCodec.encode(t.ledger, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99)
     }
@@ -76,7 +89,7 @@ enum SnapshotFixture {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"] != nil))
     func writeCurrentFormatFixture() throws {
         let path = ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"]!
-        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenarioV4())
+        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenarioV5())
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 }
@@ -165,11 +178,33 @@ enum SnapshotFixture {
         #expect((0..<d.accountCount).map { String(decoding: d.accountDocument($0), as: UTF8.self) } == t.documents())
     }
 
-    @Test func version4IsWrittenByteForByteAndReadBack() throws {
+    /// Ids carried from a format-3 snapshot are judged on their own account's clock: a
+    /// neighbour 60 h ahead does not make acme forget u6, applied before the upgrade. A sweep
+    /// keeps carried ids for 30 days of partition time past their window, then drops them (the
+    /// adjustment a1 stays, for good).
+    @Test func idsCarriedFromVersion3IgnoreTheirNeighboursClocks() throws {
+        let t = try SnapshotFixture.scenarioV3()
+        let (l, _) = try SnapshotCodec.decode(try SnapshotFixture.bytes("snapshot-v3.snap"), config: t.ledger.config)
+        t.adopt(l)
+        let before = t.balance("acme")
+        t.usage("solo", "chat", at: "2026-12-06T12:00:00Z", id: "n1")
+        let again = t.usage("acme", "web_research", at: "2026-12-04T00:00:00Z", quantity: 4, id: "u6", member: "ana")
+        #expect(again.outcome == .duplicate)
+        #expect(t.balance("acme") == before)
+        func carried() -> Int {
+            t.ledger.dedupe.remembered(clocks: t.ledger.accounts.map(\.clock), partitionClock: t.ledger.watermark)
+                .filter { $0.owner == DedupeTable.carried }.count
+        }
+        #expect(carried() == 8)
+        t.usage("solo", "chat", at: "2027-01-05T02:00:00Z", id: "n2")  // u6's hour + 25 h + 720 h passed
+        #expect(carried() == 1)
+    }
+
+    /// Written by the format-4 code (commit 7f183f8) from `scenarioV4()`.
+    @Test func version4StillDecodesToExactValues() throws {
         let t = try SnapshotFixture.scenarioV4()
-        let bytes = SnapshotFixture.encode(t)
+        let bytes = try SnapshotFixture.bytes("snapshot-v4.snap")
         #expect(bytes[7] == 4)
-        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v4.snap")))
         let (l, _) = try SnapshotCodec.decode(bytes, config: t.ledger.config)
         #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
         #expect((0..<l.accountCount).map { l.view($0).history } == (0..<l.accountCount).map { t.ledger.view($0).history })
@@ -191,6 +226,37 @@ enum SnapshotFixture {
         #expect(moved.reanchored && moved.highestSequence == 3)
         #expect(moved.granted == 100_000 + 100_000)  // two cycles' allowance; the late grant g3 is history alone
         #expect(l.account("solo")!.features?.grantIDs.count == 2)
+        // Read back, it is the state of the straight run: the current format writes both alike.
+        #expect(SnapshotCodec.encode(l, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99) == SnapshotFixture.encode(t))
+        // snapshot inspect's detached configuration describes them identically.
+        let detached = try SnapshotCodec.detachedConfiguration(bytes)
+        let (d, _) = try SnapshotCodec.decode(bytes, config: detached, verifyRateCards: false)
+        #expect((0..<d.accountCount).map { String(decoding: d.accountDocument($0), as: UTF8.self) } == t.documents())
+    }
+
+    @Test func version5IsWrittenByteForByteAndReadBack() throws {
+        let t = try SnapshotFixture.scenarioV5()
+        let bytes = SnapshotFixture.encode(t)
+        #expect(bytes[7] == 5)
+        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v5.snap")))
+        let (l, _) = try SnapshotCodec.decode(bytes, config: t.ledger.config)
+        #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
+        func numbering(_ a: Account) -> String {
+            "\(a.clock) \(a.alerts) \(a.cycleAlerts) \(a.extras) \(a.highestSequence) \(a.reanchored)"
+        }
+        #expect(l.accounts.map(numbering) == t.ledger.accounts.map(numbering))
+        #expect(l.counters == t.ledger.counters)
+        // The §16 state it carries: own thresholds, a kept mark, a retired threshold's counts.
+        let low = try #require(l.account("low"))
+        #expect(low.features?.alertThresholds == [50, 20])
+        #expect(low.features?.retiredAlertCounts == [RetiredAlertCounts(percent: 10, low: 1, recovered: 0)])
+        #expect(low.alerts.fired == 0b11 && low.alerts.episodeLowest == 20)
+        #expect(l.view(l.accountIndex("low")!).alerts.map(\.id) == ["low/2026-11-01T00:00:00Z/credit.balance.low/10/1",
+                                                                     "low/2026-11-01T00:00:00Z/credit.balance.low/50/1"])
+        #expect(l.account("own")!.features?.alertThresholds == [80, 30, 5])
+        #expect(l.view(l.accountIndex("own")!).alerts.map(\.id) == ["own/2026-11-01T00:00:00Z/credit.balance.low/80/1"])
+        #expect(t.document("own").contains(#""alert_thresholds_percent":[80,30,5]"#))
+        #expect(t.document("acme").contains(#""alert_thresholds_percent":[20,10]"#))
         #expect(SnapshotCodec.encode(l, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99) == bytes)
         // snapshot inspect's detached configuration describes them identically.
         let detached = try SnapshotCodec.detachedConfiguration(bytes)

@@ -191,6 +191,14 @@ final class TestLedger {
                               data: [("member", .s(member)), ("monthly_credits", monthly.map { .n($0) } ?? .null)]))
     }
 
+    /// `percents` nil writes `"thresholds_percent": null` (back to the configured default).
+    @discardableResult
+    func thresholds(_ account: String, _ percents: [Int]?, at time: String, id: String? = nil) -> ApplyResult {
+        let value: EventJSON.Value = percents.map { .n("[" + $0.map(String.init).joined(separator: ",") + "]") } ?? .null
+        return apply(EventJSON.event("credit.alerts.configured", account: account, id: id ?? nextID(), time: time,
+                                     data: [("thresholds_percent", value)]))
+    }
+
     private(set) var requests: [TopupRequest] = []
 
     func account(_ id: String) -> Account { ledger.account(id)! }

@@ -65,6 +65,78 @@ public struct AlertState: Sendable, Equatable {
         return open
     }
 
+    /// The thresholds change from `old` to `new` (both high → low; §16, an account's own list):
+    /// fired marks and this cycle's counts follow their threshold's value — a kept threshold
+    /// keeps both, a removed one's mark is dropped and its counts go to `retired` (so that, set
+    /// again this cycle, it continues them: ids never repeat), an added one starts unfired with
+    /// the counts `retired` holds for it. Exhaustion stays. An episode whose lowest threshold
+    /// was removed continues from the lowest threshold still fired, and ends when none is (a
+    /// `recovered` names a threshold that fired).
+    mutating func rethreshold(from old: [Int64], to new: [Int64], retired: inout [RetiredAlertCounts]) {
+        guard old != new else { return }
+        var marks = fired & Self.exhaustedBit
+        for (i, p) in old.enumerated() where fired & (1 << i) != 0 {
+            if let j = new.firstIndex(of: p) { marks |= 1 << j }
+        }
+        fired = marks
+        if marks == 0 {
+            episodeLowest = Self.noEpisode
+        } else if episodeLowest != Self.noEpisode && episodeLowest != 0 && !new.contains(Int64(episodeLowest)) {
+            let lowest = new.indices.last { marks & (1 << $0) != 0 }
+            episodeLowest = lowest.map { UInt8(new[$0]) } ?? 0
+        }
+        guard !counts.isEmpty else {
+            resume(&retired, thresholds: new)
+            return
+        }
+        let t = old.count, u = new.count
+        var out = [Int64](repeating: 0, count: 2 * u + 2)
+        out[u] = counts[t]
+        out[2 * u + 1] = counts[2 * t + 1]
+        for (i, p) in old.enumerated() {
+            let low = counts[i], recovered = counts[t + 1 + i]
+            if let j = new.firstIndex(of: p) {
+                out[j] = low
+                out[u + 1 + j] = recovered
+            } else if low != 0 || recovered != 0 {
+                retired.append(RetiredAlertCounts(percent: p, low: low, recovered: recovered))
+            }
+        }
+        counts = out.allSatisfy { $0 == 0 } ? [] : out
+        resume(&retired, thresholds: new)
+    }
+
+    /// Moves the counts `retired` holds for any of `thresholds` (the list in force, `counts`'s
+    /// layout) back into `counts`: a threshold set again continues its n this cycle.
+    mutating func resume(_ retired: inout [RetiredAlertCounts], thresholds: [Int64]) {
+        let u = thresholds.count
+        for (j, p) in thresholds.enumerated() {
+            guard let k = retired.firstIndex(where: { $0.percent == p }) else { continue }
+            let r = retired.remove(at: k)
+            if counts.isEmpty { counts = [Int64](repeating: 0, count: 2 * u + 2) }
+            counts[j] = r.low
+            counts[u + 1 + j] = r.recovered
+        }
+    }
+
+    /// This cycle's counts (layout as `counts`) for thresholds `new`, remapped by threshold
+    /// value from `old`; a threshold not in `new` loses its counts. (Restoring a snapshot
+    /// written with other configured thresholds.)
+    static func remapCounts(_ counts: [Int64], from old: [Int64], to new: [Int64]) -> [Int64] {
+        guard !counts.isEmpty else { return [] }
+        if old == new { return counts }
+        let t = old.count
+        var out = [Int64](repeating: 0, count: 2 * new.count + 2)
+        for (i, v) in old.enumerated() {
+            guard let j = new.firstIndex(of: v) else { continue }
+            if i < counts.count { out[j] = counts[i] }
+            if t + 1 + i < counts.count { out[new.count + 1 + j] = counts[t + 1 + i] }
+        }
+        if t < counts.count { out[new.count] = counts[t] }
+        if 2 * t + 1 < counts.count { out[2 * new.count + 1] = counts[2 * t + 1] }
+        return out
+    }
+
     /// Gives a decided action its `n` (off the hot path: only when an alert fires).
     mutating func number(_ action: inout Action, thresholds: Int, _ numbering: inout SequenceNumbering) {
         if counts.isEmpty { counts = [Int64](repeating: 0, count: 2 * thresholds + 2) }

@@ -43,6 +43,42 @@ public struct DecodedEvent {
     // credit.member.budget.set (§12): `member`, and `monthlyCredits` (nil = remove)
     // credit.plan.assigned (§12): rollover cap, millicredits
     public var rolloverMaxCredits: Int64?
+    // credit.alerts.configured (§16): empty = null, back to the configured default
+    public var thresholdsPercent = ThresholdList()
 
     public init() {}
+}
+
+/// `credit.alerts.configured`'s `thresholds_percent` (contract §16): at most 5 distinct whole
+/// percents from 1 to 99, packed into one word (7 bits each, the count in the top byte) so that
+/// a decoded event stays a plain value with nothing to allocate or release. Empty: `null`.
+public struct ThresholdList: Sendable, Equatable {
+    public static let capacity = 5
+    private var bits: UInt64 = 0
+
+    public init() {}
+
+    public init(_ percents: [Int64]) {
+        precondition(percents.count <= Self.capacity && percents.allSatisfy { (1...99).contains($0) })
+        for p in percents { append(p) }
+    }
+
+    public var count: Int { Int(bits >> 56) }
+    public var isEmpty: Bool { bits == 0 }
+
+    public subscript(i: Int) -> Int64 { Int64((bits >> UInt64(7 * i)) & 0x7F) }
+
+    public func contains(_ percent: Int64) -> Bool {
+        for i in 0..<count where self[i] == percent { return true }
+        return false
+    }
+
+    /// Adds a percent (1…99) when there is room (`count` < `capacity`).
+    mutating func append(_ percent: Int64) {
+        let n = count
+        bits = (bits & ((1 << 56) - 1)) | UInt64(percent) << UInt64(7 * n) | UInt64(n + 1) << 56
+    }
+
+    /// The percents sorted high → low, as thresholds are kept (`EngineConfiguration.thresholds`).
+    public var descending: [Int64] { (0..<count).map { self[$0] }.sorted(by: >) }
 }

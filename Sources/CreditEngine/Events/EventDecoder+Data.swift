@@ -1,4 +1,4 @@
-/// The `data` object of each event type (contract §2, §12): its fields, their types and
+/// The `data` object of each event type (contract §2, §12, §16): its fields, their types and
 /// ranges, and the fields each type requires. A new event type's fields go here.
 extension EventDecoder {
     /// `data` member bits, to refuse duplicate keys (see `Seen.mark`).
@@ -86,6 +86,11 @@ extension EventDecoder {
                     else if key.equals("reason") { try seen.mark(2, "data.reason"); e.reason = try optionalString(&s, "data.reason") }
                     else if key.equals("ref") { try seen.mark(4, "data.ref"); e.ref = try optionalString(&s, "data.ref") }
                     else { try s.skipValue() }
+                case .alertsConfigured:
+                    if key.equals("thresholds_percent") {
+                        try seen.mark(1, "data.thresholds_percent")
+                        e.thresholdsPercent = try thresholdList(&s, "data.thresholds_percent")
+                    } else { try s.skipValue() }
                 case .rateCardPinned:
                     if key.equals("version") { try seen.mark(1, "data.version"); sawVersion = true; e.version = try optionalString(&s, "data.version") }
                     else if key.equals("until") { try seen.mark(2, "data.until"); e.until = try optionalTime(&s, "data.until") }
@@ -127,7 +132,34 @@ extension EventDecoder {
             guard !m.contains(UInt8(ascii: "/")) else { throw .invalid("data.member", "must not contain '/'") }
             guard seen.bits & 2 != 0 else { throw .missing("data.monthly_credits") }
             if let c = e.monthlyCredits, c <= 0 { throw .invalid("data.monthly_credits", "must be greater than 0 (or null to remove)") }
+        case .alertsConfigured:
+            guard seen.bits & 1 != 0 else { throw .missing("data.thresholds_percent") }
         }
+    }
+
+    /// `thresholds_percent` (§16): null (empty: back to the configured default), or an array of
+    /// 1 to 5 distinct integers from 1 to 99 written as plain digits (§7 v2: `20.0`, `2e1` are
+    /// not integers). Elements are read in place; nothing is allocated.
+    private func thresholdList(_ s: inout JSONScanner, _ field: StaticString) throws(DecodeFailure) -> ThresholdList {
+        var list = ThresholdList()
+        if s.readNull() { return list }
+        let expected: StaticString = "an array of 1 to 5 distinct integers from 1 to 99, or null"
+        guard s.peek() == UInt8(ascii: "[") else { throw s.typeError(field, expected: expected) }
+        s.pos += 1
+        if s.peek() == UInt8(ascii: "]") {
+            s.pos += 1
+            throw .invalid(field, "must hold 1 to 5 thresholds (null returns to the configured default)")
+        }
+        repeat {
+            guard let v = try integer(&s, field, expected: expected) else { throw .wrongType(field, expected: expected) }
+            guard v >= 1 && v <= 99 else { throw .invalid(field, "must hold integers from 1 to 99") }
+            guard !list.contains(v) else { throw .invalid(field, "must not repeat a threshold") }
+            guard list.count < ThresholdList.capacity else {
+                throw .invalid(field, "must hold 1 to 5 thresholds (null returns to the configured default)")
+            }
+            list.append(v)
+        } while try s.nextElement()
+        return list
     }
 
     @inline(__always)

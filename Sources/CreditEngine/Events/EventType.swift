@@ -9,6 +9,7 @@ public enum EventType: UInt8, Sendable, CaseIterable {
     case grantVoided      // credit.grant.voided (§12)
     case autoTopupConfigured  // credit.autotopup.configured (§12)
     case memberBudgetSet  // credit.member.budget.set (§12)
+    case alertsConfigured // credit.alerts.configured (§16)
 
     public var name: String {
         switch self {
@@ -21,6 +22,7 @@ public enum EventType: UInt8, Sendable, CaseIterable {
         case .grantVoided: return "credit.grant.voided"
         case .autoTopupConfigured: return "credit.autotopup.configured"
         case .memberBudgetSet: return "credit.member.budget.set"
+        case .alertsConfigured: return "credit.alerts.configured"
         }
     }
 
@@ -33,7 +35,10 @@ public enum EventType: UInt8, Sendable, CaseIterable {
             if bytes.equals("credit.grant.issued") { return .grantIssued }
             if bytes.equals("credit.grant.voided") { return .grantVoided }
             return nil
-        case 24: return bytes.equals("credit.member.budget.set") ? .memberBudgetSet : nil
+        case 24:
+            if bytes.equals("credit.member.budget.set") { return .memberBudgetSet }
+            if bytes.equals("credit.alerts.configured") { return .alertsConfigured }
+            return nil
         case 27: return bytes.equals("credit.autotopup.configured") ? .autoTopupConfigured : nil
         case 20: return bytes.equals("credit.plan.assigned") ? .planAssigned : nil
         case 22:

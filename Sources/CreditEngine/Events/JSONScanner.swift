@@ -327,6 +327,16 @@ struct JSONScanner {
         return i == n
     }
 
+    /// After an array element: true if another element follows, false at the closing bracket.
+    @inline(__always) @usableFromInline
+    mutating func nextElement() throws(DecodeFailure) -> Bool {
+        guard let c = peek() else { throw fail("unterminated array") }
+        pos += 1
+        if c == UInt8(ascii: ",") { return true }
+        if c == UInt8(ascii: "]") { return false }
+        throw fail("expected ',' or ']'")
+    }
+
     /// After a member value: true if another member follows, false at the closing brace.
     @inline(__always) @usableFromInline
     mutating func nextMember() throws(DecodeFailure) -> Bool {

@@ -1,4 +1,4 @@
-/// Contract §12 state of one account, kept out of line (`Account.extras`, empty for an account
+/// Contract §12 (and §16) state of one account, kept out of line (`Account.extras`, empty for an account
 /// that uses none of it) so that an ordinary account stays small and its usage events touch
 /// nothing new.
 public struct AccountExtras: Sendable, Equatable {
@@ -23,6 +23,12 @@ public struct AccountExtras: Sendable, Equatable {
     /// this cycle.
     public internal(set) var runwayFired = false
     public internal(set) var runwaySequence: Int64 = 0
+    /// The account's own low-balance thresholds (§16), high → low; empty: the configured
+    /// default (`EngineConfiguration.thresholds`).
+    public internal(set) var alertThresholds: [Int64] = []
+    /// The balance alert counts of thresholds removed this cycle, so that a threshold set again
+    /// continues them (§14); dropped at the next cycle start.
+    public internal(set) var retiredAlertCounts: [RetiredAlertCounts] = []
 
     public init() {}
 
@@ -51,14 +57,17 @@ public struct AccountExtras: Sendable, Equatable {
 }
 
 extension Account {
-    /// Which §12 evaluations an applied event needs (step 8 of `LedgerState.apply`), kept on
-    /// the account so that a usage event of an account with no policy reads no §12 state.
+    /// Which §12 evaluations an applied event needs (step 8 of `LedgerState.apply`), and whether
+    /// the account has its own alert thresholds (§16), kept on the account so that a usage event
+    /// of an account with neither reads no §12 state.
     struct ActivePolicies: OptionSet, Sendable, Equatable {
         let rawValue: UInt8
         /// An auto top-up policy is configured.
         static let autoTopup = ActivePolicies(rawValue: 1)
         /// At least one member has a budget.
         static let memberBudgets = ActivePolicies(rawValue: 2)
+        /// The account has its own alert thresholds (§16).
+        static let ownThresholds = ActivePolicies(rawValue: 4)
     }
 
     /// Runs `body` on the account's §12 state, creating it if needed.
@@ -77,6 +86,7 @@ extension Account {
         activePolicies = []
         if x.autoTopup != nil { activePolicies.insert(.autoTopup) }
         if !x.budgets.isEmpty { activePolicies.insert(.memberBudgets) }
+        if !x.alertThresholds.isEmpty { activePolicies.insert(.ownThresholds) }
     }
 
     /// A cycle start or a credit-adding event: no request is pending any more.

@@ -33,6 +33,7 @@ extension LedgerState {
             case .grantVoided: change = .void(try Rules.GrantVoid.validate(e, subjectHash: subjectHash, account: existing, in: self))
             case .autoTopupConfigured, .memberBudgetSet: change = .policy(try Rules.Policies.validate(e, config: config))
             case .rateCardPinned: change = .pin(try Rules.RateCardPin.validate(e, config: config))
+            case .alertsConfigured: change = .thresholds(Rules.AlertThresholds.validate(e))
             }
         } catch {
             return reject(error)
@@ -96,10 +97,13 @@ extension LedgerState {
         case .void(let c): Rules.GrantVoid.apply(c, e, to: &a)
         case .policy(let c): Rules.Policies.apply(c, member: names.member, to: &a)
         case .pin(let c): Rules.RateCardPin.apply(c, e, to: &a)
+        case .thresholds: break  // in force from the next applied event: set after this event's evaluations
         }
         a.events += 1
         // 8. Evaluations.
-        return decide(&a, e, names: names, openEpisode: openEpisode, config: config)
+        let decision = decide(&a, e, names: names, openEpisode: openEpisode, config: config)
+        if case .thresholds(let c) = change { Rules.AlertThresholds.apply(c, to: &a, config: config) }
+        return decision
     }
 
     /// The names an event brings into the partition's tables (step 5): a usage event's
@@ -113,7 +117,7 @@ extension LedgerState {
             if let m = e.member { names.member = members.intern(m, hash: ByteHash.hash(m)) }
         case .policy(.memberBudget):
             if let m = e.member { names.member = members.intern(m, hash: ByteHash.hash(m)) }
-        case .plan, .purchase, .adjustment, .void, .policy(.autoTopup), .pin:
+        case .plan, .purchase, .adjustment, .void, .policy(.autoTopup), .pin, .thresholds:
             break
         }
         return names

@@ -54,6 +54,7 @@ extension Account {
                 extras[0].budgets[i].counts = []
             }
             if !extras[0].removedBudgetCounts.isEmpty { extras[0].removedBudgetCounts = [] }
+            if !extras[0].retiredAlertCounts.isEmpty { extras[0].retiredAlertCounts = [] }
         }
         expired += allowance
         cycleIndex = cycle.index

@@ -14,9 +14,17 @@
 /// applied clock among its own entries (the entry of the event that set the clock is always
 /// live), so a sweep derives every clock from the table itself in one pass.
 ///
-/// Entries restored from a snapshot of format 3 or earlier have no owner: they keep that
-/// format's rule — an hour stamp, remembered for the window on the partition's event-time
-/// clock (`LedgerState.watermark`) — until they expire ("carried" entries).
+/// Entries restored from a snapshot of format 3 or earlier have no owner and only the hour
+/// that format stamped them with: max(the partition's event-time clock, the event's time),
+/// floored to the hour ("carried" entries). The fingerprint names the account, so a carried
+/// entry a lookup matches is the looking-up account's own: it is remembered while that
+/// account's clock ≤ the stamp's hour end + 24 h (its clock may have run that far ahead of the
+/// partition's: an event may be 24 h ahead of its record) + the window — or while the
+/// partition's clock is within the window of the stamp, the rule of the format that wrote it.
+/// So a neighbour's clock never makes an account forget its own carried id. A sweep, which
+/// knows no carried entry's account, keeps carried entries for `carriedGraceHours` of
+/// partition time past the window: a one-time set (nothing new is ever carried), dropped a
+/// month after the upgrade.
 ///
 /// Memory: open addressing with linear probing over two parallel arrays — the fingerprints
 /// (8 B, the only array a probe reads) and an `Entry` per slot (12 B: owner and applied clock,
@@ -83,11 +91,25 @@ public struct DedupeTable: Sendable {
         Int(truncatingIfNeeded: fp.multipliedFullWidth(by: UInt64(fingerprints.count)).high)
     }
 
-    /// Whether a carried entry is still remembered: seen within the window of the partition's
-    /// clock (hours), as the format that wrote it decided.
+    /// How long past its window a carried entry is kept, in hours of partition time (30 days).
+    static let carriedGraceHours: Int64 = 30 * 24
+
+    /// Whether a carried entry matched by an account whose clock is `clock` is remembered: on
+    /// the account's own clock, or on the partition's as the format that wrote it decided.
     @inline(__always)
-    private func carriedIsLive(_ e: Entry, partitionHour: Int64) -> Bool {
-        e.isForever || e.applied >= partitionHour - windowHours
+    private func carriedIsLive(_ e: Entry, clock: Int64, partitionHour: Int64) -> Bool {
+        if e.isForever || e.applied >= partitionHour - windowHours { return true }
+        let (hours, o1) = e.applied.addingReportingOverflow(25)
+        let (start, o2) = hours.multipliedReportingOverflow(by: EventTime.nanosPerHour)
+        let (end, o3) = start.addingReportingOverflow(window)
+        return o1 || o2 || o3 || clock <= end
+    }
+
+    /// Whether a sweep keeps a carried entry: within the window and the grace of the
+    /// partition's clock (hours).
+    @inline(__always)
+    private func carriedIsKept(_ e: Entry, partitionHour: Int64) -> Bool {
+        e.isForever || e.applied >= partitionHour - windowHours - Self.carriedGraceHours
     }
 
     /// Where a lookup ended, so that the insert that follows it needs no second probe.
@@ -125,7 +147,8 @@ public struct DedupeTable: Sendable {
                     }
                     // A carried entry names the account through its fingerprint alone. An
                     // expired one stays behind any entry of the account for the same id.
-                    if Int(e.index) == Self.carried && carriedIsLive(e, partitionHour: EventTime.floorDiv(partitionClock, EventTime.nanosPerHour)) {
+                    if Int(e.index) == Self.carried
+                        && carriedIsLive(e, clock: clock, partitionHour: EventTime.floorDiv(partitionClock, EventTime.nanosPerHour)) {
                         probe = Probe(slot: i, capacity: n, found: false)
                         return true
                     }
@@ -196,7 +219,7 @@ public struct DedupeTable: Sendable {
     @inline(__always)
     private func isLive(_ e: Entry, clocks: [Int64], partitionHour: Int64) -> Bool {
         let owner = Int(e.index)
-        if owner == Self.carried { return carriedIsLive(e, partitionHour: partitionHour) }
+        if owner == Self.carried { return carriedIsKept(e, partitionHour: partitionHour) }
         return e.isForever || clocks[owner] <= e.applied + window
     }
 

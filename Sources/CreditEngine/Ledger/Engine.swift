@@ -30,6 +30,8 @@
 /// 7. The family's effect on the account and its history entries (`Rules.<family>.apply`).
 /// 8. Evaluations: balance alerts, member budgets, auto top-up, runway (Outputs.swift), each
 ///    id numbered by Sequences.swift. (A grant already expired on arrival has none: §14.)
+///    An account's own alert thresholds (§16) are set just after this step: they are in force
+///    from the next applied event.
 /// 9. History: the strings of the new history entries are stored (History.swift).
 /// 10. Outputs: what fired becomes `Alert`s and `TopupRequest`s (Outputs.swift).
 ///
@@ -44,15 +46,16 @@
 /// **Where the rules live.** One file per event family in Ledger/Rules/, each with the
 /// family's validation (and pricing) and its effect on the account:
 ///
-/// | family       | event types                                               | file               |
-/// |--------------|-----------------------------------------------------------|--------------------|
-/// | usage        | `ai.usage`                                                | Usage.swift        |
-/// | plan         | `credit.plan.assigned`                                    | Plan.swift         |
-/// | purchases    | `credit.grant.issued`, `credit.topup.purchased`           | Purchases.swift    |
-/// | adjustment   | `credit.adjusted`                                         | Adjustment.swift   |
-/// | void         | `credit.grant.voided`                                     | GrantVoid.swift    |
-/// | policies     | `credit.autotopup.configured`, `credit.member.budget.set` | Policies.swift     |
-/// | rate-card pin| `credit.ratecard.pinned`                                  | RateCardPin.swift  |
+/// | family       | event types                                               | file                  |
+/// |--------------|-----------------------------------------------------------|-----------------------|
+/// | usage        | `ai.usage`                                                | Usage.swift           |
+/// | plan         | `credit.plan.assigned`                                    | Plan.swift            |
+/// | purchases    | `credit.grant.issued`, `credit.topup.purchased`           | Purchases.swift       |
+/// | adjustment   | `credit.adjusted`                                         | Adjustment.swift      |
+/// | void         | `credit.grant.voided`                                     | GrantVoid.swift       |
+/// | policies     | `credit.autotopup.configured`, `credit.member.budget.set` | Policies.swift        |
+/// | rate-card pin| `credit.ratecard.pinned`                                  | RateCardPin.swift     |
+/// | thresholds   | `credit.alerts.configured` (§16)                          | AlertThresholds.swift |
 ///
 /// What every event shares lives beside them in Ledger/: the account and its blocks
 /// (Account.swift, Blocks.swift), cycles (Cycles.swift), usage breakdowns (UsageCells.swift),
@@ -74,6 +77,7 @@ extension LedgerState {
         case void(Rules.GrantVoid.Change)
         case policy(Rules.Policies.Change)
         case pin(Rules.RateCardPin.Change)
+        case thresholds(Rules.AlertThresholds.Change)
 
         /// Millicredits charged: a usage event's price, else 0.
         @inline(__always)
@@ -97,7 +101,7 @@ extension LedgerState {
             case .plan(let c): return c.monthly
             case .purchase(let c): return c.credits
             case .adjustment(let c): return c.credits
-            case .void, .policy, .pin: return 0
+            case .void, .policy, .pin, .thresholds: return 0
             }
         }
 
@@ -107,7 +111,7 @@ extension LedgerState {
             switch self {
             case .plan(let c): return c.priceMicros
             case .purchase(let c): return c.packPriceMicros
-            case .usage, .adjustment, .void, .policy, .pin: return 0
+            case .usage, .adjustment, .void, .policy, .pin, .thresholds: return 0
             }
         }
 

@@ -22,13 +22,17 @@ extension LedgerState {
     static func decide(_ a: inout Account, _ e: DecodedEvent, names: EventNames, openEpisode: UInt8,
                        config: EngineConfiguration) -> Decision {
         var decision = Decision()
-        // Balance alerts: only within a cycle.
+        // Balance alerts: only within a cycle, on the account's own thresholds (§16) or the
+        // configured ones (passed as they are: an ordinary account's path is unchanged).
         if a.hasPlan {
-            (decision.recovered, decision.crossed) = a.alerts.evaluate(balance: a.balance, entitlement: a.entitlement,
-                                                                       thresholds: config.thresholds, openFromPreviousCycle: openEpisode)
-            if decision.recovered != nil || decision.crossed != nil { number(&decision, &a, thresholds: config.thresholds.count) }
+            if a.activePolicies.contains(.ownThresholds) {
+                let own = a.extras[0].alertThresholds
+                evaluateBalance(&decision, &a, thresholds: own, openEpisode: openEpisode)
+            } else {
+                evaluateBalance(&decision, &a, thresholds: config.thresholds, openEpisode: openEpisode)
+            }
         }
-        // An account with no policy reads no §12 state.
+        // An account with no policy reads no §12 state. Member budgets keep the configured thresholds.
         if !a.activePolicies.isEmpty {
             if a.activePolicies.contains(.memberBudgets) && names.member >= 0 {
                 decision.member = a.evaluateMemberBudget(Int32(names.member), thresholds: config.thresholds)
@@ -39,6 +43,14 @@ extension LedgerState {
             decision.runway = a.evaluateRunwayAlert(days: days, usage: e.type == .usage)
         }
         return decision
+    }
+
+    /// The balance alerts (§6) on `thresholds`, numbered.
+    @inline(__always)
+    static func evaluateBalance(_ decision: inout Decision, _ a: inout Account, thresholds: [Int64], openEpisode: UInt8) {
+        (decision.recovered, decision.crossed) = a.alerts.evaluate(balance: a.balance, entitlement: a.entitlement,
+                                                                   thresholds: thresholds, openFromPreviousCycle: openEpisode)
+        if decision.recovered != nil || decision.crossed != nil { number(&decision, &a, thresholds: thresholds.count) }
     }
 
     /// Gives the balance alerts just decided their `n` (Sequences.swift), recovered first.

@@ -55,6 +55,7 @@ extension Account {
         if !rule(x.requestSequence) || !rule(x.runwaySequence) { return false }
         for b in x.budgets { for n in b.counts where !rule(n) { return false } }
         for m in x.removedBudgetCounts { for n in m.counts where !rule(n) { return false } }
+        for r in x.retiredAlertCounts where !rule(r.low) || !rule(r.recovered) { return false }
         return true
     }
 }

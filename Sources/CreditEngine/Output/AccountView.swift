@@ -53,6 +53,10 @@ public struct AccountView: Sendable {
         return state.plan == Account.customPlan ? "custom" : nil
     }
 
+    /// The low-balance thresholds in force for this account (§6, §16), high → low: its own
+    /// (`credit.alerts.configured`), else the configured default.
+    public var alertThresholds: [Int64] { state.alertThresholds(default: config.thresholds) }
+
     /// The rate-card version in force for this account at `time` (a pin counts while it holds).
     public func versionInForce(at time: Int64) -> Int? {
         if state.pinnedVersion >= 0 && time < state.pinUntil { return Int(state.pinnedVersion) }
@@ -68,7 +72,8 @@ public struct AccountView: Sendable {
     // MARK: Document
 
     /// The full account document (contract §6 fields, byte-identical to the balances-topic
-    /// document, then §11's `usage`, `runway`, `money`, `alerts` and more).
+    /// document, then §11's `usage`, `runway`, `money`, `alerts`, §16's `alert_thresholds_percent`
+    /// and more).
     public func document() -> [UInt8] {
         var w = JSONWriter(capacity: 1024)
         write(into: &w)
@@ -147,6 +152,9 @@ public struct AccountView: Sendable {
             w.key("time"); w.time(f.time)
             w.endObject()
         }
+        w.endArray()
+        w.key("alert_thresholds_percent"); w.beginArray()
+        for t in alertThresholds { w.integer(t) }
         w.endArray()
         if let x = a.features {
             if let p = x.autoTopup {

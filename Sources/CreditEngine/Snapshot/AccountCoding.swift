@@ -66,6 +66,11 @@ extension SnapshotCodec {
                 w.uvar(UInt64(m.counts.count))
                 for n in m.counts { w.uvar(UInt64(n)) }
             }
+            // v5: the account's own alert thresholds (§16), retired thresholds' counts
+            w.uvar(UInt64(x.alertThresholds.count))
+            for t in x.alertThresholds { w.uvar(UInt64(t)) }
+            w.uvar(UInt64(x.retiredAlertCounts.count))
+            for c in x.retiredAlertCounts { w.uvar(UInt64(c.percent)); w.uvar(UInt64(c.low)); w.uvar(UInt64(c.recovered)) }
         } else {
             w.u8(0)
         }
@@ -135,9 +140,10 @@ extension SnapshotCodec {
             guard !overflow else { throw .damaged("block amounts out of range") }
             a.blockCredits = sum
         }
-        a.alerts.fired = reading.remapped(UInt16(truncatingIfNeeded: try r.uvar()))
+        // Remapped to the configured thresholds below, unless the account has its own (§16).
+        let fired = UInt16(truncatingIfNeeded: try r.uvar())
         a.alerts.episodeLowest = try r.u8()
-        a.alerts.counts = remapCounts(try readCounts(&r), from: reading.thresholds, to: config.thresholds)
+        let counts = try readCounts(&r)
         let cells = try r.int(1 << 24)
         a.usage.reserveCapacity(cells)
         for _ in 0..<cells { a.usage.append(UsageCell(key: UInt32(truncatingIfNeeded: try r.uvar()), amount: try r.svar())) }
@@ -197,11 +203,30 @@ extension SnapshotCodec {
                                                                                                             to: config.thresholds)))
                     }
                 }
+                if reading.version >= 5 {
+                    for _ in 0..<(try r.int(ThresholdList.capacity)) { x.alertThresholds.append(Int64(bitPattern: try r.uvar())) }
+                    for _ in 0..<(try r.int(64)) {
+                        x.retiredAlertCounts.append(RetiredAlertCounts(percent: Int64(bitPattern: try r.uvar()), low: Int64(bitPattern: try r.uvar()),
+                                                                       recovered: Int64(bitPattern: try r.uvar())))
+                    }
+                }
                 a.extras = [x]
                 a.refreshActivePolicies()
             }
         } else {
             a.firstUsageDay = SnapshotCodec.v1FirstUsageDay(a)
+        }
+        if a.activePolicies.contains(.ownThresholds) {
+            a.alerts.fired = fired
+            a.alerts.counts = counts
+        } else {
+            a.alerts.fired = reading.remapped(fired)
+            a.alerts.counts = AlertState.remapCounts(counts, from: reading.thresholds, to: config.thresholds)
+            // A threshold the account removed this cycle that the configured default now has
+            // continues its counts (its ids never repeat).
+            if !a.extras.isEmpty && !a.extras[0].retiredAlertCounts.isEmpty {
+                a.alerts.resume(&a.extras[0].retiredAlertCounts, thresholds: config.thresholds)
+            }
         }
         if reading.version >= 4 {
             a.highestSequence = Int64(bitPattern: try r.uvar())
@@ -259,21 +284,6 @@ extension SnapshotCodec {
             if let j = new.firstIndex(of: v) { out[j] = counts[i] }
         }
         if old.count < counts.count { out[new.count] = counts[old.count] }
-        return out
-    }
-
-    private static func remapCounts(_ counts: [Int64], from old: [Int64], to new: [Int64]) -> [Int64] {
-        guard !counts.isEmpty else { return [] }
-        if old == new { return counts }
-        let t = old.count
-        var out = [Int64](repeating: 0, count: 2 * new.count + 2)
-        for (i, v) in old.enumerated() {
-            guard let j = new.firstIndex(of: v) else { continue }
-            if i < counts.count { out[j] = counts[i] }
-            if t + 1 + i < counts.count { out[new.count + 1 + j] = counts[t + 1 + i] }
-        }
-        if t < counts.count { out[new.count] = counts[t] }
-        if 2 * t + 1 < counts.count { out[2 * new.count + 1] = counts[2 * t + 1] }
         return out
     }
 }

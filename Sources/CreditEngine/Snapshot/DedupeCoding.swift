@@ -8,7 +8,7 @@
 /// account's clock minus the applied clock (0 for the id that set the clock), for a carried
 /// entry its hour as formats 1–3 wrote it (0: for good; else hour − the partition clock's hour
 /// + 2⁴⁰). Formats 1–3 hold the fingerprint delta and that hour alone: their entries are
-/// restored as carried entries, judged on the partition clock until they expire.
+/// restored as carried entries (DedupeTable.swift: how they are judged and when dropped).
 extension SnapshotCodec {
     /// The partition clock's hour that carried entries' hours are relative to.
     private static func partitionHour(_ watermark: Int64) -> Int64 {

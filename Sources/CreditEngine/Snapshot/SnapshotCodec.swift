@@ -7,7 +7,8 @@
 ///       symbol tables: plans and rate-card versions referenced, capabilities, members
 ///       accounts (AccountCoding.swift: id, plan, cycle, blocks, flows, money, pin, alert
 ///                 state, usage, [v2: first usage day, history entries, this cycle's alerts],
-///                 [v3: §12 state], [v4: highest n, re-anchored], last id)
+///                 [v3: §12 state, v4: removed budgets' counts, v5: own alert thresholds and
+///                 retired thresholds' counts], [v4: highest n, re-anchored], last id)
 ///       dedupe entries sorted by fingerprint [v4: then owner]
 ///     checksum: u64 ByteHash of everything before it
 ///
@@ -24,8 +25,10 @@ public enum SnapshotCodec {
     /// carried on the partition clock until they expire), each account's highest id `n` and
     /// re-anchored mark, the alert counts of removed member budgets; counts are no longer
     /// capped at 65,535.
-    public static let formatVersion: UInt8 = 4
-    public static let readableVersions: ClosedRange<UInt8> = 1...4
+    /// v5 added §16: each account's own alert thresholds and the alert counts of thresholds it
+    /// removed this cycle (in its §12 state).
+    public static let formatVersion: UInt8 = 5
+    public static let readableVersions: ClosedRange<UInt8> = 1...5
 
     /// What a snapshot says about where it stands, without the accounts.
     public struct Header: Sendable, Equatable {

@@ -48,7 +48,8 @@ extension SnapshotCodec {
                     || (tag == UsageCell.memberTag && index < ledger.state.members.count)
                 guard ok else { throw .damaged("account \(i): usage cell reference out of range (corrupt snapshot)") }
             }
-            guard a.alerts.counts.isEmpty || a.alerts.counts.count == 2 * ledger.config.thresholds.count + 2 else {
+            let thresholds = a.alertThresholds(default: ledger.config.thresholds)
+            guard a.alerts.counts.isEmpty || a.alerts.counts.count == 2 * thresholds.count + 2 else {
                 throw .damaged("account \(i): alert counters do not match the thresholds (corrupt snapshot)")
             }
             // Times: within the calendar the ledger computes in (or the "none" sentinels).
@@ -118,6 +119,28 @@ extension SnapshotCodec {
                 for m in x.removedBudgetCounts {
                     guard m.member >= 0 && m.member < members, seen.insert(m.member).inserted, m.counts.count == thresholdCount + 1 else {
                         throw .damaged("account \(i): removed member budget counts out of range (corrupt snapshot)")
+                    }
+                }
+                // The account's own thresholds (§16), as the decoder admits them and kept sorted
+                // high → low: 1–5 distinct whole percents from 1 to 99 (or none). Its fired marks
+                // and open episode name them (restore does not remap an account's own list).
+                let own = x.alertThresholds
+                guard own.count <= ThresholdList.capacity, own.allSatisfy({ $0 >= 1 && $0 <= 99 }),
+                      zip(own, own.dropFirst()).allSatisfy({ $0 > $1 }) else {
+                    throw .damaged("account \(i): alert thresholds out of range (corrupt snapshot)")
+                }
+                if !own.isEmpty {
+                    let episode = a.alerts.episodeLowest
+                    guard a.alerts.fired & ~AlertState.exhaustedBit < 1 << own.count,
+                          episode == AlertState.noEpisode || episode == 0 || own.contains(Int64(episode)) else {
+                        throw .damaged("account \(i): alert marks do not match the account's thresholds (corrupt snapshot)")
+                    }
+                }
+                // A retired threshold's counts: a whole percent not in force now, once.
+                var retired = Set<Int64>()
+                for r in x.retiredAlertCounts {
+                    guard r.percent >= 1 && r.percent <= 100, !thresholds.contains(r.percent), retired.insert(r.percent).inserted else {
+                        throw .damaged("account \(i): retired alert counts out of range (corrupt snapshot)")
                     }
                 }
             }

@@ -25,6 +25,8 @@ public struct DemoOptions: Sendable {
         workload.autoTopupPercent = 10
         workload.budgetPercent = 15
         workload.refunds = 3
+        // §16: some accounts want to hear at 50 % and 75 % used.
+        workload.alertThresholdsPercent = 10
     }
 }
 

@@ -23,6 +23,9 @@ public struct WorkloadSpec: Sendable {
     public var autoTopupPercent = 0
     public var budgetPercent = 0
     public var refunds = 0
+    /// §16: percent of accounts that set their own alert thresholds (50 % and 25 % remaining)
+    /// just after their plan (off by default, like §12).
+    public var alertThresholdsPercent = 0
     /// Usage event ids are `<idPrefix><n>` (a second batch with another prefix is new work).
     public var idPrefix = "evt-"
     public init() {}
@@ -83,6 +86,7 @@ public enum Workload {
         var buysWhenOut = [Bool](repeating: false, count: spec.accounts)
         // §12 choices come from their own generator: enabling them adds records, changes none.
         var extra = SplitMix64(seed: spec.seed ^ 0x5EC7_1012)
+        var own = SplitMix64(seed: spec.seed ^ 0x5EC7_1016)
         for i in 0..<spec.accounts {
             let t = spec.start + Int64(rng.next() % 3_600_000) * 1_000_000
             let plan = pick(plans)
@@ -97,6 +101,10 @@ public enum Workload {
             if Int(extra.next() % 100) < spec.budgetPercent {
                 out.append(setup(type: "credit.member.budget.set", account: i, id: "budget-\(i)", time: t + 2 * EventTime.nanosPerSecond,
                                  data: "{\"member\":\"u-0\",\"monthly_credits\":\(max(1, Int(allowance[i]) / 20))}"))
+            }
+            if spec.alertThresholdsPercent > 0 && Int(own.next() % 100) < spec.alertThresholdsPercent {
+                out.append(setup(type: "credit.alerts.configured", account: i, id: "thresholds-\(i)", time: t + 3 * EventTime.nanosPerSecond,
+                                 data: "{\"thresholds_percent\":[50,25]}"))
             }
             if Int(rng.next() % 100) < spec.topupPercent { scheduled.append((spec.start + Int64(rng.next() % UInt64(span)), i, 0)) }
             if Int(rng.next() % 100) < spec.grantPercent { scheduled.append((spec.start + Int64(rng.next() % UInt64(span)), i, 1)) }
