@@ -675,8 +675,9 @@ extension HTTPEndpointTests {
                    data: #"{"pack":"pack-1000","below_credits":60,"max_per_cycle":2}"#), 0),
             (event("ai.usage", topup, id: "tp4", time: "2026-11-05T10:00:00Z", data: #"{"action":"web_research","quantity":20}"#), 0),
             (event("ai.usage", topup, id: "tp5", time: "2026-11-06T10:00:00Z", data: #"{"action":"chat","quantity":7}"#), 0),
+            (event("credit.alerts.configured", topup, id: "tp6", time: "2026-11-06T11:00:00Z", data: #"{"thresholds_percent":[50,25,5]}"#), 0),
         ] { try h.produce(json, key: topup) }
-        n += 5
+        n += 6
         try await stack.waitReady(processed: n)
 
         for account in ["acct-1", "acct-low", "acct-x", "acct-idle", topup] {
@@ -691,6 +692,10 @@ extension HTTPEndpointTests {
             #expect(labels.contains("credits"), "\(account): no unit on the axis")
             #expect(labels.filter { $0.range(of: #"^[A-Z][a-z]{2} [0-9]{1,2}$"#, options: .regularExpression) != nil }.count >= 3,
                     "\(account): fewer than three dates: \(labels)")
+            if account == topup {  // the account's own thresholds, not the configured 20 and 10
+                let page = try await stack.client.request("/ui/accounts/\(topup)").text
+                #expect(page.contains("50 % (550)") && page.contains("25 % (275)") && page.contains("5 % (55)") && !page.contains("20 % ("))
+            }
             if account != "acct-x" && account != "acct-idle" {
                 #expect(labels.contains { $0.hasPrefix("runs out ") || $0.hasSuffix(" left at the reset") }, "\(account): no runway label: \(labels)")
             }
