@@ -45,6 +45,7 @@ public struct API: HTTPResponder {
 
     /// A matched route: its template (the metrics label) and the account segment, if any.
     enum Route: String, CaseIterable {
+        case root = "/"
         case healthz = "/healthz", readyz = "/readyz", metrics = "/metrics", openapi = "/openapi.json"
         case accounts = "/v1/accounts", account = "/v1/accounts/{account}"
         case check = "/v1/accounts/{account}/check", history = "/v1/accounts/{account}/history"
@@ -55,7 +56,7 @@ public struct API: HTTPResponder {
 
         var needsToken: Bool {
             switch self {
-            case .healthz, .readyz, .metrics, .openapi, .unmatched: return false
+            case .root, .healthz, .readyz, .metrics, .openapi, .unmatched: return false
             default: return true
             }
         }
@@ -67,6 +68,7 @@ public struct API: HTTPResponder {
 
     static func route(_ s: [Substring]) -> (Route, Substring?) {
         switch s.count {
+        case 1 where s[0] == "": return (.root, nil)
         case 1 where s[0] == "healthz": return (.healthz, nil)
         case 1 where s[0] == "readyz": return (.readyz, nil)
         case 1 where s[0] == "metrics": return (.metrics, nil)
@@ -85,17 +87,24 @@ public struct API: HTTPResponder {
         let started = ContinuousClock.now
         let target = RequestTarget(request.head.path ?? "/")
         let (route, segment) = Self.route(target.segments)
+        // Under /ui/ every answer is a page, errors included (a person reads it).
+        let forPeople = route.isPage || target.segments.first == "ui"
         let response: Response
         if route != .unmatched && request.method != .get && request.method != .head {
-            response = Self.json(.methodNotAllowed, error: "method: only \(Self.allowedMethods) are allowed", extra: [.allow: Self.allowedMethods])
+            let reason = "method: only \(Self.allowedMethods) are allowed"
+            response = forPeople ? Self.html(.methodNotAllowed, HTML.errorPage("Method not allowed", reason), extra: [.allow: Self.allowedMethods])
+                : Self.json(.methodNotAllowed, error: reason, extra: [.allow: Self.allowedMethods])
         } else if route.needsToken, let token = settings.token,
                   !Self.authorized(request, token: token, queryToken: route.isPage ? try? target.parameter("token") : nil) {
-            response = Self.json(.unauthorized, error: "missing or invalid bearer token", extra: [.wwwAuthenticate: "Bearer"])
+            response = forPeople ? Self.html(.unauthorized, Self.tokenPage(target), extra: [.wwwAuthenticate: "Bearer"])
+                : Self.json(.unauthorized, error: "missing or invalid bearer token", extra: [.wwwAuthenticate: "Bearer"])
+        } else if route == .unmatched && forPeople {
+            response = Self.html(.notFound, HTML.errorPage("No such page", "There is no page at this address."))
         } else {
             do {
                 response = try handle(route, segment, target)
             } catch {
-                response = Self.json(.badRequest, error: error.reason)
+                response = forPeople ? Self.html(.badRequest, HTML.errorPage("Bad request", error.reason)) : Self.json(.badRequest, error: error.reason)
             }
         }
         exporter.record(route, code: Int(response.status.code), duration: ContinuousClock.now - started)
@@ -104,6 +113,14 @@ public struct API: HTTPResponder {
 
     func handle(_ route: Route, _ segment: Substring?, _ target: RequestTarget) throws(BadRequest) -> Response {
         switch route {
+        case .root:
+            // The pages are the way in for a browser; the query (a `?token=`) travels along.
+            let query = target.raw.firstIndex(of: "?").map { String(target.raw[$0...].prefix { $0 != "#" }) } ?? ""
+            var headers = HTTPFields()
+            headers[.location] = "/ui/" + query
+            headers[.contentType] = "text/html; charset=utf-8"
+            headers[.cacheControl] = "no-store"
+            return Response(status: .found, headers: headers, body: .init(byteBuffer: ByteBuffer(string: HTML.page(title: "CreditMeter", body: "<p><a href=\"/ui/\">Accounts</a></p>"))))
         case .healthz:
             return model.isRunning ? Self.json(.ok, raw: #"{"status":"ok"}"#)
                 : Self.json(.serviceUnavailable, raw: #"{"status":"stopped"}"#)
@@ -320,7 +337,8 @@ extension API {
     func page(_ route: Route, _ segment: Substring?, _ target: RequestTarget) throws(BadRequest) -> Response {
         // The token is carried on the pages' links only when it came in the query (a browser's
         // way in); error pages never carry it.
-        let tokenQuery = (try? target.parameter("token")).flatMap { $0 }.map { "?token=" + HTML.urlEncode($0) } ?? ""
+        let token = (try? target.parameter("token")).flatMap { $0 }
+        let tokenQuery = token.map { "?token=" + HTML.urlEncode($0) } ?? ""
         // An account whose partition another instance owns: redirected before readiness here
         // matters (its `?token=`, if any, travels along in the query as sent).
         if route == .uiAccount, let segment {
@@ -351,14 +369,30 @@ extension API {
             let dir = try target.parameter("dir") ?? "asc"
             guard dir == "asc" || dir == "desc" else { throw BadRequest("dir", "must be asc or desc") }
             let pageNumber = Int(try Parameters.integer(target, "page", 0...10_000_000, default: 0)!)
-            let summaries = model.summaries { status.includes($0) }
-            let page = OverviewPage.make(summaries, status: status, sort: sort, descending: dir == "desc", page: pageNumber, tokenQuery: tokenQuery)
+            let search = try target.parameter("q") ?? ""
+            guard search.unicodeScalars.count <= 128 else { throw BadRequest("q", "must be at most 128 characters") }
+            let needle = OverviewPage.needle(search)
+            let summaries = model.summaries { status.includes($0) && OverviewPage.matches($0.account, needle) }
+            let page = OverviewPage.make(summaries, status: status, sort: sort, descending: dir == "desc", page: pageNumber, search: search,
+                                         token: token)
             return Self.html(.ok, page.render())
         }
     }
 
-    static func html(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        var headers = HTTPFields()
+    /// The 401 page: what is missing, and a form that sends the token in the query (the
+    /// address and query as sent, less a wrong `token`, kept in hidden fields).
+    static func tokenPage(_ target: RequestTarget) -> String {
+        let path = String(target.raw.prefix { $0 != "?" && $0 != "#" })
+        var form = "<form class=\"search\" method=\"get\" action=\"\(HTML.escape(path))\">"
+        for case let (name?, value?) in target.query where name != "token" {
+            form += "<input type=\"hidden\" name=\"\(HTML.escape(name))\" value=\"\(HTML.escape(value))\">"
+        }
+        form += "<label for=\"token\">token </label><input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"off\"> <button type=\"submit\">open</button></form>\n"
+        return HTML.errorPage("Token needed", "These pages need the instance's token (http.token): send Authorization: Bearer <token>, or give it here.", extra: form)
+    }
+
+    static func html(_ status: HTTPResponse.Status, _ text: String, extra: HTTPFields = [:]) -> Response {
+        var headers = extra
         headers[.contentType] = "text/html; charset=utf-8"
         // Balances are not for caches, and a token in the page's URL is not for other sites.
         headers[.cacheControl] = "no-store"

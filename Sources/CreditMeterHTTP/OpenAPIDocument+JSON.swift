@@ -25,6 +25,40 @@ extension OpenAPIDocument {
         }
       ],
       "paths": {
+        "/": {
+          "get": {
+            "operationId": "root",
+            "tags": [
+              "pages"
+            ],
+            "summary": "The way in for a browser: redirects to the overview page `/ui/`, with the query as sent (a `?token=` travels along).",
+            "security": [],
+            "responses": {
+              "302": {
+                "description": "To `/ui/` plus the query as sent.",
+                "headers": {
+                  "Location": {
+                    "required": true,
+                    "schema": {
+                      "type": "string",
+                      "pattern": "^/ui/"
+                    }
+                  },
+                  "Cache-Control": {
+                    "$ref": "#/components/headers/NoStore"
+                  }
+                },
+                "content": {
+                  "text/html": {
+                    "schema": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            }
+          }
+        },
         "/healthz": {
           "get": {
             "operationId": "healthz",
@@ -469,7 +503,7 @@ extension OpenAPIDocument {
                 "pageToken": []
               }
             ],
-            "summary": "The overview page for people: the accounts this instance holds, sortable and filtered, 50 rows a page.",
+            "summary": "The overview page for people: the accounts this instance holds, sortable, filtered by status and by part of the account id, 50 rows a page.",
             "parameters": [
               {
                 "name": "status",
@@ -520,12 +554,22 @@ extension OpenAPIDocument {
                 "name": "page",
                 "in": "query",
                 "required": false,
-                "description": "The page, from 0. Plain ASCII digits: `1.0`, `1e0`, `-0`, `+1` are 400.",
+                "description": "The page, from 0; a page past the last shows the last (saying so). Plain ASCII digits: `1.0`, `1e0`, `-0`, `+1` are 400.",
                 "schema": {
                   "type": "integer",
                   "minimum": 0,
                   "maximum": 10000000,
                   "default": 0
+                }
+              },
+              {
+                "name": "q",
+                "in": "query",
+                "required": false,
+                "description": "Search: only accounts whose id contains this text, ASCII letters matched in either case (empty: all). At most 128 characters.",
+                "schema": {
+                  "type": "string",
+                  "maxLength": 128
                 }
               },
               {
@@ -537,10 +581,10 @@ extension OpenAPIDocument {
                 "$ref": "#/components/responses/Page"
               },
               "400": {
-                "$ref": "#/components/responses/BadRequest"
+                "$ref": "#/components/responses/PageBadRequest"
               },
               "401": {
-                "$ref": "#/components/responses/Unauthorized"
+                "$ref": "#/components/responses/PageUnauthorized"
               },
               "503": {
                 "$ref": "#/components/responses/PageNotReady"
@@ -582,10 +626,10 @@ extension OpenAPIDocument {
                 "$ref": "#/components/responses/PageRedirect"
               },
               "400": {
-                "$ref": "#/components/responses/BadRequest"
+                "$ref": "#/components/responses/PageBadRequest"
               },
               "401": {
-                "$ref": "#/components/responses/Unauthorized"
+                "$ref": "#/components/responses/PageUnauthorized"
               },
               "404": {
                 "description": "This instance holds no state for the account (a page saying so).",
@@ -1668,6 +1712,55 @@ extension OpenAPIDocument {
           "PageNotReady": {
             "description": "Not ready (a page saying why).",
             "headers": {
+              "Cache-Control": {
+                "$ref": "#/components/headers/NoStore"
+              },
+              "Referrer-Policy": {
+                "$ref": "#/components/headers/NoReferrer"
+              },
+              "Content-Security-Policy": {
+                "$ref": "#/components/headers/ContentSecurityPolicy"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "PageBadRequest": {
+            "description": "A bad parameter: a page naming it at the start of the reason.",
+            "headers": {
+              "Cache-Control": {
+                "$ref": "#/components/headers/NoStore"
+              },
+              "Referrer-Policy": {
+                "$ref": "#/components/headers/NoReferrer"
+              },
+              "Content-Security-Policy": {
+                "$ref": "#/components/headers/ContentSecurityPolicy"
+              }
+            },
+            "content": {
+              "text/html": {
+                "schema": {
+                  "type": "string"
+                }
+              }
+            }
+          },
+          "PageUnauthorized": {
+            "description": "`http.token` is set and the request carries neither `Authorization: Bearer <token>` nor `?token=` (or a wrong one): a page with a form asking for the token.",
+            "headers": {
+              "WWW-Authenticate": {
+                "required": true,
+                "schema": {
+                  "type": "string",
+                  "const": "Bearer"
+                }
+              },
               "Cache-Control": {
                 "$ref": "#/components/headers/NoStore"
               },

@@ -530,5 +530,293 @@ extension HTTPEndpointTests {
                              "\(base)/ui/?sort=balance&dir=desc&token=\(Self.token)")
         try await stack.stop()
     }
+
+    // MARK: Charts and pages at desktop and phone widths
+
+    /// The browser's measurements of a page (see `measure`).
+    struct Measured {
+        struct Box { var x0, y0, x1, y1: Double }
+        struct Label { var text: String; var box: Box }
+        struct Chart { var box: Box; var labels: [Label]; var lines: [(String, (Double, Double), (Double, Double))] }
+        var viewport: Double
+        var scrollWidth: Double
+        var charts: [String: Chart]
+        /// The overview's status column header and first status cell, when visible.
+        var statusHeader: Box?
+        var statusCell: Box?
+    }
+
+    /// The script that measures a page in the browser: every chart's text boxes and drawn
+    /// lines (dashed lines and paths) in viewport pixels, the page's width, the overview's
+    /// status column. It writes them as JSON into `<pre id="measured">`.
+    static let measuringScript = """
+    <script>
+    function box(e){const b=e.getBoundingClientRect();return [b.left,b.top,b.right,b.bottom]}
+    function measure(){
+      const out={viewport:document.documentElement.clientWidth,scrollWidth:document.documentElement.scrollWidth,charts:{}};
+      for(const svg of document.querySelectorAll('svg.chart')){
+        const m=svg.getScreenCTM();
+        const pt=(x,y)=>{const p=svg.createSVGPoint();p.x=x;p.y=y;const q=p.matrixTransform(m);return [q.x,q.y]};
+        const labels=[...svg.querySelectorAll('text')].map(t=>({text:t.textContent,box:box(t)}));
+        const lines=[];
+        for(const l of svg.querySelectorAll('line[stroke-dasharray]'))
+          lines.push([l.id||l.getAttribute('class')||'line',pt(+l.getAttribute('x1'),+l.getAttribute('y1')),pt(+l.getAttribute('x2'),+l.getAttribute('y2'))]);
+        for(const p of svg.querySelectorAll('path')){
+          const n=(p.getAttribute('d').match(/-?[0-9.]+/g)||[]).map(Number);
+          for(let i=2;i+1<n.length;i+=2) lines.push([p.id||'path',pt(n[i-2],n[i-1]),pt(n[i],n[i+1])]);
+        }
+        out.charts[svg.id]={box:box(svg),labels,lines};
+      }
+      const visible=e=>e&&getComputedStyle(e).display!=='none'?box(e):null;
+      out.statusHeader=visible(document.querySelector('#accounts thead th:last-child'));
+      out.statusCell=visible(document.querySelector('#accounts tbody td:last-child'));
+      const pre=window.top.document.createElement('pre');pre.id='measured';pre.style.display='none';pre.textContent=JSON.stringify(out);window.top.document.body.appendChild(pre);
+    }
+    window.addEventListener('load',()=>document.fonts.ready.then(measure));
+    </script>
+    """
+
+    /// The page at `target` as served, with the measuring script added before `</body>`, in
+    /// an `<iframe>` exactly `width` px wide (Chromium's window is at least 500 px wide; the
+    /// frame is the phone's screen), written to a file. The page as served runs no script
+    /// (its Content-Security-Policy forbids any), so the browser loads this file instead.
+    static func framedPage(_ stack: HTTPStack, _ target: String, width: Int) async throws -> URL {
+        let html = try await stack.client.request(target).text.replacingOccurrences(of: "</body>", with: measuringScript + "</body>")
+        let attribute = html.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "\"", with: "&quot;")
+        let wrapper = "<!doctype html><html><head><meta charset=\"utf-8\"></head><body style=\"margin:0\">"
+            + "<iframe style=\"border:0;display:block\" width=\"\(width)\" height=\"9000\" srcdoc=\"\(attribute)\"></iframe></body></html>"
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("cm-page-\(UUID().uuidString).html")
+        try wrapper.write(to: file, atomically: true, encoding: .utf8)
+        return file
+    }
+
+    static func windowSize(_ width: Int) -> String { "--window-size=\(max(width, 500)),2400" }
+
+    /// Loads `target` in headless Chromium, `width` px wide, and measures it.
+    static func measure(_ stack: HTTPStack, _ target: String, width: Int) async throws -> Measured {
+        let file = try await framedPage(stack, target, width: width)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let dom = try await browser(["--dump-dom", windowSize(width)], file.absoluteString)
+        guard let tag = dom.range(of: "<pre id=\"measured\""), let start = dom[tag.upperBound...].range(of: ">"),
+              let end = dom[start.upperBound...].range(of: "</pre>") else {
+            throw TestFailure("the measuring script wrote nothing for \(target) at \(width) px")
+        }
+        let text = dom[start.upperBound..<end.lowerBound].replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+            .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        func box(_ any: Any?) -> Measured.Box? {
+            guard let a = any as? [NSNumber], a.count == 4 else { return nil }
+            return .init(x0: a[0].doubleValue, y0: a[1].doubleValue, x1: a[2].doubleValue, y1: a[3].doubleValue)
+        }
+        func point(_ any: Any?) -> (Double, Double) {
+            let a = any as? [NSNumber] ?? []
+            return a.count == 2 ? (a[0].doubleValue, a[1].doubleValue) : (.nan, .nan)
+        }
+        var charts: [String: Measured.Chart] = [:]
+        for (id, any) in j["charts"] as? [String: [String: Any]] ?? [:] {
+            let labels = (any["labels"] as? [[String: Any]] ?? []).compactMap { l in box(l["box"]).map { Measured.Label(text: l["text"] as? String ?? "", box: $0) } }
+            let lines = (any["lines"] as? [[Any]] ?? []).map { l in (l.first as? String ?? "", point(l.count > 1 ? l[1] : nil), point(l.count > 2 ? l[2] : nil)) }
+            charts[id] = .init(box: box(any["box"]) ?? .init(x0: 0, y0: 0, x1: 0, y1: 0), labels: labels, lines: lines)
+        }
+        return Measured(viewport: (j["viewport"] as? NSNumber)?.doubleValue ?? 0, scrollWidth: (j["scrollWidth"] as? NSNumber)?.doubleValue ?? 0,
+                        charts: charts, statusHeader: box(j["statusHeader"]), statusCell: box(j["statusCell"]))
+    }
+
+    /// Whether the segment a–b passes through the box shrunk by `inset` px: sampled every
+    /// 0.1 px along it (independent of the server's own clipping arithmetic).
+    static func crosses(_ b: Measured.Box, _ a: (Double, Double), _ c: (Double, Double), inset: Double = 0.5) -> Bool {
+        let x0 = b.x0 + inset, y0 = b.y0 + inset, x1 = b.x1 - inset, y1 = b.y1 - inset
+        guard x0 < x1, y0 < y1, max(a.0, c.0) > x0, min(a.0, c.0) < x1, max(a.1, c.1) > y0, min(a.1, c.1) < y1 else { return false }
+        let steps = max(1, Int(((c.0 - a.0) * (c.0 - a.0) + (c.1 - a.1) * (c.1 - a.1)).squareRoot() * 10))
+        return (0...steps).contains { i in
+            let t = Double(i) / Double(steps)
+            let x = a.0 + (c.0 - a.0) * t, y = a.1 + (c.1 - a.1) * t
+            return x > x0 && x < x1 && y > y0 && y < y1
+        }
+    }
+
+    /// Every chart on the page: each label wholly inside its chart and the window, no two
+    /// labels overlapping, no drawn line (dashed lines, the balance and runway) through a label.
+    static func expectReadableCharts(_ m: Measured, _ page: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        let slack = 0.5
+        for (id, chart) in m.charts.sorted(by: { $0.key < $1.key }) {
+            #expect(!chart.labels.isEmpty, "\(page) \(id): no labels", sourceLocation: sourceLocation)
+            #expect(chart.box.x1 <= m.viewport + slack, "\(page) \(id): the chart is wider than the window", sourceLocation: sourceLocation)
+            for l in chart.labels {
+                let b = l.box
+                let inside = b.x0 >= chart.box.x0 - slack && b.x1 <= chart.box.x1 + slack && b.y0 >= chart.box.y0 - slack && b.y1 <= chart.box.y1 + slack
+                    && b.x0 >= -slack && b.x1 <= m.viewport + slack
+                #expect(inside, "\(page) \(id): \"\(l.text)\" is cut: \(b) outside \(chart.box) or the window (\(m.viewport) px)", sourceLocation: sourceLocation)
+                for (name, a, c) in chart.lines where crosses(b, a, c) {
+                    Issue.record("\(page) \(id): \(name) strikes through \"\(l.text)\"", sourceLocation: sourceLocation)
+                }
+            }
+            for (i, p) in chart.labels.enumerated() {
+                for q in chart.labels[(i + 1)...] {
+                    let overlap = p.box.x0 < q.box.x1 - slack && q.box.x0 < p.box.x1 - slack && p.box.y0 < q.box.y1 - slack && q.box.y0 < p.box.y1 - slack
+                    #expect(!overlap, "\(page) \(id): \"\(p.text)\" overlaps \"\(q.text)\"", sourceLocation: sourceLocation)
+                }
+            }
+        }
+    }
+
+    /// Four accounts whose charts crowd their labels: an account at a threshold, one in
+    /// overage, one whose credits outlast the cycle, one with a top-up and an auto top-up.
+    @Test(arguments: [1280, 390]) func chartLabelsNeitherOverlapNorAreCutNorStruckThrough(width: Int) async throws {
+        let h = try ServiceHarness(partitions: 2)
+        let stack = try await HTTPStack(harness: h, token: nil)
+        try await stack.startService()
+        var n = try HTTPEndpointTests.produceAccounts(h)
+        let topup = "acct-topup"
+        for (json, _) in [
+            (event("credit.plan.assigned", topup, id: "tp1", time: "2026-11-01T00:00:00Z", data: #"{"plan":"trial"}"#), 0),
+            (event("credit.topup.purchased", topup, id: "tp2", time: "2026-11-01T06:00:00Z", data: #"{"pack":"pack-1000"}"#), 0),
+            (event("credit.autotopup.configured", topup, id: "tp3", time: "2026-11-01T07:00:00Z",
+                   data: #"{"pack":"pack-1000","below_credits":60,"max_per_cycle":2}"#), 0),
+            (event("ai.usage", topup, id: "tp4", time: "2026-11-05T10:00:00Z", data: #"{"action":"web_research","quantity":20}"#), 0),
+            (event("ai.usage", topup, id: "tp5", time: "2026-11-06T10:00:00Z", data: #"{"action":"chat","quantity":7}"#), 0),
+            (event("credit.alerts.configured", topup, id: "tp6", time: "2026-11-06T11:00:00Z", data: #"{"thresholds_percent":[50,25,5]}"#), 0),
+        ] { try h.produce(json, key: topup) }
+        n += 6
+        try await stack.waitReady(processed: n)
+
+        for account in ["acct-1", "acct-low", "acct-x", "acct-idle", topup] {
+            let m = try await Self.measure(stack, "/ui/accounts/\(account)", width: width)
+            #expect(m.viewport <= Double(width) && m.viewport >= Double(width) - 20, "the window is \(m.viewport) px, not \(width)")
+            #expect(m.charts["burndown"] != nil, "\(account): no burn-down")
+            #expect(m.scrollWidth <= m.viewport + 0.5, "\(account) at \(width) px: the page is \(m.scrollWidth) px wide, the window \(m.viewport) px")
+            Self.expectReadableCharts(m, "\(account) at \(width) px")
+            // The current point's label and the runway's stay in the chart at every width.
+            let labels = m.charts["burndown"]?.labels.map(\.text) ?? []
+            #expect(labels.contains { $0.hasPrefix("balance ") }, "\(account): \(labels)")
+            #expect(labels.contains("credits"), "\(account): no unit on the axis")
+            #expect(labels.filter { $0.range(of: #"^[A-Z][a-z]{2} [0-9]{1,2}$"#, options: .regularExpression) != nil }.count >= 3,
+                    "\(account): fewer than three dates: \(labels)")
+            if account == topup {  // the account's own thresholds, not the configured 20 and 10
+                let page = try await stack.client.request("/ui/accounts/\(topup)").text
+                #expect(page.contains("50 % (550)") && page.contains("25 % (275)") && page.contains("5 % (55)") && !page.contains("20 % ("))
+            }
+            if account != "acct-x" && account != "acct-idle" {
+                #expect(labels.contains { $0.hasPrefix("runs out ") || $0.hasSuffix(" left at the reset") }, "\(account): no runway label: \(labels)")
+            }
+        }
+        let m = try await Self.measure(stack, "/ui/?sort=balance&dir=desc", width: width)
+        let header = try #require(m.statusHeader, "no visible status column at \(width) px")
+        let cell = try #require(m.statusCell)
+        #expect(header.x1 <= m.viewport + 0.5 && cell.x1 <= m.viewport + 0.5, "status column cut at \(width) px: \(header), window \(m.viewport)")
+        #expect(m.scrollWidth <= m.viewport + 0.5, "overview at \(width) px: \(m.scrollWidth) px wide, the window \(m.viewport) px")
+        // Screenshots (a 390 px frame in a 500 px window: Chromium's narrowest).
+        for (name, target) in [("ui-account", "/ui/accounts/acct-1"), ("ui-account-low", "/ui/accounts/acct-low"), ("ui-overview", "/ui/?sort=balance&dir=desc")] {
+            // The page is kept beside its screenshot (`<name>-<width>.html`: opens in any browser).
+            let page = Self.artifacts.appendingPathComponent("\(name)-\(width).html")
+            try? FileManager.default.removeItem(at: page)
+            try FileManager.default.moveItem(at: try await Self.framedPage(stack, target, width: width), to: page)
+            let file = Self.artifacts.appendingPathComponent("\(name)-\(width).png")
+            _ = try await Self.browser(["--screenshot=\(file.path)", Self.windowSize(width)], page.absoluteString)
+            #expect(try Data(contentsOf: file).starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        }
+        try await stack.stop()
+    }
+
+    /// What the account page tells: the runway against the reset, plan and price, usage per
+    /// day, money, the auto top-up, readable times, one minus sign, no internal alert ids.
+    @Test func theAccountPageTellsTheWholeStory() async throws {
+        let h = try ServiceHarness(partitions: 2)
+        let stack = try await HTTPStack(harness: h, token: nil)
+        try await stack.startService()
+        var n = try HTTPEndpointTests.produceAccounts(h)
+        try h.produce(event("credit.topup.purchased", "acct-low", id: "t1", time: "2026-11-02T11:00:00Z", data: #"{"pack":"pack-1000"}"#), key: "acct-low")
+        try h.produce(event("credit.autotopup.configured", "acct-low", id: "c1", time: "2026-11-02T12:00:00Z",
+                            data: #"{"pack":"pack-1000","below_credits":60,"max_per_cycle":2}"#), key: "acct-low")
+        n += 2
+        try await stack.waitReady(processed: n)
+        let c = stack.client
+
+        // acct-1: 534 credits at ≈5.3 a day outlast the cycle: the card says what the reset does.
+        let one = try await c.request("/ui/accounts/acct-1").text
+        #expect(one.contains("plan <b>basic</b>: 500 credits a month for 39 USD"))
+        #expect(one.contains("<b>lasts this cycle</b>"))
+        #expect(one.contains("left when the allowance resets on 2026-12-01 (to 500 credits)"))
+        #expect(one.contains("unused allowance, forfeited then"))
+        #expect(one.contains("at today&#39;s pace this cycle&#39;s credits would last until"))
+        #expect(!one.contains("runs out 2027") && !one.contains("runs out 2026-12") )
+        #expect(one.contains("<svg id=\"daily-usage\"") && one.contains("<td>2026-11-04</td><td class=\"num\">3</td>"))
+        #expect(one.contains("2026-11-03 11:00 UTC"))  // the grant, in the history
+        #expect(one.contains("<dt>paid</dt><dd>39 USD</dd>") && one.contains("<dt>credits bought</dt><dd>500</dd>"))
+        #expect(one.contains("<dt>price per credit</dt><dd>0.078 USD</dd>") && one.contains("<dt>provider cost</dt>") && one.contains("<dt>margin</dt>"))
+        #expect(one.contains("no auto top-up"))
+
+        // acct-low: runs out before the reset; a top-up bought, an auto top-up set; a low alert.
+        let low = try await c.request("/ui/accounts/acct-low").text
+        #expect(low.contains("<dt>paid</dt><dd>10 USD</dd>") && low.contains("<dt>credits bought</dt><dd>1,100</dd>"))
+        #expect(low.contains("<dt>pack</dt><dd>pack-1000: 1,000 credits for 10 USD</dd>"))
+        #expect(low.contains("when the balance falls below 60"))
+        #expect(low.contains("<td>balance low</td>"))
+        #expect(!low.contains("acct-low/2026-11-01"), "an internal alert id on the page")
+        #expect(!low.contains("T10:00:00Z"), "a machine timestamp on the page")
+
+        // acct-x: exhausted, −25, and every negative amount with U+2212.
+        let x = try await c.request("/ui/accounts/acct-x").text
+        #expect(x.contains("<b>exhausted</b>") && x.contains("until the allowance resets on 2026-12-01 (to 100 credits)"))
+        #expect(x.contains("<b>−25</b>") && x.contains("−25.0 %"))
+        #expect(x.range(of: #">-[0-9]"#, options: .regularExpression) == nil && x.range(of: #" -[0-9]"#, options: .regularExpression) == nil)
+        try await stack.stop()
+    }
+
+    /// The overview's search and page clamp, the way in at `/`, and errors under /ui/ as pages.
+    @Test func searchPageClampRedirectAndErrorPages() async throws {
+        let h = try ServiceHarness(partitions: 2)
+        let stack = try await HTTPStack(harness: h, token: Self.token)
+        try await stack.startService()
+        let n = try HTTPEndpointTests.produceAccounts(h)
+        try await stack.waitReady(processed: n)
+        let c = stack.client
+        let base = "http://127.0.0.1:\(stack.port)"
+        func ids(_ page: String) -> [String] {
+            page.components(separatedBy: "<a href=\"/ui/accounts/").dropFirst().compactMap { $0.split(separator: ">").dropFirst().first?.split(separator: "<").first.map(String.init) }
+        }
+
+        // Search: part of the id, either case, through a real form in the browser's address.
+        let found = try await Self.browser(["--dump-dom"], "\(base)/ui/?q=ACCT-L&token=\(Self.token)")
+        #expect(ids(found) == ["acct-low"], "\(ids(found))")
+        #expect(found.contains("<input type=\"search\" id=\"q\" name=\"q\" value=\"ACCT-L\""))
+        #expect(found.contains("name=\"token\" value=\"\(Self.token)\""))  // the form keeps the browser's way in
+        #expect(ids(try await c.request("/ui/?q=%2F", token: Self.token).text) == ["a/b"])
+        #expect(ids(try await c.request("/ui/?q=", token: Self.token).text).count == 5)
+        #expect(ids(try await c.request("/ui/?q=nobody", token: Self.token).text).isEmpty)
+        #expect(ids(try await c.request("/ui/?q=acct&status=exhausted", token: Self.token).text) == ["acct-x"])
+        let sorted = try await c.request("/ui/?q=acct&sort=balance&dir=desc&token=\(Self.token)").text
+        #expect(sorted.contains("q=acct") && ids(sorted) == ["acct-idle", "acct-1", "acct-low", "acct-x"])
+
+        // A page past the last shows the last and says so.
+        let far = try await c.request("/ui/?page=999", token: Self.token)
+        #expect(far.status == 200)
+        #expect(far.text.contains("There is no page 1000: there is one page; this is the last.") && far.text.contains("page 1 of 1"))
+        #expect(ids(far.text).count == 5)
+
+        // `/` is the way in.
+        let root = try await c.request("/")
+        #expect(root.status == 302 && root.headers["location"] == "/ui/")
+        #expect(try await c.request("/?token=\(Self.token)").headers["location"] == "/ui/?token=\(Self.token)")
+        let followed = try await Self.browser(["--dump-dom"], "\(base)/?token=\(Self.token)")
+        #expect(followed.contains("<h1>Accounts</h1>"))
+
+        // Errors under /ui/ are pages; /v1/ stays JSON.
+        for (target, token, status, text) in [("/ui/?status=bogus", Self.token, 400, "status: must be"), ("/ui/?q=" + String(repeating: "z", count: 129), Self.token, 400, "q: must be"),
+                                               ("/ui/", nil, 401, "Token needed"), ("/ui/accounts/acct-1?token=nope", nil, 401, "Token needed"),
+                                               ("/ui/nothing-here", Self.token, 404, "No such page"), ("/ui/accounts/%ZZ", Self.token, 400, "account:")] {
+            let r = try await c.request(target, token: token)
+            #expect(r.status == status, "\(target)")
+            #expect(r.headers["content-type"] == "text/html; charset=utf-8" && r.text.hasPrefix("<!doctype html>") && r.text.contains(text), "\(target): \(r.text)")
+            #expect(!r.text.contains(Self.token), "\(target): the token on an error page")
+        }
+        #expect(try await c.request("/ui/", token: nil).headers["www-authenticate"] == "Bearer")
+        let post = try await c.request("/ui/", token: Self.token, method: "POST")
+        #expect(post.status == 405 && post.headers["allow"] == "GET, HEAD" && post.text.contains("method: only GET, HEAD are allowed"))
+        #expect(post.headers["content-type"] == "text/html; charset=utf-8")
+        let api = try await c.request("/v1/accounts?status=bogus", token: Self.token)
+        #expect(api.headers["content-type"] == "application/json" && api.json["error"] as? String != nil)
+        try await stack.stop()
+    }
 }
 }

@@ -18,12 +18,11 @@ struct AccountPage {
         let balance = a.balance
         let entitlement = a.entitlement
         let used = a.usedThisCycle
-        let runway = a.runway
         var b = ""
         b += "<h1>\(HTML.escape(id))</h1>\n"
-        b += "<p class=\"muted\">plan \(HTML.escape(view.plan ?? "none"))"
+        b += "<p class=\"muted\" id=\"plan-line\">\(planLine())"
         if a.hasPlan {
-            b += " · cycle \(Self.day(a.cycleStart)) to \(Self.day(a.cycleEnd)) (resets \(Self.day(a.cycleEnd)))"
+            b += " · cycle \(Self.day(a.cycleStart)) to \(Self.day(a.cycleEnd))"
         } else {
             b += " · no billing cycle (no plan yet)"
         }
@@ -34,18 +33,7 @@ struct AccountPage {
         b += "<div class=\"card\" id=\"balance\">credits left<b>\(HTML.credits(balance))</b>"
         b += view.remainingPermille.map { "\(HTML.permille($0)) % of \(HTML.credits(entitlement))" } ?? "no entitlement"
         b += "</div>"
-        b += "<div class=\"card\" id=\"runway\">runs out<b>"
-        if balance <= 0 {
-            b += "exhausted"
-        } else if let e = runway.exhaustedAt {
-            b += Self.day(e)
-        } else {
-            b += "not at this pace"
-        }
-        b += "</b>"
-        if runway.creditsPerDay > 0 { b += "at \(HTML.credits(runway.creditsPerDay)) credits/day" }
-        if let before = runway.beforeCycleEnd { b += before ? " · before the reset" : " · after the reset" }
-        b += "</div>"
+        b += runwayCard()
         b += "<div class=\"card\" id=\"used\">used this cycle<b>\(HTML.credits(used))</b>"
         if a.overage > 0 { b += "overage \(HTML.credits(a.overage))" }
         b += "</div></div>\n"
@@ -57,20 +45,23 @@ struct AccountPage {
 
         b += "<h2>Burn-down this cycle</h2>\n"
         if a.hasPlan {
-            var byDay: [Int64: Int64] = [:]
-            for (d, amount) in a.usageByDay { byDay[d, default: 0] &+= amount }
             let allocations = view.history.compactMap { h -> (Int64, Int64)? in
                 let t = Self.seconds(h.time)
                 return t > Self.seconds(a.cycleStart) ? (t, h.credits) : nil
             }
             b += BurnDownChart(balance: balance, entitlement: entitlement, cycleStart: Self.seconds(a.cycleStart),
                                cycleEnd: Self.seconds(a.cycleEnd), lastEvent: a.clock == .min ? Self.seconds(a.cycleStart) : Self.seconds(a.clock),
-                               exhaustedAt: runway.exhaustedAt.map(Self.seconds), usageByDay: byDay, allocations: allocations,
+                               exhaustedAt: a.runway.exhaustedAt.map(Self.seconds), usageByDay: usageByDay, allocations: allocations,
                                thresholds: thresholds).svg()
+            b += "<h2>Usage per day this cycle</h2>\n"
+            b += usageByDay.isEmpty ? "<p class=\"muted\">no usage this cycle</p>\n"
+                : DailyUsageChart(cycleStart: Self.seconds(a.cycleStart), cycleEnd: Self.seconds(a.cycleEnd), usageByDay: usageByDay).svg()
         } else {
             b += "<p class=\"muted\">No plan yet, so no billing cycle to draw.</p>\n"
         }
 
+        b += "<h2>Plan and money</h2>\n" + money()
+        b += "<h2>Auto top-up</h2>\n" + autoTopup()
         b += "<h2>Credit blocks</h2>\n" + blocks()
         b += "<h2>Usage this cycle by capability</h2>\n" + bars(view.byCapability.map { ($0.name, $0.credits) }, label: "capability")
         b += "<h2>Usage this cycle by member</h2>\n" + bars(view.byMember.map { ($0.name, $0.credits) }, label: "member")
@@ -81,29 +72,146 @@ struct AccountPage {
         return HTML.page(title: "\(id) — \(HTML.credits(balance)) credits left — CreditMeter", body: b)
     }
 
+    /// Usage per UTC day number this cycle (millicredits).
+    var usageByDay: [Int64: Int64] {
+        var byDay: [Int64: Int64] = [:]
+        for (d, amount) in view.state.usageByDay { byDay[d, default: 0] &+= amount }
+        return byDay
+    }
+
+    /// The plan price book entry, when the account is on a price-book plan.
+    var bookPlan: PriceBook.Plan? {
+        let p = view.state.plan
+        return p >= 0 && Int(p) < view.config.priceBook.plans.count ? view.config.priceBook.plans[Int(p)] : nil
+    }
+
+    /// "plan basic: 500 credits a month for 39 USD".
+    func planLine() -> String {
+        let a = view.state
+        guard a.hasPlan else { return "no plan" }
+        var s = "plan <b>\(HTML.escape(view.plan ?? "custom"))</b>: \(HTML.credits(a.monthly)) credits a month"
+        if let plan = bookPlan { s += plan.priceMicros == 0 ? ", free" : " for \(HTML.escape(HTML.money(plan.priceMicros, scale: 6, currency: view.config.priceBook.currency)))" }
+        return s
+    }
+
+    /// When the credits run out, told against the reset: a date past the reset is not when
+    /// the credits run out, because the allowance is forfeited and starts again there (the
+    /// allowance burns first: what is left of it at the reset is what the pace has not used).
+    func runwayCard() -> String {
+        let a = view.state
+        let runway = a.runway
+        let balance = a.balance
+        let pace = runway.creditsPerDay > 0 ? "at \(HTML.credits(runway.creditsPerDay)) credits/day" : nil
+        let reset = a.hasPlan ? "the allowance resets on \(Self.day(a.cycleEnd)) (to \(HTML.credits(a.monthly)) credits)" : nil
+        var headline: String
+        var lines: [String] = []
+        if balance <= 0 {
+            headline = "exhausted"
+            if let reset { lines.append("until " + reset) }
+        } else if let e = runway.exhaustedAt {
+            if !a.hasPlan || e < a.cycleEnd {
+                headline = "runs out \(Self.day(e))"
+                var line = pace ?? ""
+                if a.hasPlan {
+                    let days = (a.cycleEnd - e) / EventTime.nanosPerDay
+                    line += " · " + (days == 0 ? "less than a day" : "\(days) day\(days == 1 ? "" : "s")") + " before " + (reset ?? "")
+                }
+                lines.append(line)
+            } else {
+                headline = "lasts this cycle"
+                let now = a.clock
+                // Balance at the reset at this pace, and the part of it that is allowance.
+                let left = Int64(clamping: Int128(balance) * Int128(e - a.cycleEnd) / Int128(max(1, e - now)))
+                let spent = balance - left
+                let allowanceLeft = max(0, a.allowance - spent)
+                lines.append((pace.map { $0 + ": " } ?? "") + "≈\(HTML.credits(HTML.roundedToCredits(left))) left when " + (reset ?? ""))
+                if allowanceLeft > 0 {
+                    let rollover = min(allowanceLeft, a.features?.rolloverMax ?? 0)
+                    var line = "≈\(HTML.credits(HTML.roundedToCredits(allowanceLeft))) of them unused allowance, forfeited then"
+                    if rollover > 0 { line += " (up to \(HTML.credits(a.features?.rolloverMax ?? 0)) roll over)" }
+                    lines.append(line)
+                }
+                lines.append("at today's pace this cycle's credits would last until \(Self.day(e)) without the reset")
+            }
+        } else {
+            headline = "no recent usage"
+            if let reset { lines.append(reset) }
+        }
+        var s = "<div class=\"card\" id=\"runway\">runway<b>\(HTML.escape(headline))</b>"
+        for line in lines where !line.isEmpty { s += "<small>\(HTML.escape(line))</small>" }
+        return s + "</div>"
+    }
+
+    /// Plan, price and the money the account document carries (paid, provider cost, margin).
+    func money() -> String {
+        let a = view.state
+        let currency = view.config.priceBook.currency
+        var rows: [(String, String)] = []
+        if let plan = bookPlan {
+            rows.append(("plan", "\(plan.id): \(HTML.credits(plan.monthlyCredits)) credits a month"))
+            rows.append(("plan price", plan.priceMicros == 0 ? "free" : HTML.money(plan.priceMicros, scale: 6, currency: currency) + " a month"))
+        } else if a.hasPlan {
+            rows.append(("plan", "custom: \(HTML.credits(a.monthly)) credits a month"))
+        } else {
+            rows.append(("plan", "none"))
+        }
+        if let cap = a.features?.rolloverMax, cap > 0 { rows.append(("rollover", "up to \(HTML.credits(cap)) unused credits a cycle")) }
+        rows.append(("credits bought", HTML.credits(a.creditsBought)))
+        rows.append(("paid", HTML.money(a.moneyPaidMicros, scale: 6, currency: currency)))
+        if a.creditsBought > 0 {
+            let perCredit = Int64(clamping: Int128(a.moneyPaidMicros) * 1000 / Int128(a.creditsBought))
+            rows.append(("price per credit", HTML.money(perCredit, scale: 6, currency: currency)))
+        }
+        rows.append(("provider cost", HTML.money(a.costNanoUSD, scale: 9, currency: currency)))
+        rows.append(("margin", HTML.money(Int64(clamping: Int128(a.moneyPaidMicros) * 1000 - Int128(a.costNanoUSD)), scale: 9, currency: currency)))
+        return Self.facts(rows, id: "money")
+    }
+
+    /// The auto top-up policy, when set.
+    func autoTopup() -> String {
+        let a = view.state
+        guard let x = a.features, let p = x.autoTopup else { return "<p class=\"muted\" id=\"auto-topup\">no auto top-up</p>\n" }
+        let book = view.config.priceBook
+        var rows: [(String, String)] = []
+        if p.pack >= 0, Int(p.pack) < book.packs.count {
+            let pack = book.packs[Int(p.pack)]
+            rows.append(("pack", "\(pack.id): \(HTML.credits(pack.credits)) credits for \(HTML.money(pack.priceMicros, scale: 6, currency: book.currency))"))
+        }
+        rows.append(("requests", "\(HTML.credits(p.credits)) credits when the balance falls below \(HTML.credits(p.below))"))
+        rows.append(("this cycle", "\(x.requestsInCycle) of at most \(p.maxPerCycle) requests" + (x.requestPending ? " · one pending" : "")))
+        return Self.facts(rows, id: "auto-topup")
+    }
+
+    static func facts(_ rows: [(String, String)], id: String) -> String {
+        var s = "<dl class=\"facts\" id=\"\(id)\">"
+        for (k, v) in rows { s += "<dt>\(HTML.escape(k))</dt><dd>\(HTML.escape(v))</dd>" }
+        return s + "</dl>\n"
+    }
+
     func blocks() -> String {
         let a = view.state
         var list: [(String, Int64, Int64?)] = []
         if a.hasPlan { list.append(("allowance", a.allowance, a.cycleEnd)) }
         for blk in a.blocks { list.append((blk.kind.name, blk.remaining, blk.expiresAt == .max ? nil : blk.expiresAt)) }
         let total = list.reduce(Int128(0)) { $0 + Int128(max(0, $1.1)) }
-        var svg = "<svg width=\"720\" height=\"34\" role=\"img\" aria-label=\"credit blocks\"><title>Credit blocks: \(HTML.credits(Int64(clamping: total))) credits in \(list.count) blocks</title>"
-        var x = 0.0
+        // A stacked bar as flexible boxes (widths in tenths of a percent, integers), so it
+        // fits any width; a label that does not fit its box is cut with an ellipsis, and the
+        // table below repeats every block.
+        var bar = "<div class=\"stack\" role=\"img\" aria-label=\"Credit blocks: \(HTML.credits(Int64(clamping: total))) credits in \(list.count) blocks\">"
         let shades = ["allowance": "#2f6fdf", "grant": "#7a4bd1", "topup": "#1f9d6b"]
         for (kind, credits, _) in list where total > 0 && credits > 0 {
-            let w = 720 * Double(Int128(credits) * 1_000_000 / total) / 1_000_000
-            svg += "<rect x=\"\(String(format: "%.2f", x))\" y=\"2\" width=\"\(String(format: "%.2f", w))\" height=\"30\" fill=\"\(shades[kind] ?? "#888")\" stroke=\"#fff\"><title>\(HTML.escape(kind)) \(HTML.credits(credits))</title></rect>"
-            if w > 60 { svg += "<text x=\"\(String(format: "%.2f", x + 4))\" y=\"21\" style=\"fill:#fff\">\(HTML.escape(kind)) \(HTML.credits(credits))</text>" }
-            x += w
+            let share = Int64(clamping: Int128(credits) * 1000 / total)
+            let label = "\(HTML.escape(kind)) \(HTML.credits(credits))"
+            bar += "<span style=\"flex:\(max(1, share)) 1 0;background:\(shades[kind] ?? "#888")\" title=\"\(label)\">\(label)</span>"
         }
-        svg += "</svg>\n"
+        bar += "</div>\n"
         var t = "<table><thead><tr><th>kind</th><th class=\"num\">credits</th><th>expires</th></tr></thead><tbody>"
         for (kind, credits, expires) in list {
             t += "<tr><td>\(HTML.escape(kind))</td><td class=\"num\">\(HTML.credits(credits))</td>"
-            t += "<td>\(expires.map { HTML.escape(EventTime.format($0)) } ?? "never")</td></tr>"
+            t += "<td>\(expires.map(HTML.time) ?? "never")</td></tr>"
         }
         if list.isEmpty { t += "<tr><td colspan=\"3\" class=\"muted\">no credit blocks</td></tr>" }
-        return (total > 0 ? svg : "") + t + "</tbody></table>\n"
+        return (total > 0 ? bar : "") + t + "</tbody></table>\n"
     }
 
     func bars(_ values: [(String, Int64)], label: String) -> String {
@@ -128,20 +236,28 @@ struct AccountPage {
     func historyTable() -> String {
         var t = "<table id=\"history\"><thead><tr><th>time</th><th>what</th><th class=\"num\">credits</th><th>event</th></tr></thead><tbody>"
         for e in view.history.reversed() {
-            t += "<tr><td>\(HTML.escape(EventTime.format(e.time)))</td><td>\(HTML.escape(e.kind.name.replacingOccurrences(of: "_", with: " ")))</td>"
+            t += "<tr><td>\(HTML.time(e.time))</td><td>\(HTML.escape(e.kind.name.replacingOccurrences(of: "_", with: " ")))</td>"
             t += "<td class=\"num\">\(e.credits > 0 ? "+" : "")\(HTML.credits(e.credits))</td><td>\(HTML.escape(e.eventID))</td></tr>"
         }
         if view.history.isEmpty { t += "<tr><td colspan=\"4\" class=\"muted\">no allocations yet</td></tr>" }
         return t + "</tbody></table>\n"
     }
 
+    /// This cycle's alerts in words (the alert ids are the alert topic's business, not a customer's).
     func alertsTable() -> String {
-        var t = "<table id=\"alerts\"><thead><tr><th>time</th><th>alert</th><th class=\"num\">threshold</th><th>id</th></tr></thead><tbody>"
+        var t = "<table id=\"alerts\"><thead><tr><th>time</th><th>alert</th><th class=\"num\">threshold</th></tr></thead><tbody>"
         for a in view.alerts {
-            t += "<tr><td>\(HTML.escape(EventTime.format(a.time)))</td><td>\(HTML.escape(a.type))</td>"
-            t += "<td class=\"num\">\(a.thresholdPercent.map { "\($0) %" } ?? "—")</td><td>\(HTML.escape(a.id))</td></tr>"
+            t += "<tr><td>\(HTML.time(a.time))</td><td>\(HTML.escape(Self.alertName(a.type)))</td>"
+            t += "<td class=\"num\">\(a.thresholdPercent.map { "\($0) %" } ?? "—")</td></tr>"
         }
-        if view.alerts.isEmpty { t += "<tr><td colspan=\"4\" class=\"muted\">no alerts this cycle</td></tr>" }
+        if view.alerts.isEmpty { t += "<tr><td colspan=\"3\" class=\"muted\">no alerts this cycle</td></tr>" }
         return t + "</tbody></table>\n"
+    }
+
+    /// "credit.balance.low" → "balance low", "credit.member.exhausted" → "member exhausted".
+    static func alertName(_ type: String) -> String {
+        var name = Substring(type)
+        if name.hasPrefix("credit.") { name = name.dropFirst(7) }
+        return name.replacingOccurrences(of: ".", with: " ").replacingOccurrences(of: "_", with: " ")
     }
 }
