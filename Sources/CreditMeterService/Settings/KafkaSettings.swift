@@ -74,9 +74,10 @@ package enum KafkaSettings {
         common(k, bootstrap: bootstrap) + [
             ("enable.idempotence", "true"),
             ("acks", "all"),
-            // Alerts leave at once: librdkafka still batches what accumulates while a request
-            // is in flight, so bursts (balances documents, a replay) are sent in large batches.
-            ("linger.ms", "0"),
+            // A 2 ms linger: with 0, every alert is a request of its own, and where the broker
+            // shares the service's cores (the one-process latency bench) that doubled p50 and
+            // p99 at 10k events/s; 2 ms costs an alert at most 2 ms (docs/performance.md).
+            ("linger.ms", "2"),
             ("partitioner", "murmur2_random"),
         ] + user(k).filter { !consumerOnly.contains($0.0) }
     }
