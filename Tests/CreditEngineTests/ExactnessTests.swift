@@ -179,6 +179,43 @@ import CreditEngine
         #expect(t.account("a").highestSequence == 2)
     }
 
+    /// An open episode whose lowest threshold is no longer configured after a restart follows
+    /// the lowest threshold still fired: its `recovered` is `…/recovered/20/2`, never a second
+    /// `…/recovered/10/2` with other content.
+    @Test func anEpisodeRestoredUnderOtherThresholdsRecoversUnderOneInForce() throws {
+        let t = try TestLedger(thresholds: [20, 10])
+        t.plan("a", nil, at: "2026-11-01T00:00:00Z", monthly: "100")
+        var hour = 0
+        func at() -> String { hour += 1; return "2026-11-02T\(hour < 10 ? "0" : "")\(hour):00:00Z" }
+        func downTo9() { t.usage("a", "web_research", at: at(), quantity: 9); t.usage("a", "chat", at: at()) }
+        downTo9(); t.adjust("a", "91", at: at())                                                   // low/10/1, recovered/10/1
+        downTo9(); t.adjust("a", "91", at: at())                                                   // low/10/2, recovered/10/2
+        t.usage("a", "web_research", at: at(), quantity: 8); t.usage("a", "chat", at: at(), quantity: 5)  // 15 left: low/20/1
+        t.adjust("a", "85", at: at())                                                              // recovered/20/1
+        downTo9()                                                                                  // low/10/3
+        t.adopt(try SnapshotCodec.decode(SnapshotErrorTests.encode(t.ledger), config: try Fixtures.engine(thresholds: [20])).0)
+        t.adjust("a", "91", at: at())
+        let prefix = "a/2026-11-01T00:00:00Z/credit.balance."
+        #expect(t.alerts.map { String($0.id.dropFirst(prefix.count)) } == [
+            "low/10/1", "recovered/10/1", "low/10/2", "recovered/10/2", "low/20/1", "recovered/20/1", "low/10/3", "recovered/20/2",
+        ])
+        #expect(Set(t.alerts.map(\.id)).count == t.alerts.count)
+    }
+
+    /// A restart under another configured default renumbers only accounts whose counts it
+    /// moved: one with its own thresholds and no member budgets numbers as §6 says.
+    @Test func aChangedDefaultLeavesAnAccountWithItsOwnThresholdsNumberedAsBefore() throws {
+        let t = try TestLedger(thresholds: [20, 10])
+        t.plan("own", nil, at: "2026-11-01T00:00:00Z", monthly: "100")
+        t.thresholds("own", [50], at: "2026-11-01T01:00:00Z")
+        t.plan("default", nil, at: "2026-11-01T00:00:00Z", monthly: "100")
+        t.adopt(try SnapshotCodec.decode(SnapshotErrorTests.encode(t.ledger), config: try Fixtures.engine(thresholds: [30])).0)
+        #expect(!t.account("own").reanchored)
+        #expect(t.account("default").reanchored)
+        t.usage("own", "web_research", at: "2026-12-02T00:00:00Z", quantity: 6)  // next cycle: 40 % left
+        #expect(t.alerts.last?.id == "own/2026-12-01T00:00:00Z/credit.balance.low/50/1")
+    }
+
     // MARK: A new cycle after fired thresholds
 
     /// Nothing crossed at the start of the new cycle: one `recovered`, with the new cycle's id

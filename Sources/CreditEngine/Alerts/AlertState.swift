@@ -79,12 +79,7 @@ public struct AlertState: Sendable, Equatable {
             if let j = new.firstIndex(of: p) { marks |= 1 << j }
         }
         fired = marks
-        if marks == 0 {
-            episodeLowest = Self.noEpisode
-        } else if episodeLowest != Self.noEpisode && episodeLowest != 0 && !new.contains(Int64(episodeLowest)) {
-            let lowest = new.indices.last { marks & (1 << $0) != 0 }
-            episodeLowest = lowest.map { UInt8(new[$0]) } ?? 0
-        }
+        settleEpisode(new)
         guard !counts.isEmpty else {
             resume(&retired, thresholds: new)
             return
@@ -104,6 +99,18 @@ public struct AlertState: Sendable, Equatable {
         }
         counts = out.allSatisfy { $0 == 0 } ? [] : out
         resume(&retired, thresholds: new)
+    }
+
+    /// After `fired` was moved to `thresholds`: an episode whose lowest threshold is not among
+    /// them continues from the lowest threshold still fired, and ends when none is (so a
+    /// `recovered` names a threshold in force, with that threshold's n).
+    mutating func settleEpisode(_ thresholds: [Int64]) {
+        if fired == 0 {
+            episodeLowest = Self.noEpisode
+        } else if episodeLowest != Self.noEpisode && episodeLowest != 0 && !thresholds.contains(Int64(episodeLowest)) {
+            let lowest = thresholds.indices.last { fired & (1 << $0) != 0 }
+            episodeLowest = lowest.map { UInt8(thresholds[$0]) } ?? 0
+        }
     }
 
     /// Moves the counts `retired` holds for any of `thresholds` (the list in force, `counts`'s

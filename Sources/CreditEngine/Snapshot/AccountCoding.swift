@@ -222,6 +222,7 @@ extension SnapshotCodec {
         } else {
             a.alerts.fired = reading.remapped(fired)
             a.alerts.counts = AlertState.remapCounts(counts, from: reading.thresholds, to: config.thresholds)
+            if reading.thresholds != config.thresholds { a.alerts.settleEpisode(config.thresholds) }
             // A threshold the account removed this cycle that the configured default now has
             // continues its counts (its ids never repeat).
             if !a.extras.isEmpty && !a.extras[0].retiredAlertCounts.isEmpty {
@@ -237,9 +238,13 @@ extension SnapshotCodec {
             a.highestSequence = SnapshotCodec.highestSequenceHeld(a)
         }
         // Thresholds changed since the snapshot: the counts of a threshold no longer configured
-        // were dropped, and one configured again later in the cycle would number from 1 and
-        // repeat an id. Numbered above the highest n from now on, as after a re-anchor.
-        if reading.thresholds != config.thresholds { a.reanchored = true }
+        // were dropped (the account's balance counts when it follows the configured default,
+        // its member budgets' counts), and one configured again later in the cycle would number
+        // from 1 and repeat an id. Numbered above the highest n from now on, as after a re-anchor.
+        if reading.thresholds != config.thresholds {
+            let memberCounts = a.extras.first.map { !$0.budgets.isEmpty || !$0.removedBudgetCounts.isEmpty } ?? false
+            if !a.activePolicies.contains(.ownThresholds) || memberCounts { a.reanchored = true }
+        }
         ledger.state.accounts.append(a)
         var ref: UInt64 = 0
         let last = try r.data()
