@@ -91,8 +91,11 @@ struct RefEvent: CustomStringConvertible {
         case invalid(String)
     }
 
+    /// Every other event type the contract names: the reference checks their envelope only.
     static let otherTypes: [[UInt8]] = ["credit.plan.assigned", "credit.topup.purchased", "credit.grant.issued",
-                                        "credit.adjusted", "credit.ratecard.pinned"].map { Array($0.utf8) }
+                                        "credit.adjusted", "credit.ratecard.pinned", "credit.grant.voided",
+                                        "credit.autotopup.configured", "credit.member.budget.set",
+                                        "credit.alerts.configured"].map { Array($0.utf8) }
 
     static func judge(_ tree: RefJSON) -> Verdict {
         guard case .object(let members) = tree else { return .invalid("not an object") }
