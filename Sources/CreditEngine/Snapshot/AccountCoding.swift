@@ -91,6 +91,8 @@ extension SnapshotCodec {
         let bitMap: [Int]
         /// The thresholds the snapshot was written with.
         let thresholds: [Int64]
+        /// They differ from the configured ones: fired marks, counts and open episodes move.
+        let thresholdsChanged: Bool
 
         /// Fired-threshold bits (`Thresholds`) remapped by threshold value, so that changing
         /// the configured thresholds is safe; exhaustion (bit 15) is kept.
@@ -222,7 +224,7 @@ extension SnapshotCodec {
         } else {
             a.alerts.fired = reading.remapped(fired)
             a.alerts.counts = AlertState.remapCounts(counts, from: reading.thresholds, to: config.thresholds)
-            if reading.thresholds != config.thresholds { a.alerts.settleEpisode(config.thresholds) }
+            if reading.thresholdsChanged { a.alerts.settleEpisode(config.thresholds) }
             // A threshold the account removed this cycle that the configured default now has
             // continues its counts (its ids never repeat).
             if !a.extras.isEmpty && !a.extras[0].retiredAlertCounts.isEmpty {
@@ -241,7 +243,7 @@ extension SnapshotCodec {
         // were dropped (the account's balance counts when it follows the configured default,
         // its member budgets' counts), and one configured again later in the cycle would number
         // from 1 and repeat an id. Numbered above the highest n from now on, as after a re-anchor.
-        if reading.thresholds != config.thresholds {
+        if reading.thresholdsChanged {
             let memberCounts = a.extras.first.map { !$0.budgets.isEmpty || !$0.removedBudgetCounts.isEmpty } ?? false
             if !a.activePolicies.contains(.ownThresholds) || memberCounts { a.reanchored = true }
         }

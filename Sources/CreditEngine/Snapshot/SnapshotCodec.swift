@@ -205,7 +205,8 @@ public enum SnapshotCodec {
         let n = try r.int()
         ledger.state.accounts.reserveCapacity(n)
         ledger.state.lastIdRefs.reserveCapacity(n)
-        let reading = AccountReading(version: version, planMap: planMap, versionMap: versionMap, bitMap: bitMap, thresholds: thresholds)
+        let reading = AccountReading(version: version, planMap: planMap, versionMap: versionMap, bitMap: bitMap, thresholds: thresholds,
+                                     thresholdsChanged: thresholds != config.thresholds)
         for _ in 0..<n { try readAccount(&r, into: ledger, reading) }
         ledger.state.purchaseIDs = ledger.state.accounts.reduce(0) { $0 + ($1.extras.first?.grantIDs.count ?? 0) }
         try readDedupe(&r, into: ledger, version: version)
