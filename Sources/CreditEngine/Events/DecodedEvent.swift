@@ -45,6 +45,14 @@ public struct DecodedEvent {
     public var rolloverMaxCredits: Int64?
     // credit.alerts.configured (§16): empty = null, back to the configured default
     public var thresholdsPercent = ThresholdList()
+    // Holds (§15): `hold_id` (also on `ai.usage`: the hold it settles against), `ttl_seconds`
+    // (nil: absent), `multiplier` (an action's price times it), `workflow`; `member`, `credits`,
+    // the usage fields (an action priced as by /check) and `expires_at` (credit.hold.expired)
+    // are the fields above.
+    public var holdID: UnsafeRawBufferPointer?
+    public var ttlSeconds: Int64?
+    public var multiplier: Int64 = 1
+    public var workflow: UnsafeRawBufferPointer?
 
     public init() {}
 }

@@ -91,6 +91,8 @@ extension EventDecoder {
                         try seen.mark(1, "data.thresholds_percent")
                         e.thresholdsPercent = try thresholdList(&s, "data.thresholds_percent")
                     } else { try s.skipValue() }
+                case .holdRequested, .holdExtended, .holdReleased, .holdExpired:
+                    try holdField(key, &s, &e, &seen)
                 case .rateCardPinned:
                     if key.equals("version") { try seen.mark(1, "data.version"); sawVersion = true; e.version = try optionalString(&s, "data.version") }
                     else if key.equals("until") { try seen.mark(2, "data.until"); e.until = try optionalTime(&s, "data.until") }
@@ -134,6 +136,78 @@ extension EventDecoder {
             if let c = e.monthlyCredits, c <= 0 { throw .invalid("data.monthly_credits", "must be greater than 0 (or null to remove)") }
         case .alertsConfigured:
             guard seen.bits & 1 != 0 else { throw .missing("data.thresholds_percent") }
+        case .holdRequested:
+            try checkHoldID(e)
+            if e.credits != nil && e.action != nil { throw .invalid("data.credits", "and data.action are exclusive: give one of them") }
+            if let c = e.credits {
+                guard c > 0 else { throw .invalid("data.credits", "must be greater than 0") }
+                if seen.bits & Self.multiplierBit != 0 { throw .invalid("data.multiplier", "applies to data.action only") }
+            } else if e.action == nil {
+                throw .missing("data.credits")
+            }
+            if let m = e.member { try Self.checkLabel(m, "data.member", slash: true) }
+            if let w = e.workflow { try Self.checkLabel(w, "data.workflow", slash: false) }
+        case .holdExtended:
+            try checkHoldID(e)
+            guard e.ttlSeconds != nil else { throw .missing("data.ttl_seconds") }
+        case .holdReleased:
+            try checkHoldID(e)
+        case .holdExpired:
+            try checkHoldID(e)
+            guard e.expiresAt != nil else { throw .missing("data.expires_at") }
+        }
+        if e.type == .usage, let h = e.holdID { try Self.checkLabel(h, "data.hold_id", slash: true) }
+    }
+
+    static let multiplierBit: UInt32 = 1 << 12
+
+    private func checkHoldID(_ e: DecodedEvent) throws(DecodeFailure) {
+        guard let h = e.holdID else { throw .missing("data.hold_id") }
+        try Self.checkLabel(h, "data.hold_id", slash: true)
+    }
+
+    /// A hold id, member or workflow label (§15): 1 to 128 characters; ids and members also
+    /// without `/` (they appear in paths and alert ids).
+    static func checkLabel(_ v: UnsafeRawBufferPointer, _ field: StaticString, slash: Bool) throws(DecodeFailure) {
+        guard v.count > 0, v.count <= 512, UTF8Check.scalarCount(v) <= 128 else { throw .invalid(field, "must be 1 to 128 characters") }
+        if slash { guard !v.contains(UInt8(ascii: "/")) else { throw .invalid(field, "must not contain '/'") } }
+    }
+
+    /// The `data` fields of the four hold types (§15). A request's action fields are those of
+    /// `ai.usage` (priced as by /check); the rest are the hold's own.
+    private func holdField(_ key: UnsafeRawBufferPointer, _ s: inout JSONScanner, _ e: inout DecodedEvent,
+                           _ seen: inout SeenFields) throws(DecodeFailure) {
+        if key.equals("hold_id") {
+            try seen.mark(1 << 9, "data.hold_id")
+            guard s.peek() == UInt8(ascii: "\"") else { throw s.typeError("data.hold_id", expected: "a string") }
+            e.holdID = try s.readString()
+        } else if key.equals("ttl_seconds") && (e.type == .holdRequested || e.type == .holdExtended) {
+            try seen.mark(1 << 10, "data.ttl_seconds")
+            if !s.readNull() {
+                guard let v = try integer(&s, "data.ttl_seconds", expected: "an integer from 1 to 604800"), v >= 1, v <= 604_800 else {
+                    throw .invalid("data.ttl_seconds", "must be an integer from 1 to 604800")
+                }
+                e.ttlSeconds = v
+            }
+        } else if e.type == .holdRequested && key.equals("credits") {
+            try seen.mark(1 << 11, "data.credits"); e.credits = try optionalCredits(&s, "data.credits", allowNegative: false)
+        } else if e.type == .holdRequested && key.equals("multiplier") {
+            try seen.mark(Self.multiplierBit, "data.multiplier")
+            if !s.readNull() {
+                guard let v = try integer(&s, "data.multiplier", expected: "an integer ≥ 1"), v >= 1 else {
+                    throw .wrongType("data.multiplier", expected: "an integer ≥ 1")
+                }
+                guard v <= Self.maxQuantity else { throw .invalid("data.multiplier", "is absurdly large (limit 1000000000)") }
+                e.multiplier = v
+            }
+        } else if e.type == .holdRequested && key.equals("workflow") {
+            try seen.mark(1 << 13, "data.workflow"); e.workflow = try optionalString(&s, "data.workflow")
+        } else if e.type == .holdRequested && !key.equals("capability") && !key.equals("cost_usd") {
+            try usageField(key, &s, &e, &seen)
+        } else if e.type == .holdExpired && key.equals("expires_at") {
+            try seen.mark(1 << 14, "data.expires_at"); e.expiresAt = try optionalTime(&s, "data.expires_at")
+        } else {
+            try s.skipValue()
         }
     }
 
@@ -195,6 +269,8 @@ extension EventDecoder {
                 guard nanos <= Self.maxCostNanoUSD else { throw .invalid("data.cost_usd", "is absurdly large") }
                 e.costNanoUSD = nanos
             }
+        case 7 where key.equals("hold_id"):
+            try seen.mark(1 << 9, "data.hold_id"); e.holdID = try optionalString(&s, "data.hold_id")
         case 10 where key.equals("capability"):
             try seen.mark(32, "data.capability"); e.capability = try optionalString(&s, "data.capability")
         case 10 where key.equals("tool_calls"):

@@ -10,6 +10,10 @@ public enum EventType: UInt8, Sendable, CaseIterable {
     case autoTopupConfigured  // credit.autotopup.configured (§12)
     case memberBudgetSet  // credit.member.budget.set (§12)
     case alertsConfigured // credit.alerts.configured (§16)
+    case holdRequested    // credit.hold.requested (§15)
+    case holdExtended     // credit.hold.extended (§15)
+    case holdReleased     // credit.hold.released (§15)
+    case holdExpired      // credit.hold.expired (§15)
 
     public var name: String {
         switch self {
@@ -23,6 +27,10 @@ public enum EventType: UInt8, Sendable, CaseIterable {
         case .autoTopupConfigured: return "credit.autotopup.configured"
         case .memberBudgetSet: return "credit.member.budget.set"
         case .alertsConfigured: return "credit.alerts.configured"
+        case .holdRequested: return "credit.hold.requested"
+        case .holdExtended: return "credit.hold.extended"
+        case .holdReleased: return "credit.hold.released"
+        case .holdExpired: return "credit.hold.expired"
         }
     }
 
@@ -34,13 +42,19 @@ public enum EventType: UInt8, Sendable, CaseIterable {
         case 19:
             if bytes.equals("credit.grant.issued") { return .grantIssued }
             if bytes.equals("credit.grant.voided") { return .grantVoided }
+            if bytes.equals("credit.hold.expired") { return .holdExpired }
             return nil
+        case 21: return bytes.equals("credit.hold.requested") ? .holdRequested : nil
         case 24:
             if bytes.equals("credit.member.budget.set") { return .memberBudgetSet }
             if bytes.equals("credit.alerts.configured") { return .alertsConfigured }
             return nil
         case 27: return bytes.equals("credit.autotopup.configured") ? .autoTopupConfigured : nil
-        case 20: return bytes.equals("credit.plan.assigned") ? .planAssigned : nil
+        case 20:
+            if bytes.equals("credit.plan.assigned") { return .planAssigned }
+            if bytes.equals("credit.hold.extended") { return .holdExtended }
+            if bytes.equals("credit.hold.released") { return .holdReleased }
+            return nil
         case 22:
             if bytes.equals("credit.topup.purchased") { return .topupPurchased }
             if bytes.equals("credit.ratecard.pinned") { return .rateCardPinned }
@@ -48,4 +62,7 @@ public enum EventType: UInt8, Sendable, CaseIterable {
         default: return nil
         }
     }
+
+    /// One of the four §15 hold types.
+    public var isHold: Bool { rawValue >= EventType.holdRequested.rawValue }
 }

@@ -1,4 +1,4 @@
-/// Contract §12 (and §16) state of one account, kept out of line (`Account.extras`, empty for an account
+/// Contract §12 (and §15, §16) state of one account, kept out of line (`Account.extras`, empty for an account
 /// that uses none of it) so that an ordinary account stays small and its usage events touch
 /// nothing new.
 public struct AccountExtras: Sendable, Equatable {
@@ -29,6 +29,8 @@ public struct AccountExtras: Sendable, Equatable {
     /// The balance alert counts of thresholds removed this cycle, so that a threshold set again
     /// continues them (§14); dropped at the next cycle start.
     public internal(set) var retiredAlertCounts: [RetiredAlertCounts] = []
+    /// Holds (§15), active and remembered.
+    public internal(set) var holds = HoldBook()
 
     public init() {}
 

@@ -10,6 +10,7 @@ extension LedgerState {
         // and for good for money-adding ids.
         let subjectHash = ByteHash.hash(e.subject)
         let existing = ids.find(e.subject, hash: subjectHash)
+        if existing == nil && e.type.isHold { return holdWithoutAccount(e) }
         let fp = PartitionLedger.fingerprint(subjectHash: subjectHash, source: e.source, id: e.id)
         let newWatermark = max(watermark, recordTime.map { min($0, e.time) } ?? e.time)
         let clock = existing.map { accounts[$0].clock } ?? .min
@@ -34,6 +35,8 @@ extension LedgerState {
             case .autoTopupConfigured, .memberBudgetSet: change = .policy(try Rules.Policies.validate(e, config: config))
             case .rateCardPinned: change = .pin(try Rules.RateCardPin.validate(e, config: config))
             case .alertsConfigured: change = .thresholds(Rules.AlertThresholds.validate(e))
+            case .holdRequested, .holdExtended, .holdReleased, .holdExpired:
+                change = .hold(try Rules.Holds.validate(e, account: existing!, in: self))
             }
         } catch {
             return reject(error)
@@ -69,24 +72,33 @@ extension LedgerState {
         counters.applied += 1
 
         // 6–8. One exclusive access to the account for its clock, the effect and the evaluations.
-        let decision = LedgerState.commit(&accounts[index], e, change, names: names, config: config)
+        var holds = HoldEffects()
+        let decision = LedgerState.commit(&accounts[index], e, change, names: names, config: config, holds: &holds)
         // 9. History.
         if accounts[index].pendingHistory != 0 { storeHistory(index, e) }
         // 10. Outputs.
         var result = ApplyResult(outcome: .applied, account: index, charged: change.charged, version: change.version)
         if !decision.isEmpty { report(index, decision, e, version: change.version, into: &result) }
+        if holds.touched { countHolds(holds, change, index, e, into: &result) }
         return result
     }
 
     /// Steps 6–8, on the account borrowed in place.
     static func commit(_ a: inout Account, _ e: DecodedEvent, _ change: Change, names: EventNames,
-                       config: EngineConfiguration) -> Decision {
-        // 6. The account's clock.
+                       config: EngineConfiguration, holds: inout HoldEffects) -> Decision {
+        // 6. The account's clock, then its holds (§15).
         let planPrice: Int64 = a.plan >= 0 ? config.priceBook.plans[Int(a.plan)].priceMicros : 0
         var openEpisode = a.advance(to: e.time, planPriceMicros: planPrice)
+        if !a.extras.isEmpty { holds.expired = a.passHolds() }
         // 7. The family's effect.
         switch change {
-        case .usage(let c): Rules.Usage.apply(c, e, names: names, to: &a)
+        case .usage(let c):
+            Rules.Usage.apply(c, e, names: names, to: &a)
+            if e.holdID != nil { holds.unheld = !Rules.Holds.settle(e, price: c.price, on: &a); holds.settling = true }
+        case .hold(let c):
+            holds.isHoldEvent = true
+            holds.before = a.extras.first?.holds.hold(String(decoding: e.holdID!, as: UTF8.self))?.status
+            holds.position = Rules.Holds.apply(c, e, to: &a, config: config)
         case .plan(let c):
             let replaced = Rules.Plan.apply(c, e, to: &a, config: config)
             if openEpisode == AlertState.noEpisode { openEpisode = replaced }
@@ -117,7 +129,7 @@ extension LedgerState {
             if let m = e.member { names.member = members.intern(m, hash: ByteHash.hash(m)) }
         case .policy(.memberBudget):
             if let m = e.member { names.member = members.intern(m, hash: ByteHash.hash(m)) }
-        case .plan, .purchase, .adjustment, .void, .policy(.autoTopup), .pin, .thresholds:
+        case .plan, .purchase, .adjustment, .void, .policy(.autoTopup), .pin, .thresholds, .hold:
             break
         }
         return names
@@ -133,6 +145,60 @@ extension LedgerState {
     private mutating func reject(_ r: Rejection) -> ApplyResult {
         counters.rejected += 1
         return .rejected(r)
+    }
+}
+
+/// What an applied event did to its account's holds (§15), for the counters and the report.
+struct HoldEffects {
+    /// Holds that expired before the event.
+    var expired = 0
+    /// A usage event named a hold …
+    var settling = false
+    /// … that was unknown or ended.
+    var unheld = false
+    /// A hold event: the named hold's status before it (nil: not remembered) and its position after.
+    var before: Hold.Status?
+    var position: Int?
+    var isHoldEvent = false
+
+    var touched: Bool { expired > 0 || settling || isHoldEvent }
+}
+
+extension LedgerState {
+    /// A hold event for an account with no state (§15): nothing changes, nothing is remembered;
+    /// a request is denied `unknown_account`.
+    private mutating func holdWithoutAccount(_ e: DecodedEvent) -> ApplyResult {
+        counters.applied += 1
+        if e.type == .holdRequested { counters.holdsDenied += 1 }
+        var result = ApplyResult(outcome: .applied, account: -1)
+        result.hold = HoldReport(type: e.type, holdID: String(decoding: e.holdID!, as: UTF8.self), hold: nil,
+                                 repeated: false, available: nil)
+        return result
+    }
+
+    /// Step 10 for holds: the counters (§15 metrics) and, for a hold event, its report.
+    private mutating func countHolds(_ h: HoldEffects, _ change: Change, _ index: Int, _ e: DecodedEvent,
+                                     into result: inout ApplyResult) {
+        counters.holdsExpired += Int64(h.expired)
+        if h.unheld { counters.usageUnheld += 1 }
+        guard case .hold(let c) = change else { return }
+        let book = accounts[index].extras.first?.holds
+        let hold = h.position.map { book!.holds[$0] }
+        var repeated = false
+        switch c {
+        case .request:
+            if hold?.status == .active { counters.holdsGranted += 1 } else { counters.holdsDenied += 1 }
+        case .repeated:
+            repeated = true
+        case .release:
+            if h.before == .active && hold?.status == .released { counters.holdsReleased += 1 }
+        case .expire:
+            if h.before == .active && hold?.status == .expired { counters.holdsExpired += 1 }
+        case .extend:
+            break
+        }
+        result.hold = HoldReport(type: e.type, holdID: String(decoding: e.holdID!, as: UTF8.self), hold: hold,
+                                 repeated: repeated, available: accounts[index].availableCredits)
     }
 }
 

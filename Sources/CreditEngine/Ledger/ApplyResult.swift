@@ -23,6 +23,8 @@ public struct ApplyResult {
     /// Auto top-up requests to publish on `kafka.requests_topic` (§12): at most one.
     public var requests: [TopupRequest] { fired?.requests ?? [] }
     public var requestCount: Int { fired?.requests.count ?? 0 }
+    /// A hold event's outcome (§15), nil for every other event.
+    public var hold: HoldReport?
 
     public init(outcome: Outcome, account: Int = -1, charged: Int64 = 0, version: Int = -1) {
         self.outcome = outcome
@@ -40,4 +42,22 @@ final class FiredAlerts {
     let alerts: [Alert]
     let requests: [TopupRequest]
     init(_ alerts: [Alert], requests: [TopupRequest] = []) { self.alerts = alerts; self.requests = requests }
+}
+
+/// What a hold event did (§15), for whoever waits on its decision (the HTTP routes) and for
+/// metrics. Allocated only for hold events.
+public final class HoldReport: Sendable {
+    public let type: EventType
+    public let holdID: String
+    /// The named hold after the event; nil when the account has no state (a request: denied
+    /// `unknown_account`) or does not remember the hold.
+    public let hold: Hold?
+    /// A request repeating a remembered `hold_id` with the same `data`: `hold` is the first decision.
+    public let repeated: Bool
+    /// The account's available credits after the event; nil when the account has no state.
+    public let available: Int64?
+
+    init(type: EventType, holdID: String, hold: Hold?, repeated: Bool, available: Int64?) {
+        self.type = type; self.holdID = holdID; self.hold = hold; self.repeated = repeated; self.available = available
+    }
 }

@@ -18,6 +18,8 @@
 /// refuses ends the record before anything has changed:
 /// 1. Record checks: a key equal to the subject, an event time at most 24 h ahead of the
 ///    record's timestamp (§2, §5, §7).
+///    A hold event (§15) for an account with no state ends here: it changes nothing and is
+///    not remembered (a request is denied `unknown_account`).
 /// 2. Dedupe, on the account's own clock before the record (§5, §14): a (source, id) the
 ///    account applied within the window (`DedupeTable`), or a grant or top-up id it ever
 ///    applied (`AccountExtras.grantIDs`), is a duplicate.
@@ -26,8 +28,10 @@
 /// 4. Bounds: the change keeps the account's totals within the ledger's limits (Bounds.swift).
 /// 5. Commit: the account exists, the id is remembered, the event's names are interned.
 /// 6. The account's clock moves to the event's time, through every cycle start and expiry
-///    on the way (Cycles.swift: §5, §12 rollover).
-/// 7. The family's effect on the account and its history entries (`Rules.<family>.apply`).
+///    on the way (Cycles.swift: §5, §12 rollover); then its holds whose `expires_at` the
+///    clock has reached expire and holds ended 7 days ago are forgotten (§15, HoldBook.swift).
+/// 7. The family's effect on the account and its history entries (`Rules.<family>.apply`);
+///    usage naming an active hold also settles against it (Rules/Holds.swift).
 /// 8. Evaluations: balance alerts, member budgets, auto top-up, runway (Outputs.swift), each
 ///    id numbered by Sequences.swift. (A grant already expired on arrival has none: §14.)
 ///    An account's own alert thresholds (§16) are set just after this step: they are in force
@@ -56,6 +60,7 @@
 /// | policies     | `credit.autotopup.configured`, `credit.member.budget.set` | Policies.swift        |
 /// | rate-card pin| `credit.ratecard.pinned`                                  | RateCardPin.swift     |
 /// | thresholds   | `credit.alerts.configured` (§16)                          | AlertThresholds.swift |
+/// | holds        | `credit.hold.requested` / `.extended` / `.released` / `.expired` (§15) | Holds.swift |
 ///
 /// What every event shares lives beside them in Ledger/: the account and its blocks
 /// (Account.swift, Blocks.swift), cycles (Cycles.swift), usage breakdowns (UsageCells.swift),
@@ -78,6 +83,7 @@ extension LedgerState {
         case policy(Rules.Policies.Change)
         case pin(Rules.RateCardPin.Change)
         case thresholds(Rules.AlertThresholds.Change)
+        case hold(Rules.Holds.Change)
 
         /// Millicredits charged: a usage event's price, else 0.
         @inline(__always)
@@ -101,7 +107,7 @@ extension LedgerState {
             case .plan(let c): return c.monthly
             case .purchase(let c): return c.credits
             case .adjustment(let c): return c.credits
-            case .void, .policy, .pin, .thresholds: return 0
+            case .void, .policy, .pin, .thresholds, .hold: return 0
             }
         }
 
@@ -111,7 +117,7 @@ extension LedgerState {
             switch self {
             case .plan(let c): return c.priceMicros
             case .purchase(let c): return c.packPriceMicros
-            case .usage, .adjustment, .void, .policy, .pin, .thresholds: return 0
+            case .usage, .adjustment, .void, .policy, .pin, .thresholds, .hold: return 0
             }
         }
 

@@ -5,7 +5,9 @@
 /// For every account:
 /// 1. conservation: granted − charged − expired − voided + adjusted = balance, to the millicredit;
 /// 2. overage only when no credits are left: overage > 0 ⇒ allowance = 0 and blocks = 0;
-/// 3. the block total is the sum of its blocks.
+/// 3. the block total is the sum of its blocks;
+/// 4. holds (§15): the active count and sums are those of the active holds, at most 1,000
+///    active, and no active hold has reached its `expires_at` on the account clock.
 ///
 /// And after every apply (debug builds; restore checks it in SnapshotValidation.swift): no id
 /// `n` the account holds is above the highest n it has used (Sequences.swift: what a
@@ -17,6 +19,10 @@ extension Account {
         if !isConserved { out.append("") }
         if overage > 0 && (allowance > 0 || blockCredits > 0) { out.append(" (overage beside credits)") }
         if blockCredits != blocks.reduce(0, { $0 + $1.remaining }) { out.append(" (block sum)") }
+        if let book = extras.first?.holds, !book.isEmpty {
+            if !book.isConsistent || book.activeCount > HoldBook.maxActive { out.append(" (hold sums)") }
+            if book.holds.contains(where: { $0.isActive && $0.expiresAt <= clock }) { out.append(" (active hold past its expiry)") }
+        }
         return out
     }
 }

@@ -35,18 +35,31 @@ public final class PartitionLedger {
         public var chargedMillicredits: Int64 = 0
         /// Auto top-up requests made (not in snapshots before format 3).
         public var requests: Int64 = 0
+        /// Holds (§15): requests granted and denied (repeats not counted), holds released and
+        /// expired, usage naming an unknown or ended hold (snapshot format 6 and later).
+        public var holdsGranted: Int64 = 0
+        public var holdsDenied: Int64 = 0
+        public var holdsReleased: Int64 = 0
+        public var holdsExpired: Int64 = 0
+        public var usageUnheld: Int64 = 0
 
         /// Field by field (credits charged wrap, as they are summed for metrics only).
         public static func - (a: Counters, b: Counters) -> Counters {
             Counters(applied: a.applied - b.applied, priced: a.priced - b.priced, duplicates: a.duplicates - b.duplicates,
                      rejected: a.rejected - b.rejected, alerts: a.alerts - b.alerts,
-                     chargedMillicredits: a.chargedMillicredits &- b.chargedMillicredits, requests: a.requests - b.requests)
+                     chargedMillicredits: a.chargedMillicredits &- b.chargedMillicredits, requests: a.requests - b.requests,
+                     holdsGranted: a.holdsGranted - b.holdsGranted, holdsDenied: a.holdsDenied - b.holdsDenied,
+                     holdsReleased: a.holdsReleased - b.holdsReleased, holdsExpired: a.holdsExpired - b.holdsExpired,
+                     usageUnheld: a.usageUnheld - b.usageUnheld)
         }
 
         public static func + (a: Counters, b: Counters) -> Counters {
             Counters(applied: a.applied + b.applied, priced: a.priced + b.priced, duplicates: a.duplicates + b.duplicates,
                      rejected: a.rejected + b.rejected, alerts: a.alerts + b.alerts,
-                     chargedMillicredits: a.chargedMillicredits &+ b.chargedMillicredits, requests: a.requests + b.requests)
+                     chargedMillicredits: a.chargedMillicredits &+ b.chargedMillicredits, requests: a.requests + b.requests,
+                     holdsGranted: a.holdsGranted + b.holdsGranted, holdsDenied: a.holdsDenied + b.holdsDenied,
+                     holdsReleased: a.holdsReleased + b.holdsReleased, holdsExpired: a.holdsExpired + b.holdsExpired,
+                     usageUnheld: a.usageUnheld + b.usageUnheld)
         }
     }
 

@@ -10,6 +10,8 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownRateCardVersion
     case overflow
     case unknownGrant
+    /// `credit.hold.requested` naming a `hold_id` the account remembers, with other `data` (§15).
+    case holdConflict
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum Rejection: Error, Sendable, Equatable, CustomStringConvertible {
         case .unknownPack: return "unknown top-up pack (not in the price book)"
         case .unknownRateCardVersion: return "unknown rate-card version"
         case .overflow: return "amount overflow: the account's totals would exceed the ledger's limits"
+        case .holdConflict: return "hold_id already decided for this account with other data (a repeated request must carry the same data)"
         case .unknownGrant: return "unknown grant: grant_id names no credit.grant.issued or credit.topup.purchased event of this account"
         }
     }

@@ -17,7 +17,9 @@ public enum PricingFailure: Error, Sendable, Equatable, CustomStringConvertible 
 
 /// The exact price formula (contract §3), in integers:
 /// base (10⁻⁹ credit) = credits·q·1000 + in_1k·in + out_1k·out + tool·calls·1000   (µ-credit inputs)
-/// total (10⁻¹⁵ credit) = base × multiplier(µ) → clamp → one rounding → millicredits.
+/// total (10⁻¹⁵ credit) = base × multiplier(µ) → clamp → × times → one rounding → millicredits.
+/// `times` is a hold request's integer `multiplier` (§15: the price of `times` such actions,
+/// rounded once); 1 for usage.
 public enum Pricing {
     static let femtoPerMicro: Int128 = 1_000_000_000           // 10⁻⁶ → 10⁻¹⁵
     static let femtoPerMilli: Int128 = 1_000_000_000_000       // 10⁻³ → 10⁻¹⁵
@@ -25,10 +27,10 @@ public enum Pricing {
     /// Millicredits for one event, or nil if any step overflows.
     @inline(__always)
     public static func price(_ a: ActionPrice, quantity: Int64, inputTokens: Int64, outputTokens: Int64, toolCalls: Int64,
-                             multiplier: Int64, incrementMillicredits: Int64, mode: RoundingMode) -> Int64? {
+                             multiplier: Int64, times: Int64 = 1, incrementMillicredits: Int64, mode: RoundingMode) -> Int64? {
         // Fast path: a flat action at ×1 and a whole-millicredit price (chat 1, web_research 10 …).
         if a.per1kInputTokens == 0 && a.per1kOutputTokens == 0 && a.perToolCall == 0 && multiplier == MicroCredits.one
-            && a.minCredits == nil && a.maxCredits == nil && a.credits % (1000 * incrementMillicredits) == 0 {
+            && times == 1 && a.minCredits == nil && a.maxCredits == nil && a.credits % (1000 * incrementMillicredits) == 0 {
             let (r, o) = (a.credits / 1000).multipliedReportingOverflow(by: quantity)
             return o ? nil : r
         }
@@ -50,6 +52,10 @@ public enum Pricing {
         if overflow { return nil }
         if let lo = a.minCredits { total = max(total, Int128(lo) * femtoPerMicro) }
         if let hi = a.maxCredits { total = min(total, Int128(hi) * femtoPerMicro) }
+        if times != 1 {
+            (total, overflow) = total.multipliedReportingOverflow(by: Int128(times))
+            if overflow { return nil }
+        }
         let increment = Int128(incrementMillicredits) * femtoPerMilli
         var q = total / increment
         let r = total % increment

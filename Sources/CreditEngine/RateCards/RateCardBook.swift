@@ -88,7 +88,7 @@ public final class RateCardBook: Sendable {
             multiplier = v.defaultMultiplier ?? MicroCredits.one
         }
         guard let price = Pricing.price(a, quantity: e.quantity, inputTokens: e.inputTokens, outputTokens: e.outputTokens,
-                                        toolCalls: e.toolCalls, multiplier: multiplier,
+                                        toolCalls: e.toolCalls, multiplier: multiplier, times: e.multiplier,
                                         incrementMillicredits: v.card.incrementMillicredits, mode: v.card.roundingMode)
         else { throw .overflow }
         guard price <= Credits.maxAbsolute else { throw .overflow }

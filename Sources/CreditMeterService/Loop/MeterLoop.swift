@@ -242,7 +242,7 @@ final class MeterLoop {
         }
         switch pipeline.process(m, into: st.ledger) {
         case .applied(_, let result):
-            st.markDirty(result.account)
+            if result.account >= 0 { st.markDirty(result.account) }  // -1: a hold event for an account with no state (§15)
             if result.alertCount > 0 {
                 for a in result.alerts {
                     try output.publish(a)
