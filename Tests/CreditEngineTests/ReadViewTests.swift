@@ -233,6 +233,34 @@ import CreditEngine
         #expect(String(decoding: d.json(), as: UTF8.self) == #"{"allowed":false,"credits":0,"balance_credits":0,"available_credits":0,"rate_card_version":"2026-11-01","reason":"no_credits"}"#)
     }
 
+    @Test func availableCreditsDecideAndAMembersRemainingHoldsCountAsUsed() throws {
+        let t = try TestLedger()
+        t.plan("a", "trial", at: "2026-11-01T00:00:00Z")  // 100 credits
+        t.budget("a", "ana", "30", at: "2026-11-01T00:00:01Z")
+        func hold(_ id: String, _ credits: String, member: String? = nil) -> Hold? {
+            var data: [(String, EventJSON.Value)] = [("hold_id", .s(id)), ("credits", .n(credits))]
+            if let member { data.append(("member", .s(member))) }
+            let r = t.apply(EventJSON.event("credit.hold.requested", account: "a", id: "req-\(id)", time: "2026-11-02T00:00:00Z", data: data))
+            return r.hold?.hold
+        }
+        #expect(hold("h1", "60")?.status == .active)
+        #expect(hold("h2", "20", member: "ana")?.status == .active)
+        let view = t.ledger.view(0)
+        func check(_ q: Int64, _ mode: AccessMode, _ member: String? = nil) -> String {
+            String(decoding: view.check(CheckRequest(action: "web_research", quantity: q, member: member), mode: mode, now: Self.now).json(),
+                   as: UTF8.self)
+        }
+        // available = 100 − 60 − 20 = 20; web_research costs 10 a unit.
+        #expect(check(2, .hard) == #"{"allowed":true,"credits":20,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":null}"#)
+        #expect(check(3, .hard) == #"{"allowed":false,"credits":30,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":"insufficient_credits"}"#)
+        // ana: used 0 + her remaining hold 20; budget 30.
+        #expect(check(1, .hard, "ana") == #"{"allowed":true,"credits":10,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":null}"#)
+        #expect(check(2, .hard, "ana") == #"{"allowed":false,"credits":20,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":"member_budget_exhausted"}"#)
+        #expect(check(2, .soft, "ana") == #"{"allowed":true,"credits":20,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":null}"#)
+        let doc = t.document("a")
+        #expect(doc.contains(#""available_credits":20,"holds":{"active":2,"held_credits":80,"remaining_credits":80}"#))
+    }
+
     @Test func noVersionInForceIsAProblemNamingTime() throws {
         let t = try TestLedger()
         t.plan("a", "trial", at: "2026-11-01T00:00:00Z")
