@@ -22,12 +22,6 @@ extension TestLedger {
     }
 
     @discardableResult
-    func holdExtend(_ account: String, _ holdID: String, ttl: Int, at time: String, id: String) -> ApplyResult {
-        apply(EventJSON.event("credit.hold.extended", account: account, id: id, time: time,
-                              data: [("hold_id", .s(holdID)), ("ttl_seconds", .n(String(ttl)))]))
-    }
-
-    @discardableResult
     func holdRelease(_ account: String, _ holdID: String, at time: String, id: String) -> ApplyResult {
         apply(EventJSON.event("credit.hold.released", account: account, id: id, time: time, data: [("hold_id", .s(holdID))]))
     }
@@ -252,30 +246,25 @@ enum HoldLogGen {
 
     /// `ledger`'s snapshot with account 0's holds written as `holds` (next number `next`), or
     /// as `raw` bytes, and a valid checksum.
-    static func spliced(_ ledger: PartitionLedger, holds: [Hold]? = nil, next: Int64? = nil, raw: [UInt8]? = nil) -> [UInt8] {
+    static func spliced(_ ledger: PartitionLedger, holds: [Hold]? = nil, next: Int64? = nil, raw: [UInt8]? = nil) throws -> [UInt8] {
         let book = ledger.accounts[0].features!.holds
-        var original = ByteWriter(), replacement = ByteWriter()
-        SnapshotCodec.writeHolds(book, into: &original)
-        SnapshotCodec.writeHolds(holds ?? book.holds, nextNumber: next ?? book.nextNumber, into: &replacement)
-        let bytes = encode(ledger)
-        let p = original.bytes
-        let at = (0...(bytes.count - p.count)).first { bytes[$0..<($0 + p.count)].elementsEqual(p) }!
-        let body = Array(bytes[..<at]) + (raw ?? replacement.bytes) + Array(bytes[(at + p.count)..<(bytes.count - 8)])
-        return SnapshotHardeningTests.sealed(body)
+        let original = SnapshotErrorTests.writer { SnapshotCodec.writeHolds(book, into: &$0) }
+        let replacement = raw ?? SnapshotErrorTests.writer {
+            SnapshotCodec.writeHolds(holds ?? book.holds, nextNumber: next ?? book.nextNumber, into: &$0)
+        }
+        return SnapshotErrorTests.sealed(try SnapshotErrorTests.patched(encode(ledger), original, replacement).dropLast(8))
     }
 
     /// The holds `a` and `b` encoded (they differ in one byte: a status or a denial), `a`'s
     /// encoding with that byte set to `value`.
-    static func withByte(_ ledger: PartitionLedger, _ a: [Hold], _ b: [Hold], _ value: UInt8) -> [UInt8] {
+    static func withByte(_ ledger: PartitionLedger, _ a: [Hold], _ b: [Hold], _ value: UInt8) throws -> [UInt8] {
         let next = ledger.accounts[0].features!.holds.nextNumber
-        var x = ByteWriter(), y = ByteWriter()
-        SnapshotCodec.writeHolds(a, nextNumber: next, into: &x)
-        SnapshotCodec.writeHolds(b, nextNumber: next, into: &y)
-        let differing = x.bytes.indices.filter { x.bytes[$0] != y.bytes[$0] }
-        precondition(differing.count == 1 && x.bytes.count == y.bytes.count)
-        var raw = x.bytes
-        raw[differing[0]] = value
-        return raw
+        var x = SnapshotErrorTests.writer { SnapshotCodec.writeHolds(a, nextNumber: next, into: &$0) }
+        let y = SnapshotErrorTests.writer { SnapshotCodec.writeHolds(b, nextNumber: next, into: &$0) }
+        let differing = x.indices.filter { x[$0] != y[$0] }
+        try #require(differing.count == 1 && x.count == y.count)
+        x[differing[0]] = value
+        return x
     }
 
     enum Corruption: String, CaseIterable, Sendable {
@@ -302,7 +291,7 @@ enum HoldLogGen {
 
     @Test func theUnchangedHoldsRestore() throws {
         let ledger = try Self.state()
-        let bytes = Self.spliced(ledger)
+        let bytes = try Self.spliced(ledger)
         #expect(bytes == Self.encode(ledger))
         let (restored, _) = try SnapshotCodec.decode(bytes, config: ledger.config)
         #expect(restored.accounts[0].features?.holds.holds == ledger.accounts[0].features?.holds.holds)
@@ -353,11 +342,11 @@ enum HoldLogGen {
         case .statusOutOfRange:
             var a = h, b = h
             a[3].status = .released; b[3].status = .expired
-            raw = Self.withByte(ledger, a, b, 4)
+            raw = try Self.withByte(ledger, a, b, 4)
         case .denialOutOfRange:
             var a = h, b = h
             a[2].denial = .unknownAction; b[2].denial = .unknownModel
-            raw = Self.withByte(ledger, a, b, 7)
+            raw = try Self.withByte(ledger, a, b, 7)
         case .deniedWithoutDenial: h[2].denial = nil
         case .activeWithDenial: h[0].denial = .insufficientCredits
         case .releasedWithDenial: h[1].denial = .tooManyHolds
@@ -366,7 +355,7 @@ enum HoldLogGen {
         case .requestedAtMin: h[0].requestedAt = .min
         case .endedAtMax: h[3].endedAt = .max
         }
-        let bytes = raw.map { Self.spliced(ledger, raw: $0) } ?? Self.spliced(ledger, holds: h, next: next)
+        let bytes = try raw.map { try Self.spliced(ledger, raw: $0) } ?? Self.spliced(ledger, holds: h, next: next)
         do {
             _ = try SnapshotCodec.decode(bytes, config: ledger.config)
             Issue.record("\(c): a corrupt snapshot was accepted")
