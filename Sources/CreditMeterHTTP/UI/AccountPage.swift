@@ -228,8 +228,9 @@ struct AccountPage {
         let ended = holds.filter { !$0.isActive }.suffix(Self.endedShown).reversed()
         var t = "<p class=\"muted\">Credits reserved by work in progress: spent against as the work runs, the rest released at its end. "
         t += "Available = balance − what open holds still reserve: \(HTML.credits(view.state.availableCredits)).</p>\n"
-        t += "<table id=\"holds\"><thead><tr><th>hold</th><th>workflow</th><th>status</th><th class=\"num\">held</th>"
-        t += "<th class=\"num\">settled</th><th class=\"num wide\">remaining</th><th>expires</th></tr></thead><tbody>"
+        // On a phone: hold, status, held and expiry.
+        t += "<table id=\"holds\"><thead><tr><th>hold</th><th class=\"wide\">workflow</th><th>status</th><th class=\"num\">held</th>"
+        t += "<th class=\"num wide\">settled</th><th class=\"num wide\">remaining</th><th>expires</th></tr></thead><tbody>"
         for h in open { t += holdRow(h) }
         if open.isEmpty { t += "<tr><td colspan=\"7\" class=\"muted\">no open holds</td></tr>" }
         for h in ended { t += holdRow(h) }
@@ -238,8 +239,8 @@ struct AccountPage {
 
     func holdRow(_ h: Hold) -> String {
         let status = h.status == .denied ? "denied (\(h.denial.map { $0.name.replacingOccurrences(of: "_", with: " ") } ?? ""))" : h.status.name
-        var r = "<tr class=\"hold-\(h.status.name)\"><td>\(HTML.escape(h.id))</td><td>\(HTML.escape(h.workflow ?? "—"))</td>"
-        r += "<td>\(HTML.escape(status))</td><td class=\"num\">\(HTML.credits(h.held))</td><td class=\"num\">\(HTML.credits(h.settled))</td>"
+        var r = "<tr class=\"hold-\(h.status.name)\"><td>\(HTML.escape(h.id))</td><td class=\"wide\">\(HTML.escape(h.workflow ?? "—"))</td>"
+        r += "<td>\(HTML.escape(status))</td><td class=\"num\">\(HTML.credits(h.held))</td><td class=\"num wide\">\(HTML.credits(h.settled))</td>"
         r += "<td class=\"num wide\">\(h.isActive ? HTML.credits(h.remaining) : "—")</td>"
         r += "<td>\(h.isActive ? HTML.time(h.expiresAt) : "ended " + HTML.time(h.endedAt))</td></tr>"
         return r
