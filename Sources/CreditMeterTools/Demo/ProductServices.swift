@@ -58,37 +58,21 @@ struct ProductServices {
 
     /// Runs every shard to the end; `progress` is called about once a second.
     func run(progress: @escaping @Sendable (Outcome) -> Void) throws -> Outcome {
-        let total = Mutex(Outcome())
-        let failure = Mutex<(any Error)?>(nil)
-        let group = DispatchGroup()
+        let total = Locked(Outcome())
         let done = Atomic<Bool>(false)
-        for shard in 0..<shards {
-            group.enter()
-            let thread = Thread {
-                defer { group.leave() }
-                do {
-                    try self.runShard(shard, into: total)
-                } catch {
-                    failure.withLock { if $0 == nil { $0 = error } }
-                }
-            }
-            thread.name = "demo-product-\(shard)"
-            thread.start()
-        }
         let reporter = Thread {
             while !done.load(ordering: .relaxed) {
                 Thread.sleep(forTimeInterval: 1)
-                if !done.load(ordering: .relaxed) { progress(total.withLock { $0 }) }
+                if !done.load(ordering: .relaxed) { progress(total.value) }
             }
         }
         reporter.start()
-        group.wait()
-        done.store(true, ordering: .relaxed)
-        if let error = failure.withLock({ $0 }) { throw error }
-        return total.withLock { $0 }
+        defer { done.store(true, ordering: .relaxed) }
+        try onThreads(shards, name: "demo-product") { shard in try self.runShard(shard, into: total) }
+        return total.value
     }
 
-    private func runShard(_ shard: Int, into total: borrowing Mutex<Outcome>) throws {
+    private func runShard(_ shard: Int, into total: Locked<Outcome>) throws {
         let client = LoopbackHTTPClient(port: port)
         var producedUsage = Set<Int>()
         var awaitingTopup = Set<String>()
