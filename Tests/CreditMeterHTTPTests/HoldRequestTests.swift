@@ -71,7 +71,7 @@ import Testing
     }
 
     @Test func pathSegmentsAndHoldIDs() throws {
-        #expect(API.pathSegment("p 1/é~._-") == "p%201%2F%C3%A9~._-")
+        #expect(HTML.urlEncode("p 1/é~._-") == "p%201%2F%C3%A9~._-")
         #expect(try Parameters.holdID("p%201") == "p 1")
         for (raw, reason) in [("a%2Fb", "hold_id: must not contain /"), ("%ZZ", "hold_id: is not valid percent-encoded UTF-8"),
                               (Substring(String(repeating: "x", count: 129)), "hold_id: must be 1 to 128 characters")] {
