@@ -64,7 +64,7 @@ func checkDecoder(_ raw: UnsafeRawBufferPointer) {
               ref.capability == b(event.capability), ref.member == b(event.member),
               ref.quantity == event.quantity, ref.inputTokens == event.inputTokens,
               ref.outputTokens == event.outputTokens, ref.toolCalls == event.toolCalls,
-              ref.costNanoUSD == event.costNanoUSD else {
+              ref.costNanoUSD == event.costNanoUSD, ref.holdID == b(event.holdID) else {
             disagree("fields differ: reference \(ref)", raw)
         }
     }
@@ -79,7 +79,7 @@ struct RefEvent: CustomStringConvertible {
     }
     var env = Envelope()
     var action: [UInt8]?
-    var model: [UInt8]?, capability: [UInt8]?, member: [UInt8]?
+    var model: [UInt8]?, capability: [UInt8]?, member: [UInt8]?, holdID: [UInt8]?
     var quantity: Int64 = 1, inputTokens: Int64 = 0, outputTokens: Int64 = 0, toolCalls: Int64 = 0
     var costNanoUSD: Int64 = 0
     var description: String { "\(env) action=\(action ?? []) q=\(quantity) in=\(inputTokens) out=\(outputTokens) tools=\(toolCalls) cost=\(costNanoUSD)" }
@@ -95,7 +95,8 @@ struct RefEvent: CustomStringConvertible {
     static let otherTypes: [[UInt8]] = ["credit.plan.assigned", "credit.topup.purchased", "credit.grant.issued",
                                         "credit.adjusted", "credit.ratecard.pinned", "credit.grant.voided",
                                         "credit.autotopup.configured", "credit.member.budget.set",
-                                        "credit.alerts.configured"].map { Array($0.utf8) }
+                                        "credit.alerts.configured", "credit.hold.requested", "credit.hold.extended",
+                                        "credit.hold.released", "credit.hold.expired"].map { Array($0.utf8) }
 
     static func judge(_ tree: RefJSON) -> Verdict {
         guard case .object(let members) = tree else { return .invalid("not an object") }
@@ -128,7 +129,7 @@ struct RefEvent: CustomStringConvertible {
         e.env = env
         var seen: Set<[UInt8]> = []
         let known: Set<[UInt8]> = Set(["action", "model", "capability", "member", "quantity", "input_tokens",
-                                       "output_tokens", "tool_calls", "cost_usd"].map { Array($0.utf8) })
+                                       "output_tokens", "tool_calls", "cost_usd", "hold_id"].map { Array($0.utf8) })
         for (key, value) in data where known.contains(key) {
             guard seen.insert(key).inserted else { return .invalid("duplicate data key") }
             let name = String(decoding: key, as: UTF8.self)
@@ -144,6 +145,14 @@ struct RefEvent: CustomStringConvertible {
                 default: return .invalid(name)
                 }
                 if name == "model" { e.model = v } else if name == "capability" { e.capability = v } else { e.member = v }
+            case "hold_id":
+                // §15: null, or 1 to 128 characters without '/'.
+                if case .null = value { continue }
+                guard case .string(let s) = value, !s.isEmpty, s.count <= 512,
+                      String(decoding: s, as: UTF8.self).unicodeScalars.count <= 128, !s.contains(UInt8(ascii: "/")) else {
+                    return .invalid("hold_id")
+                }
+                e.holdID = s
             case "quantity":
                 if case .null = value { continue }
                 guard let q = plainInteger(value), q >= 1, q <= 1_000_000_000 else { return .invalid("quantity") }

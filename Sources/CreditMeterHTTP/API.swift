@@ -396,7 +396,7 @@ extension API {
             }
         default:
             let statusText = try target.parameter("status") ?? "all"
-            guard let status = OverviewPage.Status(rawValue: statusText) else { throw BadRequest("status", "must be all, low, exhausted or idle") }
+            guard let status = OverviewPage.Status(rawValue: statusText) else { throw BadRequest("status", "must be all, low, exhausted, idle or holds") }
             let sortText = try target.parameter("sort") ?? "account"
             guard let sort = OverviewPage.Column(rawValue: sortText) else {
                 throw BadRequest("sort", "must be one of " + OverviewPage.Column.allCases.map(\.rawValue).joined(separator: ", "))

@@ -322,11 +322,11 @@ func historyLines(_ t: TestLedger, _ account: String) -> [String] {
         func check(_ q: Int64, _ mode: AccessMode, _ member: String? = "ana") -> String {
             String(decoding: view.check(CheckRequest(action: "chat", quantity: q, member: member), mode: mode, now: now).json(), as: UTF8.self)
         }
-        #expect(check(40, .soft) == #"{"allowed":true,"credits":40,"balance_credits":335,"rate_card_version":"2026-11-01","reason":null}"#)
-        #expect(check(36, .hard) == #"{"allowed":false,"credits":36,"balance_credits":335,"rate_card_version":"2026-11-01","reason":"member_budget_exhausted"}"#)
-        #expect(check(35, .hard) == #"{"allowed":true,"credits":35,"balance_credits":335,"rate_card_version":"2026-11-01","reason":null}"#)
-        #expect(check(36, .hard, "bo") == #"{"allowed":true,"credits":36,"balance_credits":335,"rate_card_version":"2026-11-01","reason":null}"#)
-        #expect(check(400, .hard) == #"{"allowed":false,"credits":400,"balance_credits":335,"rate_card_version":"2026-11-01","reason":"insufficient_credits"}"#)
+        #expect(check(40, .soft) == #"{"allowed":true,"credits":40,"balance_credits":335,"available_credits":335,"rate_card_version":"2026-11-01","reason":null}"#)
+        #expect(check(36, .hard) == #"{"allowed":false,"credits":36,"balance_credits":335,"available_credits":335,"rate_card_version":"2026-11-01","reason":"member_budget_exhausted"}"#)
+        #expect(check(35, .hard) == #"{"allowed":true,"credits":35,"balance_credits":335,"available_credits":335,"rate_card_version":"2026-11-01","reason":null}"#)
+        #expect(check(36, .hard, "bo") == #"{"allowed":true,"credits":36,"balance_credits":335,"available_credits":335,"rate_card_version":"2026-11-01","reason":null}"#)
+        #expect(check(400, .hard) == #"{"allowed":false,"credits":400,"balance_credits":335,"available_credits":335,"rate_card_version":"2026-11-01","reason":"insufficient_credits"}"#)
         t.usage("a", "chat", at: "2026-11-02T01:00:00Z", quantity: 35, member: "ana")
         let spent = t.ledger.view(0).check(CheckRequest(action: "chat", member: "ana"), mode: .soft, now: now)
         #expect(spent.reason == .memberBudgetExhausted && !spent.allowed)

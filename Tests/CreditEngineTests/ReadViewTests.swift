@@ -182,21 +182,21 @@ import CreditEngine
     static let now = EventTime.parse("2026-11-10T00:00:00Z")!
     static let cases: [Case] = [
         Case(name: "soft: positive balance allows", request: CheckRequest(action: "web_research"), mode: .soft,
-             json: #"{"allowed":true,"credits":10,"balance_credits":5,"rate_card_version":"2026-11-01","reason":null}"#),
+             json: #"{"allowed":true,"credits":10,"balance_credits":5,"available_credits":5,"rate_card_version":"2026-11-01","reason":null}"#),
         Case(name: "hard: price above balance", request: CheckRequest(action: "web_research"), mode: .hard,
-             json: #"{"allowed":false,"credits":10,"balance_credits":5,"rate_card_version":"2026-11-01","reason":"insufficient_credits"}"#),
+             json: #"{"allowed":false,"credits":10,"balance_credits":5,"available_credits":5,"rate_card_version":"2026-11-01","reason":"insufficient_credits"}"#),
         Case(name: "hard: price equal to balance", request: CheckRequest(action: "chat", quantity: 5), mode: .hard,
-             json: #"{"allowed":true,"credits":5,"balance_credits":5,"rate_card_version":"2026-11-01","reason":null}"#),
+             json: #"{"allowed":true,"credits":5,"balance_credits":5,"available_credits":5,"rate_card_version":"2026-11-01","reason":null}"#),
         Case(name: "tokens and model priced like an event", request: CheckRequest(action: "summarize_thread", model: "reasoning", inputTokens: 3_000), mode: .soft,
-             json: #"{"allowed":true,"credits":2,"balance_credits":5,"rate_card_version":"2026-11-01","reason":null}"#),
+             json: #"{"allowed":true,"credits":2,"balance_credits":5,"available_credits":5,"rate_card_version":"2026-11-01","reason":null}"#),
         Case(name: "unknown action", request: CheckRequest(action: "teleport"), mode: .soft,
-             json: #"{"allowed":false,"credits":null,"balance_credits":5,"rate_card_version":"2026-11-01","reason":"unknown_action"}"#),
+             json: #"{"allowed":false,"credits":null,"balance_credits":5,"available_credits":5,"rate_card_version":"2026-11-01","reason":"unknown_action"}"#),
         Case(name: "after the pin: the newer card", request: CheckRequest(action: "chat", time: EventTime.parse("2026-12-02T00:00:00Z")), mode: .soft,
-             json: #"{"allowed":true,"credits":2,"balance_credits":5,"rate_card_version":"2026-12-01","reason":null}"#),
+             json: #"{"allowed":true,"credits":2,"balance_credits":5,"available_credits":5,"rate_card_version":"2026-12-01","reason":null}"#),
         Case(name: "unknown model on a card without default", request: CheckRequest(action: "chat", model: "turbo", time: EventTime.parse("2026-12-02T00:00:00Z")), mode: .soft,
-             json: #"{"allowed":false,"credits":null,"balance_credits":5,"rate_card_version":"2026-12-01","reason":"unknown_model"}"#),
+             json: #"{"allowed":false,"credits":null,"balance_credits":5,"available_credits":5,"rate_card_version":"2026-12-01","reason":"unknown_model"}"#),
         Case(name: "unknown action wins over unknown model", request: CheckRequest(action: "teleport", model: "turbo", time: EventTime.parse("2026-12-02T00:00:00Z")), mode: .hard,
-             json: #"{"allowed":false,"credits":null,"balance_credits":5,"rate_card_version":"2026-12-01","reason":"unknown_action"}"#),
+             json: #"{"allowed":false,"credits":null,"balance_credits":5,"available_credits":5,"rate_card_version":"2026-12-01","reason":"unknown_action"}"#),
     ]
 
     static func ledger() throws -> TestLedger {
@@ -230,7 +230,35 @@ import CreditEngine
         t.plan("a", "trial", at: "2026-11-01T00:00:00Z")
         t.usage("a", "web_research", at: "2026-11-02T00:00:00Z", quantity: 10)
         let d = t.ledger.view(0).check(CheckRequest(action: "read_ticket"), mode: .soft, now: Self.now)
-        #expect(String(decoding: d.json(), as: UTF8.self) == #"{"allowed":false,"credits":0,"balance_credits":0,"rate_card_version":"2026-11-01","reason":"no_credits"}"#)
+        #expect(String(decoding: d.json(), as: UTF8.self) == #"{"allowed":false,"credits":0,"balance_credits":0,"available_credits":0,"rate_card_version":"2026-11-01","reason":"no_credits"}"#)
+    }
+
+    @Test func availableCreditsDecideAndAMembersRemainingHoldsCountAsUsed() throws {
+        let t = try TestLedger()
+        t.plan("a", "trial", at: "2026-11-01T00:00:00Z")  // 100 credits
+        t.budget("a", "ana", "30", at: "2026-11-01T00:00:01Z")
+        func hold(_ id: String, _ credits: String, member: String? = nil) -> Hold? {
+            var data: [(String, EventJSON.Value)] = [("hold_id", .s(id)), ("credits", .n(credits))]
+            if let member { data.append(("member", .s(member))) }
+            let r = t.apply(EventJSON.event("credit.hold.requested", account: "a", id: "req-\(id)", time: "2026-11-02T00:00:00Z", data: data))
+            return r.hold?.hold
+        }
+        #expect(hold("h1", "60")?.status == .active)
+        #expect(hold("h2", "20", member: "ana")?.status == .active)
+        let view = t.ledger.view(0)
+        func check(_ q: Int64, _ mode: AccessMode, _ member: String? = nil) -> String {
+            String(decoding: view.check(CheckRequest(action: "web_research", quantity: q, member: member), mode: mode, now: Self.now).json(),
+                   as: UTF8.self)
+        }
+        // available = 100 − 60 − 20 = 20; web_research costs 10 a unit.
+        #expect(check(2, .hard) == #"{"allowed":true,"credits":20,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":null}"#)
+        #expect(check(3, .hard) == #"{"allowed":false,"credits":30,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":"insufficient_credits"}"#)
+        // ana: used 0 + her remaining hold 20; budget 30.
+        #expect(check(1, .hard, "ana") == #"{"allowed":true,"credits":10,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":null}"#)
+        #expect(check(2, .hard, "ana") == #"{"allowed":false,"credits":20,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":"member_budget_exhausted"}"#)
+        #expect(check(2, .soft, "ana") == #"{"allowed":true,"credits":20,"balance_credits":100,"available_credits":20,"rate_card_version":"2026-11-01","reason":null}"#)
+        let doc = t.document("a")
+        #expect(doc.contains(#""available_credits":20,"holds":{"active":2,"held_credits":80,"remaining_credits":80}"#))
     }
 
     @Test func noVersionInForceIsAProblemNamingTime() throws {
@@ -247,7 +275,7 @@ import CreditEngine
 
     @Test func unknownAccountAndUnpriceable() throws {
         #expect(String(decoding: CheckDecision.unknownAccount.json(), as: UTF8.self)
-                == #"{"allowed":false,"credits":null,"balance_credits":null,"rate_card_version":null,"reason":"unknown_account"}"#)
+                == #"{"allowed":false,"credits":null,"balance_credits":null,"available_credits":null,"rate_card_version":null,"reason":"unknown_account"}"#)
         let t = try Self.ledger()
         let d = t.ledger.view(0).check(CheckRequest(action: "big", quantity: 1_000_000_000, time: EventTime.parse("2026-12-02T00:00:00Z")),
                                        mode: .soft, now: Self.now)
@@ -283,13 +311,13 @@ import CreditEngine
         t.usage("back", "web_research", at: "2026-11-02T00:00:00Z", quantity: 9)
         t.topup("back", at: "2026-11-03T00:00:00Z")                               // recovered: not low
         let (lowJSON, low) = row(t, "low")
-        #expect(lowJSON == #"{"account":"low","plan":"trial","balance_credits":10,"remaining_percent":10.0,"used_this_cycle_credits":90,"runway_exhausted_at":"2026-11-02T02:40:00Z","last_event_time":"2026-11-02T00:00:00Z"}"#)
+        #expect(lowJSON == #"{"account":"low","plan":"trial","balance_credits":10,"available_credits":10,"holds":{"active":0,"held_credits":0,"remaining_credits":0},"remaining_percent":10.0,"used_this_cycle_credits":90,"runway_exhausted_at":"2026-11-02T02:40:00Z","last_event_time":"2026-11-02T00:00:00Z"}"#)
         #expect(low.isLow && !low.isExhausted && !low.isIdle)
         let (outJSON, out) = row(t, "out")
-        #expect(outJSON == #"{"account":"out","plan":"trial","balance_credits":-10,"remaining_percent":-10.0,"used_this_cycle_credits":110,"runway_exhausted_at":null,"last_event_time":"2026-11-02T00:00:00Z"}"#)
+        #expect(outJSON == #"{"account":"out","plan":"trial","balance_credits":-10,"available_credits":-10,"holds":{"active":0,"held_credits":0,"remaining_credits":0},"remaining_percent":-10.0,"used_this_cycle_credits":110,"runway_exhausted_at":null,"last_event_time":"2026-11-02T00:00:00Z"}"#)
         #expect(!out.isLow && out.isExhausted && !out.isIdle)
         let (idleJSON, idle) = row(t, "idle")
-        #expect(idleJSON == #"{"account":"idle","plan":"basic","balance_credits":500,"remaining_percent":100.0,"used_this_cycle_credits":0,"runway_exhausted_at":null,"last_event_time":"2026-11-01T00:00:00Z"}"#)
+        #expect(idleJSON == #"{"account":"idle","plan":"basic","balance_credits":500,"available_credits":500,"holds":{"active":0,"held_credits":0,"remaining_credits":0},"remaining_percent":100.0,"used_this_cycle_credits":0,"runway_exhausted_at":null,"last_event_time":"2026-11-01T00:00:00Z"}"#)
         #expect(!idle.isLow && !idle.isExhausted && idle.isIdle)
         let (_, free) = row(t, "free")
         #expect(!free.isLow && !free.isExhausted && !free.isIdle && free.plan == nil)
@@ -324,6 +352,6 @@ import CreditEngine
         t.grant("acme", "50", at: "2026-11-03T00:00:00Z", expires: "2026-12-15T00:00:00Z", id: "g1")
         t.topup("acme", at: "2026-11-04T00:00:00Z", id: "t1")
         t.usage("acme", "doc_search", at: "2026-11-05T10:00:00Z", id: "u2", member: "bo", capability: "assistant")
-        #expect(t.document("acme") == #"{"account":"acme","balance_credits":1517,"overage_credits":0,"entitlement_credits":1550,"used_this_cycle_credits":33,"plan":"basic","monthly_credits":500,"cycle_start":"2026-11-01T00:00:00Z","cycle_end":"2026-12-01T00:00:00Z","blocks":[{"kind":"allowance","credits":467,"expires_at":"2026-12-01T00:00:00Z"},{"kind":"grant","credits":50,"expires_at":"2026-12-15T00:00:00Z"},{"kind":"topup","credits":1000,"expires_at":null}],"rate_card_version":"2026-11-01","last_event_id":"u2","remaining_percent":97.8,"pinned_rate_card_version":null,"pinned_until":null,"events":5,"last_event_time":"2026-11-05T10:00:00Z","usage":{"by_capability":{"agents":30,"assistant":3},"by_member":{"ana":30,"bo":3},"by_day":{"2026-11-02":30,"2026-11-05":3}},"runway":{"credits_per_day":8.25,"exhausted_at":"2027-05-08T07:05:27Z","before_cycle_end":false},"money":{"currency":"USD","credits_bought":1500,"paid":"49","price_per_credit":"0.032666","provider_cost":"0.0123","margin":"48.9877"},"alerts":[],"alert_thresholds_percent":[20,10],"audit":{"granted_credits":1550,"charged_credits":33,"expired_credits":0,"voided_credits":0,"adjusted_credits":0}}"#)
+        #expect(t.document("acme") == #"{"account":"acme","balance_credits":1517,"overage_credits":0,"entitlement_credits":1550,"used_this_cycle_credits":33,"plan":"basic","monthly_credits":500,"cycle_start":"2026-11-01T00:00:00Z","cycle_end":"2026-12-01T00:00:00Z","blocks":[{"kind":"allowance","credits":467,"expires_at":"2026-12-01T00:00:00Z"},{"kind":"grant","credits":50,"expires_at":"2026-12-15T00:00:00Z"},{"kind":"topup","credits":1000,"expires_at":null}],"rate_card_version":"2026-11-01","last_event_id":"u2","available_credits":1517,"holds":{"active":0,"held_credits":0,"remaining_credits":0},"remaining_percent":97.8,"pinned_rate_card_version":null,"pinned_until":null,"events":5,"last_event_time":"2026-11-05T10:00:00Z","usage":{"by_capability":{"agents":30,"assistant":3},"by_member":{"ana":30,"bo":3},"by_day":{"2026-11-02":30,"2026-11-05":3}},"runway":{"credits_per_day":8.25,"exhausted_at":"2027-05-08T07:05:27Z","before_cycle_end":false},"money":{"currency":"USD","credits_bought":1500,"paid":"49","price_per_credit":"0.032666","provider_cost":"0.0123","margin":"48.9877"},"alerts":[],"alert_thresholds_percent":[20,10],"audit":{"granted_credits":1550,"charged_credits":33,"expired_credits":0,"voided_credits":0,"adjusted_credits":0}}"#)
     }
 }

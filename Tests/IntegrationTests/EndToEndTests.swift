@@ -68,7 +68,7 @@ struct EndToEndTests {
         // Balances topic: the last record per key is the current document (contract fields).
         let balances = try h.readAll("credit.balances")
         let last = try #require(balances.last { $0.key == "acme" })
-        #expect(last.value == #"{"account":"acme","balance_credits":1000,"overage_credits":0,"entitlement_credits":1500,"used_this_cycle_credits":500,"plan":"basic","monthly_credits":500,"cycle_start":"2026-11-01T00:00:00Z","cycle_end":"2026-12-01T00:00:00Z","blocks":[{"kind":"allowance","credits":0,"expires_at":"2026-12-01T00:00:00Z"},{"kind":"topup","credits":1000,"expires_at":null}],"rate_card_version":"2026-11-01","last_event_id":"t1"}"#)
+        #expect(last.value == #"{"account":"acme","balance_credits":1000,"overage_credits":0,"entitlement_credits":1500,"used_this_cycle_credits":500,"plan":"basic","monthly_credits":500,"cycle_start":"2026-11-01T00:00:00Z","cycle_end":"2026-12-01T00:00:00Z","blocks":[{"kind":"allowance","credits":0,"expires_at":"2026-12-01T00:00:00Z"},{"kind":"topup","credits":1000,"expires_at":null}],"rate_card_version":"2026-11-01","last_event_id":"t1","available_credits":1000,"holds":{"active":0,"held_credits":0,"remaining_credits":0}}"#)
         // The full document (snapshot inspect, later HTTP) carries the breakdowns.
         let ledger = try #require(service.finalLedgers().values.first { $0.accountIndex("acme") != nil })
         let full = String(decoding: ledger.accountDocument(ledger.accountIndex("acme")!), as: UTF8.self)

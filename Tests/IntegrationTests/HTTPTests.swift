@@ -534,6 +534,38 @@ extension HTTPEndpointTests {
         try await stack.stop()
     }
 
+    @Test func openHoldsOnTheAccountPageAndTheOverviewFilter() async throws {
+        let h = try ServiceHarness(partitions: 2)
+        let stack = try await HTTPStack(harness: h, token: Self.token)
+        try await stack.startService()
+        let records = [
+            ("held", event("credit.plan.assigned", "held", id: "p1", time: "2026-11-01T00:00:00Z", data: #"{"plan":"basic"}"#)),
+            ("plain", event("credit.plan.assigned", "plain", id: "p2", time: "2026-11-01T00:00:00Z", data: #"{"plan":"basic"}"#)),
+            ("held", event("credit.hold.requested", "held", id: "h1", time: "2026-11-02T00:00:00Z",
+                           data: #"{"hold_id":"run-1","credits":100,"workflow":"nightly <report>","ttl_seconds":7200}"#)),
+            ("held", event("ai.usage", "held", id: "u1", time: "2026-11-02T00:01:00Z", data: #"{"action":"web_research","hold_id":"run-1"}"#)),
+            ("held", event("credit.hold.requested", "held", id: "h2", time: "2026-11-02T00:02:00Z", data: #"{"hold_id":"run-2","credits":1000}"#)),
+        ]
+        for (key, value) in records { try h.produce(value, key: key) }
+        try await stack.waitReady(processed: Int64(records.count))
+        let base = "http://127.0.0.1:\(stack.port)"
+
+        // balance 500 − 10 = 490; run-1 holds 100, 10 settled: 90 reserved, 400 available;
+        // run-2 asked for 1,000 and was denied.
+        let page = try await Self.browser(["--dump-dom"], "\(base)/ui/accounts/held?token=\(Self.token)")
+        #expect(page.contains("<span id=\"available\">400 available · 90 on hold</span>"))
+        #expect(page.contains("<tr class=\"hold-active\"><td>run-1</td><td>nightly &lt;report&gt;</td><td>active</td><td class=\"num\">100</td><td class=\"num\">10</td><td class=\"num wide\">90</td><td>2026-11-02 02:00 UTC</td></tr>"),
+                "\(page)")
+        #expect(page.contains("<tr class=\"hold-denied\"><td>run-2</td><td>—</td><td>denied (insufficient credits)</td><td class=\"num\">1,000</td>"))
+        let plain = try await Self.browser(["--dump-dom"], "\(base)/ui/accounts/plain?token=\(Self.token)")
+        #expect(plain.contains("no open holds") && !plain.contains("id=\"available\""))
+
+        let filtered = try await Self.browser(["--dump-dom"], "\(base)/ui/?status=holds&token=\(Self.token)")
+        #expect(filtered.contains(">held</a>") && !filtered.contains(">plain</a>"))
+        #expect(filtered.contains("400 available</span>"))
+        try await stack.stop()
+    }
+
     // MARK: Charts and pages at desktop and phone widths
 
     /// The browser's measurements of a page (see `measure`).

@@ -1,7 +1,7 @@
 extension PartitionLedger {
     /// The balances-topic document: the contract's fields (account, balance, overage,
-    /// entitlement, used this cycle, cycle, blocks, rate card in force, last event id) plus
-    /// plan and monthly credits — written straight into `out` (cleared first, capacity kept),
+    /// entitlement, used this cycle, cycle, blocks, rate card in force, last event id, available
+    /// credits and the active holds' sums of §15) plus plan and monthly credits — written straight into `out` (cleared first, capacity kept),
     /// so republishing hot accounts allocates nothing. `AccountView.document()` (what `accountDocument`
     /// returns) starts with exactly these fields, in this order and format, then adds the rest.
     public func writeBalanceDocument(_ index: Int, into out: inout [UInt8]) {
@@ -76,6 +76,12 @@ extension LedgerState {
         raw(",\"last_event_id\":")
         let ref = lastIdRefs[index]
         if ref == 0 { raw("null") } else { lastIds.withBytes(ref) { text($0) } }
-        raw("}")
+        // §15: available = balance − Σ remaining of the active holds; the holds' sums.
+        let book = a.extras.first?.holds
+        raw(",\"available_credits\":"); Credits.append(a.availableCredits, to: &out)
+        raw(",\"holds\":{\"active\":"); FixedPoint.appendSigned(Int64(book?.activeCount ?? 0), to: &out)
+        raw(",\"held_credits\":"); Credits.append(book?.activeHeld ?? 0, to: &out)
+        raw(",\"remaining_credits\":"); Credits.append(book?.activeRemaining ?? 0, to: &out)
+        raw("}}")
     }
 }

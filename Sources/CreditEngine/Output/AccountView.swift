@@ -105,6 +105,8 @@ public struct AccountView: Sendable {
         w.endArray()
         w.key("rate_card_version"); if let v = rateCardVersion { w.string(v) } else { w.null() }
         w.key("last_event_id"); if let id = lastEventID { w.string(id) } else { w.null() }
+        w.key("available_credits"); w.credits(a.availableCredits)
+        writeHoldSums(&w)
         // Extensions.
         w.key("remaining_percent"); writePercent(&w)
         w.key("pinned_rate_card_version")
@@ -187,6 +189,16 @@ public struct AccountView: Sendable {
         w.key("voided_credits"); w.credits(a.voided)
         w.key("adjusted_credits"); w.credits(a.adjusted)
         w.endObject()
+        w.endObject()
+    }
+
+    /// `holds`: the active holds' count and sums (§15).
+    func writeHoldSums(_ w: inout JSONWriter) {
+        let book = state.extras.first?.holds
+        w.key("holds"); w.beginObject()
+        w.key("active"); w.integer(Int64(book?.activeCount ?? 0))
+        w.key("held_credits"); w.credits(book?.activeHeld ?? 0)
+        w.key("remaining_credits"); w.credits(book?.activeRemaining ?? 0)
         w.endObject()
     }
 

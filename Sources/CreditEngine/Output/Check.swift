@@ -56,14 +56,18 @@ public struct CheckDecision: Sendable, Equatable {
     /// Millicredits; nil for unknown_action / unknown_model / unknown_account.
     public var credits: Int64?
     public var balance: Int64?
+    /// Balance − Σ remaining of the active holds (§15): what the decision read.
+    public var available: Int64?
     public var rateCardVersion: String?
     public var reason: Reason?
     public var problem: Problem?
 
-    public init(allowed: Bool, credits: Int64?, balance: Int64?, rateCardVersion: String?, reason: Reason?, problem: Problem? = nil) {
+    public init(allowed: Bool, credits: Int64?, balance: Int64?, available: Int64? = nil, rateCardVersion: String?, reason: Reason?,
+                problem: Problem? = nil) {
         self.allowed = allowed
         self.credits = credits
         self.balance = balance
+        self.available = available ?? balance
         self.rateCardVersion = rateCardVersion
         self.reason = reason
         self.problem = problem
@@ -73,13 +77,14 @@ public struct CheckDecision: Sendable, Equatable {
     public static let unknownAccount = CheckDecision(allowed: false, credits: nil, balance: nil, rateCardVersion: nil,
                                                      reason: .unknownAccount)
 
-    /// `{"allowed","credits","balance_credits","rate_card_version","reason"}`.
+    /// `{"allowed","credits","balance_credits","available_credits","rate_card_version","reason"}`.
     public func json() -> [UInt8] {
         var w = JSONWriter(capacity: 128)
         w.beginObject()
         w.key("allowed"); w.bool(allowed)
         w.key("credits"); if let credits { w.credits(credits) } else { w.null() }
         w.key("balance_credits"); if let balance { w.credits(balance) } else { w.null() }
+        w.key("available_credits"); if let available { w.credits(available) } else { w.null() }
         w.key("rate_card_version"); if let rateCardVersion { w.string(rateCardVersion) } else { w.null() }
         w.key("reason"); if let reason { w.string(reason.rawValue) } else { w.null() }
         w.endObject()
@@ -90,40 +95,35 @@ public struct CheckDecision: Sendable, Equatable {
 extension AccountView {
     /// May the product start this work now? Prices an `ai.usage` event at `request.time`
     /// (or `now`) under the account's version in force then, and applies §11's rules in
-    /// order. Reserves nothing, changes nothing.
+    /// order, on the available credits (§15: the balance less what active holds reserve; a
+    /// member's remaining holds count as used). Reserves nothing, changes nothing.
     public func check(_ request: CheckRequest, mode: AccessMode, now: Int64) -> CheckDecision {
         let time = request.time ?? now
         let balance = state.balance
-        guard let v = versionInForce(at: time) else {
-            return CheckDecision(allowed: false, credits: nil, balance: balance, rateCardVersion: nil, reason: nil,
-                                 problem: .noRateCardInForce)
+        let available = state.availableCredits
+        func decision(_ allowed: Bool, _ credits: Int64?, _ version: String?, _ reason: CheckDecision.Reason?,
+                      _ problem: CheckDecision.Problem? = nil) -> CheckDecision {
+            CheckDecision(allowed: allowed, credits: credits, balance: balance, available: available, rateCardVersion: version,
+                          reason: reason, problem: problem)
         }
+        guard let v = versionInForce(at: time) else { return decision(false, nil, nil, nil, .noRateCardInForce) }
         let version = config.rateCards.version(v)
         let priced = AccountView.price(request, version: v, book: config.rateCards)
         let credits: Int64
         switch priced {
         case .success(let c): credits = c
-        case .failure(.unknownAction):
-            return CheckDecision(allowed: false, credits: nil, balance: balance, rateCardVersion: version, reason: .unknownAction)
-        case .failure(.unknownModel):
-            return CheckDecision(allowed: false, credits: nil, balance: balance, rateCardVersion: version, reason: .unknownModel)
-        case .failure:
-            return CheckDecision(allowed: false, credits: nil, balance: balance, rateCardVersion: version, reason: nil,
-                                 problem: .unpriceable)
+        case .failure(.unknownAction): return decision(false, nil, version, .unknownAction)
+        case .failure(.unknownModel): return decision(false, nil, version, .unknownModel)
+        case .failure: return decision(false, nil, version, nil, .unpriceable)
         }
-        let poolOK = mode == .soft ? balance > 0 : balance >= credits
-        if !poolOK {
-            return CheckDecision(allowed: false, credits: credits, balance: balance, rateCardVersion: version,
-                                 reason: mode == .soft ? .noCredits : .insufficientCredits)
-        }
+        let poolOK = mode == .soft ? available > 0 : available >= credits
+        if !poolOK { return decision(false, credits, version, mode == .soft ? .noCredits : .insufficientCredits) }
         if let member = request.member, let budget = memberBudget(member) {
-            let memberOK = mode == .soft ? budget.used < budget.budget : budget.used + credits <= budget.budget
-            if !memberOK {
-                return CheckDecision(allowed: false, credits: credits, balance: balance, rateCardVersion: version,
-                                     reason: .memberBudgetExhausted)
-            }
+            let used = budget.used + (state.holdBook?.remaining(member: member) ?? 0)
+            let memberOK = mode == .soft ? used < budget.budget : used + credits <= budget.budget
+            if !memberOK { return decision(false, credits, version, .memberBudgetExhausted) }
         }
-        return CheckDecision(allowed: true, credits: credits, balance: balance, rateCardVersion: version, reason: nil)
+        return decision(true, credits, version, nil)
     }
 
     /// The member's budget this cycle and what the member used (§12), nil without a budget.

@@ -32,6 +32,9 @@ struct AccountPage {
         b += "<div class=\"cards\">"
         b += "<div class=\"card\" id=\"balance\">credits left<b>\(HTML.credits(balance))</b>"
         b += view.remainingPermille.map { "\(HTML.permille($0)) % of \(HTML.credits(entitlement))" } ?? "no entitlement"
+        if let book = a.holdBook, book.activeCount > 0 {
+            b += "<br><span id=\"available\">\(HTML.credits(a.availableCredits)) available · \(HTML.credits(book.activeRemaining)) on hold</span>"
+        }
         b += "</div>"
         b += runwayCard()
         b += "<div class=\"card\" id=\"used\">used this cycle<b>\(HTML.credits(used))</b>"
@@ -62,6 +65,7 @@ struct AccountPage {
 
         b += "<h2>Plan and money</h2>\n" + money()
         b += "<h2>Auto top-up</h2>\n" + autoTopup()
+        b += "<h2>Holds</h2>\n" + holdsTable()
         b += "<h2>Credit blocks</h2>\n" + blocks()
         b += "<h2>Usage this cycle by capability</h2>\n" + bars(view.byCapability.map { ($0.name, $0.credits) }, label: "capability")
         b += "<h2>Usage this cycle by member</h2>\n" + bars(view.byMember.map { ($0.name, $0.credits) }, label: "member")
@@ -212,6 +216,33 @@ struct AccountPage {
         }
         if list.isEmpty { t += "<tr><td colspan=\"3\" class=\"muted\">no credit blocks</td></tr>" }
         return (total > 0 ? bar : "") + t + "</tbody></table>\n"
+    }
+
+    /// Open holds (§15), newest first, then the latest ended ones (at most `endedShown`).
+    static let endedShown = 10
+
+    func holdsTable() -> String {
+        let book = view.state.holdBook
+        let holds = book?.holds ?? []
+        let open = holds.filter(\.isActive).reversed()
+        let ended = holds.filter { !$0.isActive }.suffix(Self.endedShown).reversed()
+        var t = "<p class=\"muted\">Credits reserved by work in progress: spent against as the work runs, the rest released at its end. "
+        t += "Available = balance − what open holds still reserve: \(HTML.credits(view.state.availableCredits)).</p>\n"
+        t += "<table id=\"holds\"><thead><tr><th>hold</th><th>workflow</th><th>status</th><th class=\"num\">held</th>"
+        t += "<th class=\"num\">settled</th><th class=\"num wide\">remaining</th><th>expires</th></tr></thead><tbody>"
+        for h in open { t += holdRow(h) }
+        if open.isEmpty { t += "<tr><td colspan=\"7\" class=\"muted\">no open holds</td></tr>" }
+        for h in ended { t += holdRow(h) }
+        return t + "</tbody></table>\n"
+    }
+
+    func holdRow(_ h: Hold) -> String {
+        let status = h.status == .denied ? "denied (\(h.denial.map { $0.name.replacingOccurrences(of: "_", with: " ") } ?? ""))" : h.status.name
+        var r = "<tr class=\"hold-\(h.status.name)\"><td>\(HTML.escape(h.id))</td><td>\(HTML.escape(h.workflow ?? "—"))</td>"
+        r += "<td>\(HTML.escape(status))</td><td class=\"num\">\(HTML.credits(h.held))</td><td class=\"num\">\(HTML.credits(h.settled))</td>"
+        r += "<td class=\"num wide\">\(h.isActive ? HTML.credits(h.remaining) : "—")</td>"
+        r += "<td>\(h.isActive ? HTML.time(h.expiresAt) : "ended " + HTML.time(h.endedAt))</td></tr>"
+        return r
     }
 
     func bars(_ values: [(String, Int64)], label: String) -> String {

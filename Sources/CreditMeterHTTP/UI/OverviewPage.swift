@@ -11,6 +11,8 @@ struct OverviewPage {
 
     enum Status: String, CaseIterable {
         case all, low, exhausted, idle
+        /// Accounts with open (active) holds (§15).
+        case holds
 
         func includes(_ s: AccountSummary) -> Bool {
             switch self {
@@ -18,6 +20,7 @@ struct OverviewPage {
             case .low: return s.isLow
             case .exhausted: return s.isExhausted
             case .idle: return s.isIdle
+            case .holds: return s.activeHolds > 0
             }
         }
     }
@@ -133,7 +136,12 @@ struct OverviewPage {
         for r in rows {
             let status = r.isExhausted ? "exhausted" : r.isLow ? "low" : r.isIdle ? "idle" : "ok"
             b += "<tr><td><a href=\"/ui/accounts/\(HTML.urlEncode(r.account))\(tokenQuery)\">\(HTML.escape(r.account))</a></td>"
-            b += "<td class=\"num\">\(HTML.credits(r.balance))</td><td class=\"wide\">"
+            b += "<td class=\"num\">\(HTML.credits(r.balance))"
+            if r.activeHolds > 0 {
+                b += "<br><span class=\"muted\" title=\"balance less what \(r.activeHolds) open hold\(r.activeHolds == 1 ? "" : "s") reserve\">"
+                b += "\(HTML.credits(r.available)) available</span>"
+            }
+            b += "</td><td class=\"wide\">"
             if let p = r.remainingPermille {
                 let w = max(0, min(100, Double(p) / 10))
                 b += "<span class=\"bar\"><span style=\"width:\(String(format: "%.1f", w))%\"></span></span>\(HTML.permille(p)) %"

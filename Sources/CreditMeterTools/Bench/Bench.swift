@@ -13,7 +13,7 @@ public struct BenchOptions: Sendable {
     public var partitions: Int32 = 256
     /// Brokers to use instead of an in-process mock cluster.
     public var bootstrap: String?
-    public var phases: Set<String> = ["engine", "memory", "kafka", "cpu", "latency", "restart", "http"]
+    public var phases: Set<String> = ["engine", "memory", "holds", "kafka", "cpu", "latency", "restart", "http"]
     public var memoryAccounts = 1_000_000
     /// Events per second for the latency phase (default: half the full path's measured maximum).
     public var latencyRate: Double?
@@ -46,6 +46,7 @@ public enum Bench {
 
         if options.phases.contains("engine") { engine(records, config: config.engine, say: say) }
         if options.phases.contains("memory") { try memory(accounts: options.memoryAccounts, config: config.engine, dir: scratch, say: say) }
+        if options.phases.contains("holds") { holds(accounts: min(options.accounts, 100_000), config: config.engine, say: say) }
 
         if options.phases.contains("move") {
             try await MoveBench.run(accounts: options.accounts, partitions: options.partitions, config: config,

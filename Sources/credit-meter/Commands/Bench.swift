@@ -21,7 +21,7 @@ struct Bench: CreditMeterCommand {
     @Option(name: .long, help: "Accounts for the memory and snapshot figures.") var memoryAccounts = 1_000_000
     @Option(name: .long, help: "Brokers to use instead of the in-process mock cluster.") var bootstrap: String?
     @Option(name: .long, help: "Events/s for the latency phase (default: half the full path's maximum).") var latencyRate: Double?
-    @Option(name: .long, parsing: .upToNextOption, help: "Phases: engine memory kafka cpu latency restart http move (move: not in the default set).") var only: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "Phases: engine memory holds kafka cpu latency restart http move (move: not in the default set).") var only: [String] = []
     @OptionGroup var common: Common
 
     func execute() async throws {
