@@ -1189,6 +1189,8 @@ extension OpenAPIDocument {
               "blocks",
               "rate_card_version",
               "last_event_id",
+              "available_credits",
+              "holds",
               "remaining_percent",
               "pinned_rate_card_version",
               "pinned_until",
@@ -1275,6 +1277,32 @@ extension OpenAPIDocument {
                   "null"
                 ],
                 "description": "The id of the latest event applied to the account."
+              },
+              "available_credits": {
+                "$ref": "#/components/schemas/Credits",
+                "description": "The balance less the remaining credits of the active holds (may be negative)."
+              },
+              "holds": {
+                "type": "object",
+                "description": "Over the active holds.",
+                "required": [
+                  "active",
+                  "held_credits",
+                  "remaining_credits"
+                ],
+                "properties": {
+                  "active": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "held_credits": {
+                    "$ref": "#/components/schemas/Credits"
+                  },
+                  "remaining_credits": {
+                    "$ref": "#/components/schemas/Credits"
+                  }
+                },
+                "additionalProperties": false
               },
               "remaining_percent": {
                 "type": [
@@ -1541,32 +1569,6 @@ extension OpenAPIDocument {
                     "$ref": "#/components/schemas/Credits"
                   },
                   "adjusted_credits": {
-                    "$ref": "#/components/schemas/Credits"
-                  }
-                },
-                "additionalProperties": false
-              },
-              "available_credits": {
-                "$ref": "#/components/schemas/Credits",
-                "description": "The balance less the remaining credits of the active holds (may be negative)."
-              },
-              "holds": {
-                "type": "object",
-                "description": "Over the active holds.",
-                "required": [
-                  "active",
-                  "held_credits",
-                  "remaining_credits"
-                ],
-                "properties": {
-                  "active": {
-                    "type": "integer",
-                    "minimum": 0
-                  },
-                  "held_credits": {
-                    "$ref": "#/components/schemas/Credits"
-                  },
-                  "remaining_credits": {
                     "$ref": "#/components/schemas/Credits"
                   }
                 },
@@ -1855,6 +1857,7 @@ extension OpenAPIDocument {
               "allowed",
               "credits",
               "balance_credits",
+              "available_credits",
               "rate_card_version",
               "reason"
             ],
@@ -1876,6 +1879,13 @@ extension OpenAPIDocument {
                   "null"
                 ],
                 "description": "The account's balance; null for `unknown_account`."
+              },
+              "available_credits": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "The balance less the remaining credits of the active holds, which the decision uses; null for `unknown_account`."
               },
               "rate_card_version": {
                 "type": [
@@ -1899,13 +1909,6 @@ extension OpenAPIDocument {
                   "member_budget_exhausted"
                 ],
                 "description": "null when allowed, else why not."
-              },
-              "available_credits": {
-                "type": [
-                  "number",
-                  "null"
-                ],
-                "description": "The balance less the remaining credits of the active holds, which the decision uses; null for `unknown_account`."
               }
             },
             "additionalProperties": false
@@ -1916,6 +1919,8 @@ extension OpenAPIDocument {
               "account",
               "plan",
               "balance_credits",
+              "available_credits",
+              "holds",
               "remaining_percent",
               "used_this_cycle_credits",
               "runway_exhausted_at",
@@ -1933,21 +1938,6 @@ extension OpenAPIDocument {
               },
               "balance_credits": {
                 "$ref": "#/components/schemas/Credits"
-              },
-              "remaining_percent": {
-                "type": [
-                  "number",
-                  "null"
-                ]
-              },
-              "used_this_cycle_credits": {
-                "$ref": "#/components/schemas/Credits"
-              },
-              "runway_exhausted_at": {
-                "$ref": "#/components/schemas/TimeOrNull"
-              },
-              "last_event_time": {
-                "$ref": "#/components/schemas/TimeOrNull"
               },
               "available_credits": {
                 "$ref": "#/components/schemas/Credits",
@@ -1974,6 +1964,21 @@ extension OpenAPIDocument {
                   }
                 },
                 "additionalProperties": false
+              },
+              "remaining_percent": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              },
+              "used_this_cycle_credits": {
+                "$ref": "#/components/schemas/Credits"
+              },
+              "runway_exhausted_at": {
+                "$ref": "#/components/schemas/TimeOrNull"
+              },
+              "last_event_time": {
+                "$ref": "#/components/schemas/TimeOrNull"
               }
             },
             "additionalProperties": false
