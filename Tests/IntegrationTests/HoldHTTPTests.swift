@@ -218,15 +218,156 @@ extension HTTPEndpointTests {
         #expect(r.status == 401)
 
         // The ledger's counters of owned partitions, and the decision histogram.
-        let metrics = try await Self.waitFor(c, "/metrics", token: nil) { $0.text.contains("credit_meter_usage_unheld_total 1\n") }.text
-        let lines = Set(metrics.split(separator: "\n").map(String.init))
-        for line in ["credit_meter_holds_total{outcome=\"granted\"} 2", "credit_meter_holds_total{outcome=\"denied\"} 4",
-                     "credit_meter_holds_total{outcome=\"released\"} 1", "credit_meter_holds_total{outcome=\"expired\"} 0",
-                     "credit_meter_usage_unheld_total 1"] {
-            #expect(lines.contains(line), "\(line)")
+        let expected = ["credit_meter_holds_total{outcome=\"granted\"} 2", "credit_meter_holds_total{outcome=\"denied\"} 4",
+                        "credit_meter_holds_total{outcome=\"released\"} 1", "credit_meter_holds_total{outcome=\"expired\"} 0",
+                        "credit_meter_usage_unheld_total 1"]
+        // Counts are published with the views, on the loop's cadence: waited for.
+        _ = try await Self.waitFor(c, "/metrics", token: nil) { r in
+            let lines = Set(r.text.split(separator: "\n").map(String.init))
+            return expected.allSatisfy { lines.contains($0) }
         }
         // Every POST …/holds past validation: h1 ×3, h2 ×2, h3, h4, h5, x.
         #expect(try await Self.decisionCount(c) - histogramBefore == 9)
+        try await stack.stop()
+    }
+
+    /// Not applied within `http.hold_timeout_ms` → 202 with where to look; a retry with the same
+    /// `hold_id` then gets the decision. Deterministic: the broker delays every response by far
+    /// more than the timeout (`rtt`), and the loop cannot see the event before a fetch response
+    /// that carries it. A produce the producer refuses → 503, nothing produced; 1,000 active
+    /// holds → `too_many_holds`.
+    @Test func pendingProduceFailedAndTooManyHolds() async throws {
+        let h = try ServiceHarness(partitions: 2)
+        let stack = try await HTTPStack(harness: h, token: nil, fixedTime: Self.now) { $0.http.holdTimeoutMs = 200 }
+        try await stack.startService()
+        var n = try Self.produceAccount(h)
+        // many: pro 2000 and 1,000 active holds of 1 credit, requested by a product over Kafka.
+        var records = [WorkloadRecord(key: Array("many".utf8),
+                                      value: Array(event("credit.plan.assigned", "many", id: "pm", time: "2026-11-01T00:00:00Z", data: #"{"plan":"pro"}"#).utf8),
+                                      timestampMs: Self.now / 1_000_000, kind: .setup)]
+        for i in 0..<1000 {
+            records.append(WorkloadRecord(key: Array("many".utf8),
+                                          value: Array(event("credit.hold.requested", "many", id: "k\(i)", time: "2026-11-10T12:00:00Z",
+                                                             data: #"{"hold_id":"k\#(i)","credits":1}"#).utf8),
+                                          timestampMs: Self.now / 1_000_000, kind: .setup))
+        }
+        try h.produce(records)
+        n += Int64(records.count)
+        try await stack.waitReady(processed: n)
+        let c = stack.client
+        let gateway = stack.service.holds
+        #expect(try await OwnershipDirectoryTests.eventually { gateway.partition(of: "hold-a") != nil })
+
+        var r = try await c.post("/v1/accounts/many/holds", json: #"{"hold_id":"k1000","credits":1}"#)
+        #expect(r.status == 402 && r.text == #"{"error":"too_many_holds","hold_id":"k1000","status":"denied","available_credits":1000}"#)
+
+        let body = #"{"hold_id":"p 1","credits":10}"#
+        let before = try Self.inputRecords(h)
+        #expect(h.cluster!.perform("rtt 1 3000") == "ok")
+        r = try await c.post("/v1/accounts/hold-a/holds", json: body)
+        #expect(h.cluster!.perform("rtt 1 0") == "ok")
+        #expect(r.status == 202 && r.text == #"{"hold_id":"p 1","status":"pending"}"#, "\(r.status) \(r.text)")
+        #expect(r.headers["location"] == "/v1/accounts/hold-a/holds/p%201" && r.headers["retry-after"] == "1")
+        // Decided meanwhile (the event was produced): readable where Location says.
+        let decided = try await Self.waitFor(c, r.headers["location"] ?? "", token: nil) { $0.status == 200 }
+        #expect(decided.json["status"] as? String == "active")
+        r = try await c.post("/v1/accounts/hold-a/holds", json: body)
+        #expect(r.status == 200 && r.text == #"{"hold_id":"p 1","status":"active","held_credits":10,"available_credits":487,"expires_at":"2026-11-10T13:00:00Z"}"#)
+        #expect(try Self.inputRecords(h) == before + 1)
+
+        // Larger than the producer takes (message.max.bytes) though the decoder accepts it.
+        let big = #"{"hold_id":"big","credits":1,"padding":""# + String(repeating: "x", count: 1_000_100) + #""}"#
+        r = try await c.post("/v1/accounts/hold-a/holds", json: big)
+        #expect(r.status == 503 && r.text == #"{"error":"produce_failed","hold_id":"big"}"#)
+        #expect(try await c.request("/v1/accounts/hold-a/holds/big").status == 404)
+        #expect(try Self.inputRecords(h) == before + 1)
+        try await stack.stop()
+    }
+
+    /// Many clients over real HTTP, one account of 1,000 credits: each holds 10, spends 8
+    /// against the hold (usage naming it, produced by the product over Kafka), waits until the
+    /// spend is settled, and releases. No grant beyond what was available, every answer the
+    /// log's decision, and the balance exactly 1,000 − Σ usage, never below 0.
+    @Test func concurrentClientsSpendWithinTheirHolds() async throws {
+        let h = try ServiceHarness(partitions: 2)
+        let stack = try await HTTPStack(harness: h, token: nil, fixedTime: Self.now) { $0.http.holdTimeoutMs = 20_000 }
+        try await stack.startService()
+        try h.produce(event("credit.topup.purchased", "shared", id: "t1", time: "2026-11-01T00:00:00Z", data: #"{"credits":1000}"#), key: "shared")
+        try await stack.waitReady(processed: 1)
+        #expect(try await OwnershipDirectoryTests.eventually { stack.service.holds.partition(of: "shared") != nil })
+        let producer = try KafkaProducer(properties: [("bootstrap.servers", h.bootstrap), ("linger.ms", "1")], logger: h.logger) { _ in }
+        let topic = producer.topic("ai.usage")
+        let clients = 32, rounds = 5
+        struct Answer: Sendable { var holdID: String; var status: Int; var available: Int64?; var millis: Double }
+        let answers = try await withThrowingTaskGroup(of: [Answer].self) { group in
+            for i in 0..<clients {
+                group.addTask {
+                    let c = LoopbackHTTPClient(port: stack.port)
+                    var out: [Answer] = []
+                    for round in 0..<rounds {
+                        let id = "c\(i)-\(round)"
+                        let started = ContinuousClock.now
+                        var r = try await c.post("/v1/accounts/shared/holds", json: #"{"hold_id":"\#(id)","credits":10}"#)
+                        // Pending (a slow machine): the same request again until decided.
+                        while r.status == 202 { r = try await c.post("/v1/accounts/shared/holds", json: #"{"hold_id":"\#(id)","credits":10}"#) }
+                        let millis = Double((ContinuousClock.now - started).components.attoseconds) / 1e15
+                            + Double((ContinuousClock.now - started).components.seconds) * 1000
+                        let available = (r.json["available_credits"] as? NSNumber).map { Int64(($0.doubleValue * 1000).rounded()) }
+                        out.append(Answer(holdID: id, status: r.status, available: available, millis: millis))
+                        guard r.status == 201 || r.status == 200 else { continue }
+                        let usage = Array(event("ai.usage", "shared", id: "use-\(id)", time: "2026-11-10T12:00:00Z",
+                                                data: #"{"action":"chat","quantity":8,"hold_id":"\#(id)"}"#).utf8)
+                        let key = Array("shared".utf8)
+                        try key.withUnsafeBytes { k in try usage.withUnsafeBytes { v in
+                            try producer.produce(topic, key: k, value: v, timestampMs: Self.now / 1_000_000) } }
+                        _ = try await Self.waitFor(c, "/v1/accounts/shared/holds/\(id)", token: nil) {
+                            ($0.json["settled_credits"] as? NSNumber)?.intValue == 8
+                        }
+                        let released = try await c.post("/v1/accounts/shared/holds/\(id)/release", json: nil)
+                        #expect(released.status == 200 && released.json["status"] as? String == "released", "\(released.text)")
+                    }
+                    return out
+                }
+            }
+            var all: [Answer] = []
+            for try await part in group { all += part }
+            return all
+        }
+        try producer.flush(timeoutMs: 10_000)
+        #expect(answers.count == clients * rounds)
+        let granted = answers.filter { $0.status == 201 || $0.status == 200 }
+        let denied = answers.filter { $0.status == 402 }
+        #expect(granted.count + denied.count == answers.count, "\(Set(answers.map(\.status)))")
+        // Each grant fit in what was available when it was decided.
+        #expect(granted.allSatisfy { ($0.available ?? -1) >= 0 })
+        #expect(denied.allSatisfy { ($0.available ?? .max) < 10_000 })
+        // Every answer is the log's decision, and each request is one hold.
+        let list = try await Self.waitFor(stack.client, "/v1/accounts/shared/holds?limit=100", token: nil) { _ in true }
+        var holds: [String: [String: Any]] = [:]
+        var page = list.json
+        while true {
+            for hold in page["holds"] as? [[String: Any]] ?? [] { holds[hold["hold_id"] as! String] = hold }
+            guard let next = page["next"] as? NSNumber else { break }
+            page = try await stack.client.request("/v1/accounts/shared/holds?limit=100&after=\(next)").json
+        }
+        #expect(holds.count == answers.count)
+        for a in answers {
+            let hold = holds[a.holdID] ?? [:]
+            if a.status == 402 {
+                #expect(hold["status"] as? String == "denied" && hold["reason"] as? String == "insufficient_credits", "\(a.holdID): \(hold)")
+            } else {
+                #expect(hold["status"] as? String == "released" && (hold["settled_credits"] as? NSNumber)?.intValue == 8, "\(a.holdID): \(hold)")
+            }
+        }
+        let usage = 8 * granted.count
+        let doc = try await Self.waitFor(stack.client, "/v1/accounts/shared", token: nil) {
+            ($0.json["balance_credits"] as? NSNumber)?.intValue == 1000 - usage
+        }.json
+        #expect((doc["balance_credits"] as? NSNumber)?.intValue == 1000 - usage && 1000 - usage >= 0)
+        let requests = try h.readAll("ai.usage").filter { $0.json["source"] as? String == "credit-meter/http" && $0.json["type"] as? String == "credit.hold.requested" }
+        #expect(Set(requests.compactMap { ($0.json["data"] as? [String: Any])?["hold_id"] as? String }) == Set(answers.map(\.holdID)))
+        let millis = answers.map(\.millis).sorted()
+        print("hold decisions over HTTP: \(granted.count) granted, \(denied.count) denied; client latency p50 \(millis[millis.count / 2]) ms, p99 \(millis[millis.count * 99 / 100]) ms, \(clients) clients")
         try await stack.stop()
     }
 

@@ -112,6 +112,24 @@ struct ReplayTests {
         #expect(try h.held("credit.alerts") == 0)
     }
 
+    @Test func holdEventsReplayAsAppliedAndUsageUnderAHoldIsReratedLikeAnyUsage() throws {
+        let (h, _) = try harness()
+        try h.produce(event("credit.plan.assigned", "H", id: "pH", time: "2026-11-01T00:00:00Z", data: #"{"plan":"basic"}"#), key: "H")
+        try h.produce(event("credit.hold.requested", "H", id: "h1", time: "2026-11-03T00:00:00Z", data: #"{"hold_id":"run-1","credits":20}"#), key: "H")
+        for i in 0..<3 {
+            try h.produce(event("ai.usage", "H", id: "hu\(i)", time: "2026-11-03T00:00:0\(i + 1)Z", data: #"{"action":"chat","hold_id":"run-1"}"#), key: "H")
+        }
+        try h.produce(event("ai.usage", "H", id: "hu3", time: "2026-11-03T00:00:04Z", data: #"{"action":"chat","hold_id":"gone"}"#), key: "H")
+        try h.produce(event("credit.hold.released", "H", id: "r1", time: "2026-11-03T00:00:05Z", data: #"{"hold_id":"run-1"}"#), key: "H")
+        try h.produce(event("credit.hold.requested", "nobody", id: "h2", time: "2026-11-03T00:00:00Z", data: #"{"hold_id":"x","credits":1}"#), key: "nobody")
+        let report = try replay(h, options())
+        // Four usage events (three settling, one naming no active hold) re-rated 1 → 2 each; hold
+        // events charge nothing and publish nothing.
+        #expect(report.json().contains(#""accounts":[{"account":"H","events":4,"charged_credits":4,"rerated_credits":8,"delta_credits":4}],"totals":{"events":4,"charged_credits":4,"rerated_credits":8,"delta_credits":4}"#))
+        #expect(try h.held("credit.requests") == 0)
+        #expect(try h.held("credit.alerts") == 0)
+    }
+
     @Test func seekingWithAPinsOnlyPrepassGivesTheSameReport() throws {
         let (h, _) = try harness()
         try produceLog(h)

@@ -59,6 +59,7 @@ enum HoldEvents {
         func prose(_ why: StaticString) -> String { "\(why)".replacingOccurrences(of: "data.", with: "") }
         switch failure {
         case .missing(let name): return BadRequest(field(name), "is required")
+        case .wrongType(let name, _) where "\(name)" == "data": return BadRequest("body", "must be a JSON object")
         case .wrongType(let name, let expected): return BadRequest(field(name), "must be \(prose(expected))")
         case .invalid(let name, let why): return BadRequest(field(name), prose(why))
         case .duplicateKey(let name): return BadRequest(field(name), "is given more than once")

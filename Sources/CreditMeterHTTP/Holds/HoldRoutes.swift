@@ -67,23 +67,9 @@ extension API {
             guard first.requestHash == event.fingerprint else { return Self.holdConflict(event.holdID) }
             return Self.decision(first, available: view.state.availableCredits, repeated: true)
         }
-        let gateway: HoldGateway, tp: TopicPartition
-        switch producing(account) {
-        case .ready(let g, let p): (gateway, tp) = (g, p)
-        case .unavailable(let reason): return Self.json(.serviceUnavailable, error: "not ready: \(reason)")
-        }
-        switch await gateway.submit(event.value, id: event.id, account: account, time: time, to: tp, until: started + gateway.timeout) {
-        case .applied(let report):
+        return try await submit(event, account, started: started) { report in
             guard let hold = report.hold else { return Self.unknownAccount(event.holdID) }
             return Self.decision(hold, available: report.available, repeated: report.repeated)
-        case .rejected(.holdConflict):
-            return Self.holdConflict(event.holdID)
-        case .rejected(let rejection):
-            throw BadRequest("body", rejection.description)
-        case .notDelivered:
-            return Self.produceFailed(event.holdID)
-        case .revoked, .timedOut:
-            return Self.pending(account, event.holdID)
         }
     }
 
@@ -105,21 +91,9 @@ extension API {
         } else {
             event = try HoldEvents.make(.holdReleased, account: account, data: prefix + [UInt8(ascii: "}")], time: time)
         }
-        let gateway: HoldGateway, tp: TopicPartition
-        switch producing(account) {
-        case .ready(let g, let p): (gateway, tp) = (g, p)
-        case .unavailable(let reason): return Self.json(.serviceUnavailable, error: "not ready: \(reason)")
-        }
-        switch await gateway.submit(event.value, id: event.id, account: account, time: time, to: tp, until: started + gateway.timeout) {
-        case .applied(let report):
+        return try await submit(event, account, started: started) { report in
             guard let hold = report.hold else { return Self.noSuchHold(holdID) }
             return Self.json(.ok, bytes: Self.holdJSON(hold))
-        case .rejected(let rejection):
-            throw BadRequest("body", rejection.description)
-        case .notDelivered:
-            return Self.produceFailed(holdID)
-        case .revoked, .timedOut:
-            return Self.pending(account, holdID)
         }
     }
 
@@ -177,17 +151,24 @@ extension API {
 
     // MARK: Helpers
 
-    /// Where an account's hold events go from here, or why they cannot.
-    enum Producing {
-        case ready(HoldGateway, TopicPartition)
-        case unavailable(String)
-    }
-
-    func producing(_ account: String) -> Producing {
-        guard let holds else { return .unavailable("hold requests are not served by this server") }
-        guard let tp = holds.partition(of: account) else { return .unavailable("the partitions of \(holds.topic) are not known yet") }
-        guard model.holds(tp) else { return .unavailable("\(tp) is not held by this instance") }
-        return .ready(holds, tp)
+    /// Produces `event` to the account's partition and answers with what came of it: `applied`
+    /// answers an applied event; the rest is answered alike for every route — 503 when the
+    /// partition cannot be produced to from here or the produce failed, 409 for a conflict the
+    /// ledger found, 202 when not applied in time or the partition left.
+    func submit(_ event: HoldEvents.Event, _ account: String, started: ContinuousClock.Instant,
+                applied: (HoldReport) -> Response) async throws(BadRequest) -> Response {
+        guard let holds else { return Self.json(.serviceUnavailable, error: "not ready: hold requests are not served by this server") }
+        guard let tp = holds.partition(of: account) else {
+            return Self.json(.serviceUnavailable, error: "not ready: the partitions of \(holds.topic) are not known yet")
+        }
+        guard model.holds(tp) else { return Self.json(.serviceUnavailable, error: "not ready: \(tp) is not held by this instance") }
+        switch await holds.submit(event.value, id: event.id, account: account, time: event.time, to: tp, until: started + holds.timeout) {
+        case .applied(let report): return applied(report)
+        case .rejected(.holdConflict): return Self.holdConflict(event.holdID)
+        case .rejected(let rejection): throw BadRequest("body", rejection.description)
+        case .notDelivered: return Self.produceFailed(event.holdID)
+        case .revoked, .timedOut: return Self.pending(account, event.holdID)
+        }
     }
 
     /// The body, up to what one event may hold.
@@ -254,7 +235,7 @@ extension API {
         var w = JSONWriter(capacity: 64 + holdID.utf8.count)
         w.beginObject(); w.key("hold_id"); w.string(holdID); w.key("status"); w.string("pending"); w.endObject()
         var headers = HTTPFields()
-        headers[.location] = "/v1/accounts/\(pathSegment(account))/holds/\(pathSegment(holdID))"
+        headers[.location] = "/v1/accounts/\(HTML.urlEncode(account))/holds/\(HTML.urlEncode(holdID))"
         headers[.retryAfter] = "1"
         return json(.accepted, bytes: w.bytes, extra: headers)
     }
@@ -268,22 +249,6 @@ extension API {
         more(&w)
         w.endObject()
         return w.bytes
-    }
-
-    /// One path segment, percent-encoded: every byte but the unreserved ones (RFC 3986).
-    static func pathSegment(_ s: String) -> String {
-        var out = ""
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(b))
-            default:
-                let hex = Array("0123456789ABCDEF".utf8)
-                out += "%" + String(decoding: [hex[Int(b >> 4)], hex[Int(b & 0xF)]], as: UTF8.self)
-            }
-        }
-        return out
     }
 
     // MARK: Hold JSON

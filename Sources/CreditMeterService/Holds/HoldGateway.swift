@@ -28,20 +28,10 @@ public final class HoldGateway: Sendable {
     public let timeout: Duration
     private let kafka: ServiceConfiguration.Kafka
     private let logger: Logger
-    private let runner = Mutex<Runner?>(nil)
+    private let runner = Mutex<ProducerThread?>(nil)
     private let stopSignal = StopSignal()
     /// The input topic's partition count as the producer's metadata has it (0: not known yet).
     private let partitionCount = Atomic<Int32>(0)
-
-    private final class Runner: @unchecked Sendable {
-        let producer: KafkaProducer
-        let topic: ProducerTopic
-        let finished = DispatchSemaphore(value: 0)
-        init(producer: KafkaProducer, topic: ProducerTopic) {
-            self.producer = producer
-            self.topic = topic
-        }
-    }
 
     public init(config: ServiceConfiguration, logger: Logger) {
         kafka = config.kafka
@@ -66,7 +56,7 @@ public final class HoldGateway: Sendable {
                     unconfirmed.withLock { $0.append((copy, report.tag)) }
                 }
             }
-            let r = Runner(producer: producer, topic: producer.topic(topic))
+            let r = ProducerThread(producer: producer, topic: producer.topic(topic))
             current = r
             let thread = Thread { [self] in
                 defer { r.finished.signal() }

@@ -246,10 +246,14 @@ final class MeterLoop {
         if _slowPath(st.isRereading) {
             if let until = st.rereadUntil, offset < until { counts.reread() } else { st.resumeCounting() }
         }
-        switch pipeline.process(m, into: st.ledger) {
-        case .applied(let event, let result):
+        let outcome = pipeline.process(m, into: st.ledger)
+        switch outcome {
+        case .applied(_, let result):
             if result.account >= 0 { st.markDirty(result.account) }  // -1: a hold event for an account with no state (§15)
-            if let hold = result.hold { holdAnswers.applied(event, hold, account: result.account, in: st) }
+            // Hold events alone (nil for every other event): one branch per record.
+            if let hold = result.hold, case .applied(let event, _) = outcome {
+                holdAnswers.applied(event, hold, account: result.account, in: st)
+            }
             if result.alertCount > 0 {
                 for a in result.alerts {
                     try output.publish(a)
