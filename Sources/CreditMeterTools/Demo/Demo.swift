@@ -153,10 +153,7 @@ public enum Demo {
             }
             try producer.flush(timeoutMs: 60_000)
             total = Int64(firstUsage + outcome.produced)
-            // More when serving: hold requests made over HTTP meanwhile are records of the input
-            // too. None of ours may be missing, and none dropped.
-            let held = try held(input, bootstrap: cluster.bootstrapServers, logger: logger)
-            let complete = options.serve ? try held >= total && !dropped(input, bootstrap: cluster.bootstrapServers, logger: logger) : held == total
+            let (complete, held) = try holdsAll(total, input, bootstrap: cluster.bootstrapServers, serving: options.serve, logger: logger)
             guard complete else {
                 throw ServiceError("the broker holds \(held) of \(total) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
             }
@@ -173,8 +170,8 @@ public enum Demo {
                                            topic: input, now: service.wallClock, logger: logger)
             agents = try await onOwnThread { try workflows.run() }
             total += Int64(agents.produced + agents.producedByService)
-            let inTopic = try held(input, bootstrap: cluster.bootstrapServers, logger: logger)
-            guard inTopic == total else {
+            let (complete, inTopic) = try holdsAll(total, input, bootstrap: cluster.bootstrapServers, serving: options.serve, logger: logger)
+            guard complete else {
                 throw ServiceError("the input topic holds \(inTopic) records, the demo counts \(total) (\(agents.producedByService) of them hold events the service produced)")
             }
             try await waitForOutputs(service, reader: reader, total: total, started: nil, say: say)
@@ -310,6 +307,14 @@ public enum Demo {
             throw ServiceError("the broker holds \(held) of \(alreadyHeld + Int64(records.count)) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
         }
         say("  produced \(fmt(records.count)) records (all \(fmt(Int(held))) held by the broker)")
+    }
+
+    /// Whether `topic` holds the `total` records counted, and how many it holds. More when
+    /// serving: hold requests made over HTTP meanwhile are records of the input too; then none
+    /// of ours may be missing, and none dropped.
+    static func holdsAll(_ total: Int64, _ topic: String, bootstrap: String, serving: Bool, logger: Logger) throws -> (Bool, Int64) {
+        let n = try held(topic, bootstrap: bootstrap, logger: logger)
+        return (serving ? try n >= total && !dropped(topic, bootstrap: bootstrap, logger: logger) : n == total, n)
     }
 
     /// Whether the broker dropped records of `topic`: the mock cluster keeps ~5 MiB per
