@@ -9,8 +9,11 @@
 ///     and re-encoding it and decoding again gives the same account documents;
 ///  3. the restored ledger takes events of every type — usage, a plan with and without a
 ///     re-anchor, a grant with an expiry, a top-up, adjustments up and down, a void of a
-///     known grant, an auto top-up policy, a member budget set and removed, a pin — for each
-///     of its accounts (and a new one), through the real `EventDecoder` and
+///     known grant, an auto top-up policy, a member budget set and removed, a pin, hold
+///     requests (granted, denied, priced from an action with a multiplier), usage settling a
+///     hold, an extension, a release, an expiry, and usage, an extension and a release naming
+///     the account's first restored hold — for each of its accounts (and a new one, whose
+///     first hold request finds no account), through the real `EventDecoder` and
 ///     `PartitionLedger.apply`, without a trap; its audit stays clean, and it re-encodes to
 ///     bytes that decode to the same documents and encode to the same bytes again. A state
 ///     restore accepts but the ledger cannot continue from is a hole in restore validation.
@@ -113,10 +116,13 @@ func applyEventsOfEveryType(to ledger: PartitionLedger) {
     var accounts = (0..<min(ledger.accountCount, 16)).map { (ledger.accountID($0), ledger.accounts[$0].clock) }
     accounts.append(("fz-new-account", Int64.min))
     var n = 0
-    for (account, clock) in accounts {
+    for (index, (account, clock)) in accounts.enumerated() {
         let base = clock == .min ? (ledger.watermark == .min ? t2026 : ledger.watermark) : clock
         let t = min(max(base, lo), hi)
+        // The account's first restored hold, if any: settled, extended and released below.
+        let restored = index < ledger.accountCount ? ledger.accounts[index].holdBook?.holds.first.map { json($0.id) } ?? "none" : "none"
         let events: [(String, Int64, String)] = [
+            ("credit.hold.requested", t, #""hold_id":"fz-h0","credits":1"#),
             ("ai.usage", t + 1 * s, #""action":"chat","quantity":3,"member":"m-fz""#),
             ("credit.plan.assigned", t + 2 * s, plan),
             ("credit.plan.assigned", t + 3 * s, plan + #","cycle_anchor":"\#(EventTime.format(t + 3 * day))","rollover_max_credits":5"#),
@@ -127,6 +133,19 @@ func applyEventsOfEveryType(to ledger: PartitionLedger) {
             ("credit.grant.voided", t + 8 * s, #""grant_id":"fz-\#(n + 3)","reason":"refund""#),
             ("credit.autotopup.configured", t + 9 * s, #""credits":10,"below_credits":100,"max_per_cycle":2"#),
             ("credit.member.budget.set", t + 10 * s, #""member":"m-fz","monthly_credits":1"#),
+            ("credit.hold.requested", t + 11 * s, #""hold_id":"fz-h1","credits":3,"ttl_seconds":600,"member":"m-fz","workflow":"fz run""#),
+            ("ai.usage", t + 12 * s, #""action":"chat","hold_id":"fz-h1""#),
+            ("credit.hold.requested", t + 13 * s, #""hold_id":"fz-h2","action":"summarize","input_tokens":4000,"multiplier":3"#),
+            ("credit.hold.extended", t + 14 * s, #""hold_id":"fz-h2","ttl_seconds":86400"#),
+            ("credit.hold.requested", t + 15 * s, #""hold_id":"fz-h3","credits":1000000000"#),
+            ("credit.hold.requested", t + 16 * s, #""hold_id":"fz-h4","action":"teleport""#),
+            ("credit.hold.released", t + 17 * s, #""hold_id":"fz-h1""#),
+            ("credit.hold.requested", t + 18 * s, #""hold_id":"fz-h5","credits":1,"ttl_seconds":60"#),
+            ("credit.hold.expired", t + 78 * s, #""hold_id":"fz-h5","expires_at":"\#(EventTime.format(t + 78 * s))""#),
+            ("ai.usage", t + 79 * s, #""action":"chat","hold_id":"\#(restored)""#),
+            ("credit.hold.extended", t + 80 * s, #""hold_id":"\#(restored)","ttl_seconds":7200"#),
+            ("credit.hold.requested", t + 81 * s, #""hold_id":"\#(restored)","credits":2"#),
+            ("credit.hold.released", t + 82 * s, #""hold_id":"\#(restored)""#),
             ("ai.usage", t + day, #""action":"summarize","input_tokens":9000,"model":"reasoning","member":"m-fz""#),
             ("credit.member.budget.set", t + day + s, #""member":"m-fz","monthly_credits":null"#),
             ("credit.ratecard.pinned", t + day + 2 * s, #""version":\#(version),"until":"\#(EventTime.format(t + 5 * day))""#),

@@ -111,6 +111,9 @@ public final class MetricsExporter: Sendable {
         for (type, value) in s.alertsByType.sorted(by: { $0.key < $1.key }) {
             text += "credit_meter_alerts_published_total{type=\"\(type)\"} \(value)\n"
         }
+        MetricsText.family(&text, "credit_meter_hold_expiries_produced_total", .counter,
+                           "credit.hold.expired events written to the input for holds due without other traffic (acknowledged with an offset).")
+        text += "credit_meter_hold_expiries_produced_total \(s.holdExpiriesProduced)\n"
         // State, not events: written from this service's read model and status at each scrape (so it is
         // current, a revoked partition's lag disappears, and two services in one process —
         // tests — never see each other's values).

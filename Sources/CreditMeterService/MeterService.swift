@@ -23,7 +23,7 @@ public final class MeterService: Service, Sendable {
     /// as the consuming loop publishes them.
     public let readModel: ReadModel
     /// The wall clock (nanoseconds since 1970): snapshot stamps and age, `/check`'s default
-    /// time. The ledger never reads it (it runs on event time).
+    /// time, when holds are due to expire. The ledger never reads it (it runs on event time).
     public let wallClock: WallClock
     /// Who owns which input partition (§13), for §11's redirects; nil without `kafka.state_topic`.
     public let ownership: OwnershipDirectory?

@@ -70,6 +70,32 @@ enum SnapshotFixture {
         return t
     }
 
+    /// `scenarioV5()` plus holds (§15): on acme an active hold (member, workflow, settled by
+    /// usage), a released one priced from an action with a multiplier (settled), one expired
+    /// as the owner's event arrives (settled), three denials (insufficient credits, a member's
+    /// exhausted budget, an unknown action) and a repeat; on solo an active hold with no
+    /// labels; a request for an account with no state and usage naming an unknown hold.
+    static func scenarioV6() throws -> TestLedger {
+        let t = try scenarioV5()
+        t.holdRequest("acme", "run-1", credits: "30", ttl: 86_400, member: "bo", workflow: "agent run", at: "2026-12-05T00:00:00Z", id: "h1")
+        t.heldUsage("acme", "web_research", hold: "run-1", quantity: 2, at: "2026-12-05T00:10:00Z", id: "u15")
+        t.holdRequest("acme", "run-2", action: "web_research", quantity: 2, multiplier: 3, workflow: "nightly sync",
+                      at: "2026-12-05T00:20:00Z", id: "h2")
+        t.heldUsage("acme", "chat", hold: "run-2", at: "2026-12-05T00:25:00Z", id: "u16")
+        t.holdRelease("acme", "run-2", at: "2026-12-05T00:30:00Z", id: "h3")
+        t.holdRequest("acme", "big", credits: "1000000", at: "2026-12-05T00:40:00Z", id: "h4")
+        t.holdRequest("acme", "ana-run", credits: "1", member: "ana", at: "2026-12-05T00:45:00Z", id: "h5")
+        t.holdRequest("acme", "odd", action: "teleport", at: "2026-12-05T00:50:00Z", id: "h6")
+        t.holdRequest("acme", "short", credits: "5", ttl: 600, member: "bo", at: "2026-12-05T01:00:00Z", id: "h7")
+        t.heldUsage("acme", "chat", hold: "short", at: "2026-12-05T01:05:00Z", id: "u17")
+        t.holdExpired("acme", "short", expiresAt: "2026-12-05T01:10:00Z")
+        t.holdRequest("acme", "run-1", credits: "30", ttl: 86_400, member: "bo", workflow: "agent run", at: "2026-12-05T01:20:00Z", id: "h8")
+        t.heldUsage("acme", "chat", hold: "gone", at: "2026-12-05T01:30:00Z", id: "u18")
+        t.holdRequest("solo", "s-1", credits: "2.5", at: "2026-11-12T01:00:00Z", id: "h9")
+        t.holdRequest("ghost", "g-1", credits: "1", at: "2026-12-05T00:00:00Z", id: "h10")
+        return t
+    }
+
     static func encode(_ t: TestLedger) -> [UInt8] {
         SnapshotCodec.encode(t.ledger, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99)
     }
@@ -89,7 +115,7 @@ enum SnapshotFixture {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"] != nil))
     func writeCurrentFormatFixture() throws {
         let path = ProcessInfo.processInfo.environment["CREDIT_METER_WRITE_SNAPSHOT_FIXTURE"]!
-        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenarioV5())
+        let bytes = SnapshotFixture.encode(try SnapshotFixture.scenarioV6())
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 }
@@ -234,11 +260,11 @@ enum SnapshotFixture {
         #expect((0..<d.accountCount).map { String(decoding: d.accountDocument($0), as: UTF8.self) } == t.documents())
     }
 
-    @Test func version5IsWrittenByteForByteAndReadBack() throws {
+    /// Written by the format-5 code (commit 19ed5ae) from `scenarioV5()`.
+    @Test func version5StillDecodesToExactValues() throws {
         let t = try SnapshotFixture.scenarioV5()
-        let bytes = SnapshotFixture.encode(t)
+        let bytes = try SnapshotFixture.bytes("snapshot-v5.snap")
         #expect(bytes[7] == 5)
-        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v5.snap")))
         let (l, _) = try SnapshotCodec.decode(bytes, config: t.ledger.config)
         #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
         func numbering(_ a: Account) -> String {
@@ -257,10 +283,69 @@ enum SnapshotFixture {
         #expect(l.view(l.accountIndex("own")!).alerts.map(\.id) == ["own/2026-11-01T00:00:00Z/credit.balance.low/80/1"])
         #expect(t.document("own").contains(#""alert_thresholds_percent":[80,30,5]"#))
         #expect(t.document("acme").contains(#""alert_thresholds_percent":[20,10]"#))
-        #expect(SnapshotCodec.encode(l, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99) == bytes)
+        // Read back, it is the state of the straight run: the current format writes both alike.
+        #expect(SnapshotCodec.encode(l, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99) == SnapshotFixture.encode(t))
         // snapshot inspect's detached configuration describes them identically.
         let detached = try SnapshotCodec.detachedConfiguration(bytes)
         let (d, _) = try SnapshotCodec.decode(bytes, config: detached, verifyRateCards: false)
         #expect((0..<d.accountCount).map { String(decoding: d.accountDocument($0), as: UTF8.self) } == t.documents())
+    }
+
+    @Test func version6IsWrittenByteForByteAndReadBack() throws {
+        let t = try SnapshotFixture.scenarioV6()
+        let bytes = SnapshotFixture.encode(t)
+        #expect(bytes[7] == 6)
+        #expect(bytes == (try SnapshotFixture.bytes("snapshot-v6.snap")))
+        let (l, _) = try SnapshotCodec.decode(bytes, config: t.ledger.config)
+        #expect((0..<l.accountCount).map { String(decoding: l.accountDocument($0), as: UTF8.self) } == t.documents())
+        #expect(l.accountIndex("ghost") == nil)  // its request was denied unknown_account and left nothing
+        // The §15 state it carries, field for field.
+        func at(_ time: String) -> Int64 { EventTime.parse(time)! }
+        let acme = try #require(l.account("acme")?.features?.holds)
+        let live = try #require(t.account("acme").features?.holds)
+        func hold(_ id: String, _ number: Int64, _ status: Hold.Status, _ denial: Hold.Denial?, held: Int64, settled: Int64 = 0,
+                  member: String? = nil, workflow: String? = nil, requested: String, expires: String, ended: String?) -> Hold {
+            Hold(id: id, number: number, status: status, denial: denial, held: held, settled: settled, member: member, workflow: workflow,
+                 requestedAt: at(requested), expiresAt: at(expires), endedAt: ended.map(at) ?? .max,
+                 requestHash: live.hold(id)?.requestHash ?? 0)
+        }
+        #expect(acme.holds == [
+            hold("run-1", 1, .active, nil, held: 30_000, settled: 20_000, member: "bo", workflow: "agent run",
+                 requested: "2026-12-05T00:00:00Z", expires: "2026-12-06T00:00:00Z", ended: nil),
+            hold("run-2", 2, .released, nil, held: 60_000, settled: 1_000, workflow: "nightly sync",
+                 requested: "2026-12-05T00:20:00Z", expires: "2026-12-05T01:20:00Z", ended: "2026-12-05T00:30:00Z"),
+            hold("big", 3, .denied, .insufficientCredits, held: 1_000_000_000,
+                 requested: "2026-12-05T00:40:00Z", expires: "2026-12-05T01:40:00Z", ended: "2026-12-05T00:40:00Z"),
+            hold("ana-run", 4, .denied, .memberBudgetExhausted, held: 1_000, member: "ana",
+                 requested: "2026-12-05T00:45:00Z", expires: "2026-12-05T01:45:00Z", ended: "2026-12-05T00:45:00Z"),
+            hold("odd", 5, .denied, .unknownAction, held: 0,
+                 requested: "2026-12-05T00:50:00Z", expires: "2026-12-05T01:50:00Z", ended: "2026-12-05T00:50:00Z"),
+            hold("short", 6, .expired, nil, held: 5_000, settled: 1_000, member: "bo",
+                 requested: "2026-12-05T01:00:00Z", expires: "2026-12-05T01:10:00Z", ended: "2026-12-05T01:10:00Z"),
+        ])
+        #expect(acme.holds == live.holds && acme.nextNumber == 7)
+        #expect(acme.activeCount == 1 && acme.activeHeld == 30_000 && acme.activeRemaining == 10_000)
+        #expect(Set(acme.holds.map(\.requestHash)).count == 6)
+        #expect(l.account("acme")!.availableCredits == l.account("acme")!.balance - 10_000)
+        let solo = try #require(l.account("solo")?.features?.holds)
+        #expect(solo.holds == [Hold(id: "s-1", number: 1, status: .active, denial: nil, held: 2_500, member: nil, workflow: nil,
+                                    requestedAt: at("2026-11-12T01:00:00Z"), expiresAt: at("2026-11-12T02:00:00Z"),
+                                    requestHash: t.account("solo").features!.holds.holds[0].requestHash)])
+        #expect(solo.nextNumber == 2 && l.account("solo")!.availableCredits == l.account("solo")!.balance - 2_500)
+        #expect(l.accounts.filter { $0.holdBook != nil }.count == 2)
+        let c = l.counters
+        #expect([c.holdsGranted, c.holdsDenied, c.holdsReleased, c.holdsExpired, c.usageUnheld] == [4, 4, 1, 1, 1])
+        #expect(c == t.ledger.counters)
+        #expect(SnapshotCodec.encode(l, topic: "ai.usage", partition: 5, nextOffset: 1234, metadata: 99) == bytes)
+        // A repeat of a remembered request after the restore keeps the first decision.
+        let continued = TestLedger(l.config)
+        continued.adopt(l)
+        let again = continued.holdRequest("acme", "big", credits: "1000000", at: "2026-12-05T02:00:00Z", id: "h11")
+        #expect(again.hold?.repeated == true && again.hold?.hold == acme.holds[2])
+        // snapshot inspect's detached configuration describes them identically.
+        let detached = try SnapshotCodec.detachedConfiguration(bytes)
+        let (d, _) = try SnapshotCodec.decode(bytes, config: detached, verifyRateCards: false)
+        #expect((0..<d.accountCount).map { String(decoding: d.accountDocument($0), as: UTF8.self) } == t.documents())
+        #expect(d.account("acme")?.features?.holds.holds == acme.holds)
     }
 }

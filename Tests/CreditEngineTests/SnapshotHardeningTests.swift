@@ -14,7 +14,8 @@ import CreditEngine
     }
 
     @Test(arguments: ["regression-overflow.bin", "regression-table-ref.bin", "regression-effective-from.bin", "regression-overage.bin",
-                      "regression-v1-usage-sum.bin", "regression-runway-first-day.bin", "regression-pin-until-min.bin"])
+                      "regression-v1-usage-sum.bin", "regression-runway-first-day.bin", "regression-pin-until-min.bin",
+                      "regression-v1-repeated-fingerprint.bin"])
     func fuzzerCrashesAreRefused(name: String) throws {
         let body = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "\(Self.corpus)/\(name)")))
         let bytes = Self.sealed(body)

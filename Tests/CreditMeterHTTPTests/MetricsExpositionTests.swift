@@ -65,6 +65,7 @@ import Testing
         #expect(Set(types.keys) == help)
         for (name, type) in types where type == "counter" { #expect(name.hasSuffix("_total"), "\(name)") }
         for family in ["credit_meter_http_requests_total", "credit_meter_http_request_duration_seconds", "credit_meter_records_total",
+                       "credit_meter_hold_expiries_produced_total",
                        "credit_meter_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
                        "process_max_fds", "process_start_time_seconds", "credit_meter_kafka_broker_errors_total",
                        "credit_meter_holds_total", "credit_meter_usage_unheld_total", "credit_meter_hold_decision_seconds"] {

@@ -1,3 +1,5 @@
+import CreditConfig
+import CreditEngine
 import CreditMeterService
 import Kafka
 import Testing
@@ -93,6 +95,60 @@ import Testing
         ingest(StateLayout.records(g1, tp: tp, nextOffset: 10, slot: 0, writtenAtMillis: 0), into: &c)
         c.ingest(key: Array("state/ai.usage/3/a/0".utf8), value: nil)
         guard case .incomplete = c.outcome(tp) else { Issue.record("\(c.outcome(tp))"); return }
+    }
+
+    /// A checkpoint is the snapshot's bytes (format 6 and later hold each account's holds and
+    /// the hold counters, §15), so holds travel with a partition's state: a ledger with an
+    /// active, a released, a denied and an expired hold, cut into records (over several chunks,
+    /// with other accounts' holds) and put back together, restores to the same holds, available
+    /// credits and counters, and encodes to the same bytes.
+    @Test func holdsTravelWithThePartitionsState() throws {
+        let engine = try ShippedConfiguration.load(environment: [:]).engine
+        let ledger = PartitionLedger(config: engine)
+        let decoder = EventDecoder()
+        func apply(_ account: String, _ id: String, _ type: String, _ time: String, _ data: String) throws {
+            let json = #"{"specversion":"1.0","id":"\#(id)","source":"s","type":"\#(type)","subject":"\#(account)","time":"\#(time)","data":{\#(data)}}"#
+            let bytes = Array(json.utf8), key = Array(account.utf8)
+            let result = try bytes.withUnsafeBytes { v in try key.withUnsafeBytes { k in ledger.apply(try decoder.decode(v), key: k, recordTime: nil) } }
+            #expect(result.outcome == .applied, "\(id): \(result.outcome)")
+        }
+        try apply("acme", "p", "credit.plan.assigned", "2026-11-01T00:00:00Z", #""plan":"pro""#)
+        try apply("acme", "r1", "credit.hold.requested", "2026-11-02T00:00:00Z",
+                  #""hold_id":"run-1","credits":50,"ttl_seconds":86400,"member":"ana","workflow":"agent run""#)
+        try apply("acme", "u1", "ai.usage", "2026-11-02T00:01:00Z", #""action":"web_research","hold_id":"run-1""#)
+        try apply("acme", "r2", "credit.hold.requested", "2026-11-02T00:02:00Z", #""hold_id":"run-2","action":"doc_search","multiplier":4"#)
+        try apply("acme", "x2", "credit.hold.released", "2026-11-02T00:03:00Z", #""hold_id":"run-2""#)
+        try apply("acme", "r3", "credit.hold.requested", "2026-11-02T00:04:00Z", #""hold_id":"too-big","credits":5000"#)
+        try apply("acme", "r4", "credit.hold.requested", "2026-11-02T00:05:00Z", #""hold_id":"short","credits":1,"ttl_seconds":60"#)
+        try apply("acme", "u2", "ai.usage", "2026-11-02T00:07:00Z", #""action":"chat""#)
+        // Enough other accounts with an active hold each that the checkpoint needs several chunks.
+        for i in 0..<3_000 {
+            try apply("a\(i)", "p\(i)", "credit.plan.assigned", "2026-11-01T00:00:00Z", #""plan":"trial""#)
+            try apply("a\(i)", "h\(i)", "credit.hold.requested", "2026-11-03T00:00:00Z",
+                      #""hold_id":"hold-of-account-\#(i)-with-a-long-id-\#(String(repeating: "x", count: 60))","credits":\#(1 + i % 90)"#)
+        }
+        let bytes = SnapshotCodec.encode(ledger, topic: tp.topic, partition: tp.partition, nextOffset: 8_008, metadata: 0)
+        let records = StateLayout.records(bytes, tp: tp, nextOffset: 8_008, slot: 1, writtenAtMillis: 0)
+        #expect(records.count >= 3)  // chunks and the manifest
+        var a = StateAssembler([tp])
+        ingest(records, into: &a)
+        guard case .complete(_, let back) = a.outcome(tp) else { Issue.record("not complete: \(a.outcome(tp))"); return }
+        let (restored, header) = try SnapshotCodec.decode(back, config: engine)
+        #expect(header.nextOffset == 8_008)
+        let holds = try #require(restored.account("acme")?.holdBook?.holds)
+        #expect(holds.map(\.id) == ["run-1", "run-2", "too-big", "short"])
+        #expect(holds.map(\.status) == [.active, .released, .denied, .expired])
+        #expect(holds.map(\.denial) == [nil, nil, .insufficientCredits, nil])
+        #expect(holds.map(\.held) == [50_000, 12_000, 5_000_000, 1_000] && holds.map(\.settled) == [10_000, 0, 0, 0])
+        #expect(holds[0].member == "ana" && holds[0].workflow == "agent run")
+        #expect(holds == ledger.account("acme")?.holdBook?.holds)
+        #expect(restored.account("acme")!.availableCredits == restored.account("acme")!.balance - 40_000)
+        #expect(restored.accounts.map(\.availableCredits) == ledger.accounts.map(\.availableCredits))
+        #expect(restored.accounts.map { $0.holdBook?.holds } == ledger.accounts.map { $0.holdBook?.holds })
+        #expect(restored.counters == ledger.counters)
+        #expect(restored.counters.holdsGranted == 3_003 && restored.counters.holdsDenied == 1)
+        #expect(restored.counters.holdsReleased == 1 && restored.counters.holdsExpired == 1)
+        #expect(SnapshotCodec.encode(restored, topic: tp.topic, partition: tp.partition, nextOffset: 8_008, metadata: 0) == bytes)
     }
 }
 

@@ -181,9 +181,13 @@ extension LedgerState {
                                      into result: inout ApplyResult) {
         counters.holdsExpired += Int64(h.expired)
         if h.unheld { counters.usageUnheld += 1 }
-        guard case .hold(let c) = change else { return }
+        guard case .hold(let c) = change else {
+            if h.expired > 0 { holdExpiries?.update(index, accounts[index].extras.first?.holds, changed: nil) }
+            return
+        }
         let book = accounts[index].extras.first?.holds
         let hold = h.position.map { book!.holds[$0] }
+        holdExpiries?.update(index, book, changed: hold)
         var repeated = false
         switch c {
         case .request:

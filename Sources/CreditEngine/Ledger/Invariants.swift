@@ -11,7 +11,8 @@
 ///
 /// And after every apply (debug builds; restore checks it in SnapshotValidation.swift): no id
 /// `n` the account holds is above the highest n it has used (Sequences.swift: what a
-/// re-anchored account numbers above).
+/// re-anchored account numbers above); once built, the partition's hold expiry index lists the
+/// account iff it has an active hold, with none expiring before the index's bound (HoldExpiries.swift).
 extension Account {
     /// The invariants this account breaks (empty when it keeps them all).
     public var invariantFailures: [String] {
@@ -35,6 +36,8 @@ extension PartitionLedger {
                "ledger invariant broken for \(ids.string(result.account)): \(state.accounts[result.account].invariantFailures)")
         assert(result.account < 0 || state.accounts[result.account].allSequences { $0 <= state.accounts[result.account].highestSequence },
                "an id n of \(ids.string(result.account)) is above its highest n")
+        assert(result.account < 0 || state.holdExpiries?.covers(result.account, state.accounts[result.account]) ?? true,
+               "the hold expiry index misses \(ids.string(result.account))'s active holds")
     }
 
     /// Every account's invariants, and conservation of the partition's totals.

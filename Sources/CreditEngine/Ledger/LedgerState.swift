@@ -19,6 +19,10 @@ struct LedgerState {
     /// Grant and top-up ids remembered for good across the accounts (`AccountExtras.grantIDs`).
     var purchaseIDs = 0
     var counters = PartitionLedger.Counters()
+    /// Which holds can expire (§15; HoldExpiries.swift): nil until the owner first asks
+    /// (`PartitionLedger.dueHolds`), then built from the accounts' hold books and kept by `apply`.
+    /// Derived state: never in snapshots.
+    var holdExpiries: HoldExpiryIndex?
 
     init(config: EngineConfiguration) {
         self.config = config

@@ -1,8 +1,9 @@
 /// The CloudEvents 1.0 envelope of every event CreditMeter writes — alerts (§6), auto top-up
-/// requests (§12), replay's adjustments: structured mode, JSON, the attributes in this order,
-/// then the `data` object. Written here once, so every output has the same shape.
+/// requests (§12), hold expiries (§15), replay's adjustments: structured mode, JSON, the
+/// attributes in this order, then the `data` object. Written here once, so every output has
+/// the same shape.
 public struct CloudEventEnvelope: Sendable {
-    /// The `source` of the events the service itself produces (alerts, requests).
+    /// The `source` of the events the service itself produces (alerts, requests, hold expiries).
     public static let meterSource = "credit-meter"
 
     public var id: String

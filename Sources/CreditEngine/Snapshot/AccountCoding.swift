@@ -71,6 +71,8 @@ extension SnapshotCodec {
             for t in x.alertThresholds { w.uvar(UInt64(t)) }
             w.uvar(UInt64(x.retiredAlertCounts.count))
             for c in x.retiredAlertCounts { w.uvar(UInt64(c.percent)); w.uvar(UInt64(c.low)); w.uvar(UInt64(c.recovered)) }
+            // v6: holds (§15)
+            writeHolds(x.holds, into: &w)
         } else {
             w.u8(0)
         }
@@ -212,6 +214,7 @@ extension SnapshotCodec {
                                                                        recovered: Int64(bitPattern: try r.uvar())))
                     }
                 }
+                if reading.version >= 6 { x.holds = try readHolds(&r, account: index, clock: a.clock) }
                 a.extras = [x]
                 a.refreshActivePolicies()
             }

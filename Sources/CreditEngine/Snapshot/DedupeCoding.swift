@@ -57,16 +57,14 @@ extension SnapshotCodec {
             let delta = try r.uvar()
             let tag = version >= 4 ? try r.uvar() : 0
             let owner = tag == 0 ? DedupeTable.carried : Int(clamping: (tag >> 1) &- 1)
-            if version >= 4 {
-                let (next, wrapped) = fp.addingReportingOverflow(delta)
-                guard !wrapped, k == 0 || delta > 0 || owner > previousOwner else {
-                    throw .damaged("dedupe entries out of order (corrupt snapshot)")
-                }
-                fp = next
-                previousOwner = owner
-            } else {
-                fp &+= delta
+            // Every format wrote its entries in ascending order, each fingerprint once (format
+            // 4 and later: each owner once per fingerprint).
+            let (next, wrapped) = fp.addingReportingOverflow(delta)
+            guard !wrapped, k == 0 || delta > 0 || owner > previousOwner else {
+                throw .damaged("dedupe entries out of order (corrupt snapshot)")
             }
+            fp = next
+            previousOwner = owner
             if tag == 0 {
                 let h = try r.uvar()
                 guard h < 1 << 50 else { throw .damaged("dedupe entry hour out of range") }

@@ -3,12 +3,13 @@
 ///     "CMSNAP" 0x00 <format version u8>
 ///     body (varints):
 ///       topic, partition, next offset, metadata (caller's: e.g. wall-clock millis)
-///       rate-card hashes, thresholds, dedupe window, watermark, counters
+///       rate-card hashes, thresholds, dedupe window, watermark, counters [v6: hold counters]
 ///       symbol tables: plans and rate-card versions referenced, capabilities, members
 ///       accounts (AccountCoding.swift: id, plan, cycle, blocks, flows, money, pin, alert
 ///                 state, usage, [v2: first usage day, history entries, this cycle's alerts],
 ///                 [v3: §12 state, v4: removed budgets' counts, v5: own alert thresholds and
-///                 retired thresholds' counts], [v4: highest n, re-anchored], last id)
+///                 retired thresholds' counts, v6: holds (HoldCoding.swift)], [v4: highest n,
+///                 re-anchored], last id)
 ///       dedupe entries sorted by fingerprint [v4: then owner]
 ///     checksum: u64 ByteHash of everything before it
 ///
@@ -27,8 +28,11 @@ public enum SnapshotCodec {
     /// capped at 65,535.
     /// v5 added §16: each account's own alert thresholds and the alert counts of thresholds it
     /// removed this cycle (in its §12 state).
-    public static let formatVersion: UInt8 = 5
-    public static let readableVersions: ClosedRange<UInt8> = 1...5
+    /// v6 added §15: each account's holds, active and remembered, with every field and the
+    /// next hold number (in its §12 state), and the partition's hold counters (granted, denied,
+    /// released, expired, usage naming no active hold); older formats restore with none.
+    public static let formatVersion: UInt8 = 6
+    public static let readableVersions: ClosedRange<UInt8> = 1...6
 
     /// What a snapshot says about where it stands, without the accounts.
     public struct Header: Sendable, Equatable {
@@ -66,7 +70,10 @@ public enum SnapshotCodec {
         w.svar(config.dedupeWindowHours)
         w.svar(ledger.watermark)
         let c = ledger.counters
-        for v in [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.chargedMillicredits, c.requests] { w.svar(v) }
+        for v in [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.chargedMillicredits, c.requests,
+                  c.holdsGranted, c.holdsDenied, c.holdsReleased, c.holdsExpired, c.usageUnheld] {
+            w.svar(v)
+        }
         // Plans by name (with their terms, for `inspect`), so reordering the price book is harmless.
         w.string(config.priceBook.currency)
         w.uvar(UInt64(config.priceBook.plans.count))
@@ -136,7 +143,7 @@ public enum SnapshotCodec {
         let window = try r.svar()
         _ = try r.svar()  // watermark
         let version = bytes[magic.count]
-        for _ in 0..<(version >= 3 ? 7 : 6) { _ = try r.svar() }  // counters
+        for _ in 0..<counterCount(version) { _ = try r.svar() }  // counters
         let currency = try r.string()
         var plans: [PriceBook.Plan] = []
         for _ in 0..<(try r.int(1 << 20)) {
@@ -185,6 +192,10 @@ public enum SnapshotCodec {
         counters.applied = try r.svar(); counters.priced = try r.svar(); counters.duplicates = try r.svar()
         counters.rejected = try r.svar(); counters.alerts = try r.svar(); counters.chargedMillicredits = try r.svar()
         if version >= 3 { counters.requests = try r.svar() }
+        if version >= 6 {
+            counters.holdsGranted = try r.svar(); counters.holdsDenied = try r.svar(); counters.holdsReleased = try r.svar()
+            counters.holdsExpired = try r.svar(); counters.usageUnheld = try r.svar()
+        }
         ledger.state.counters = counters
         _ = try r.string()  // currency
         var planMap: [Int32] = []
@@ -220,6 +231,9 @@ public enum SnapshotCodec {
         }
         return (ledger, header)
     }
+
+    /// How many partition counters a format version holds: 6, v3 the requests, v6 the holds'.
+    private static func counterCount(_ version: UInt8) -> Int { version >= 6 ? 12 : version >= 3 ? 7 : 6 }
 
     private static func writeTable(_ t: InternTable, _ w: inout ByteWriter) {
         w.uvar(UInt64(t.count))

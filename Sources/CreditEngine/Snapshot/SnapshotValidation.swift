@@ -23,7 +23,8 @@ extension SnapshotCodec {
     static func validateRestored(_ ledger: PartitionLedger) throws(SnapshotError) {
         let c = ledger.state.counters
         // (Credits charged is a partition-wide sum kept for metrics, wrapping: not bounded here.)
-        guard [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.requests].allSatisfy({ $0 >= 0 && $0 < countLimit }) else {
+        guard [c.applied, c.priced, c.duplicates, c.rejected, c.alerts, c.requests,
+               c.holdsGranted, c.holdsDenied, c.holdsReleased, c.holdsExpired, c.usageUnheld].allSatisfy({ $0 >= 0 && $0 < countLimit }) else {
             throw .damaged("partition counters out of range (corrupt snapshot)")
         }
         let members = ledger.state.members.count
@@ -162,6 +163,48 @@ extension SnapshotCodec {
                 throw .damaged("account \(i): fails the conservation check (corrupt snapshot)")
             }
         }
+    }
+
+    /// An account's holds (§15) as the ledger leaves them after an event, checked before
+    /// `HoldBook(restoring:nextNumber:)` sums them: numbers ascending from 1 and below the next
+    /// number; each id once and never empty (nor a member or workflow label); a denial exactly
+    /// on a denied hold, never `unknown_account` (a request without account state is not
+    /// remembered); credits ≥ 0 — a hold that was granted held at most the balance, and its
+    /// settled credits were charged, so both stay below `amountLimit`, as do the active holds'
+    /// sums; a denied hold is never settled; times in the calendar; no active hold at or past
+    /// its `expires_at` on the account clock (the pass before every event expires it); at most
+    /// 1,000 active and 10,000 ended holds.
+    static func validateHolds(_ holds: [Hold], nextNumber: Int64, clock: Int64, account i: Int) throws(SnapshotError) {
+        func refused(_ what: String) -> SnapshotError { .damaged("account \(i): \(what) (corrupt snapshot)") }
+        guard nextNumber >= 1 && nextNumber < countLimit else { throw refused("hold numbers out of order") }
+        var previous: Int64 = 0
+        var active = 0
+        var activeHeld: Int64 = 0
+        var ids = Set<String>()
+        ids.reserveCapacity(holds.count)
+        for h in holds {
+            guard h.number > previous && h.number < nextNumber else { throw refused("hold numbers out of order") }
+            previous = h.number
+            guard !h.id.isEmpty, h.member?.isEmpty != true, h.workflow?.isEmpty != true else { throw refused("empty hold id or label") }
+            guard ids.insert(h.id).inserted else { throw refused("repeated hold id") }
+            guard (h.status == .denied) == (h.denial != nil), h.denial != .unknownAccount else {
+                throw refused("hold status and denial do not match")
+            }
+            guard h.held >= 0, h.status == .denied || h.held < amountLimit, h.settled >= 0 && h.settled < amountLimit,
+                  h.status != .denied || h.settled == 0 else {
+                throw refused("hold credits out of range")
+            }
+            guard timeRange.contains(h.requestedAt), timeRange.contains(h.expiresAt), h.isActive || timeRange.contains(h.endedAt) else {
+                throw refused("hold time out of range")
+            }
+            guard h.isActive else { continue }
+            guard h.expiresAt > clock else { throw refused("active hold at or past its expiry") }
+            active += 1
+            activeHeld += h.held  // both below amountLimit: no overflow
+            guard activeHeld < amountLimit else { throw refused("hold credits out of range") }
+        }
+        guard active <= HoldBook.maxActive else { throw refused("more than \(HoldBook.maxActive) active holds") }
+        guard holds.count - active <= HoldBook.maxEnded else { throw refused("more than \(HoldBook.maxEnded) ended holds") }
     }
 
     /// Whether `anchor` (in `timeRange`) moved by `months` and by `months + 1` stays within the

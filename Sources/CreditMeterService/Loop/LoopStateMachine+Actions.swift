@@ -30,7 +30,8 @@ extension LoopStateMachine {
         package init(rawValue: UInt8) { self.rawValue = rawValue }
         /// Publish the read views of changed accounts and every partition's position (then the counts).
         package static let views = Due(rawValue: 1 << 0)
-        /// The coalesced balances documents of non-replaying partitions become due.
+        /// The coalesced balances documents of non-replaying partitions become due, and the
+        /// hold expiries of those partitions are produced (`HoldExpiryPass`): the one-second tick.
         package static let balances = Due(rawValue: 1 << 1)
         /// … and those of replaying partitions too (always with `balances`).
         package static let replayBalances = Due(rawValue: 1 << 2)

@@ -8,8 +8,9 @@ import Logging
 /// work, snapshots, what a revoke does, how a stop or a failure ends it — is decided by
 /// `LoopStateMachine`; this class performs the actions, with one room per job:
 /// `Assignment` (the held partitions), `Restorer` (where their state comes from),
-/// `OutputCadence` (read views, positions, balances documents), `SnapshotWriter` (durable
-/// snapshots and the group commits after them), `RecordCounts` (the service's counts).
+/// `OutputCadence` (read views, positions, balances documents), `HoldExpiryPass` (the hold
+/// expiries written to the input), `SnapshotWriter` (durable snapshots and the group commits
+/// after them), `RecordCounts` (the service's counts).
 ///
 /// Durability protocol (contract §8): a snapshot records next offset `o` only after every
 /// alert, dead letter and balances record caused by records before `o` is acknowledged
@@ -34,6 +35,7 @@ final class MeterLoop {
     private let counts: RecordCounts
     /// Hold requests made over HTTP that wait for their event (§15).
     private let holdAnswers: HoldAnswers
+    private let expiries: HoldExpiryPass
     /// Ledgers of the partitions handed over by the stop's revokes (the demo's final table, tests).
     private var finalStates: [TopicPartition: PartitionState] = [:]
     private var profile = LoopProfile()
@@ -73,6 +75,7 @@ final class MeterLoop {
         writer = SnapshotWriter(store: store, stateTopic: stateTopic, group: consumer, board: board, wallClock: wallClock, logger: logger)
         restorer = Restorer(store: store, stateTopic: stateTopic, engine: config.engine, counts: counts, logger: logger)
         cadence = OutputCadence(output: output, model: model, consumer: consumer, counts: counts)
+        expiries = HoldExpiryPass(output: output, wallClock: wallClock, counts: counts, logger: logger)
         let fragile = KafkaSettings.effectiveAssignmentStrategy(config.kafka).contains("cooperative-sticky")
             && !KafkaConsumer.cooperativeStickyIsSafe
         machine = LoopStateMachine(.init(snapshotInterval: .seconds(config.snapshots.intervalSeconds),
@@ -153,7 +156,10 @@ final class MeterLoop {
             counts.publish(deliveryFailures: output.deliveries.failed)
             lap(&profile.views)
         }
-        if due.contains(.balances) { cadence.makeBalancesDue(assignment.states, replaying: due.contains(.replayBalances)) }
+        if due.contains(.balances) {
+            cadence.makeBalancesDue(assignment.states, replaying: due.contains(.replayBalances))
+            expiries.run(assignment.states)
+        }
         let published = try cadence.publishDueBalances(assignment.states)
         balancesLeft = published == OutputCadence.balancesBudget
         if published > 0 { lap(&profile.balances) }

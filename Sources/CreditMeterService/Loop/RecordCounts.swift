@@ -69,6 +69,7 @@ final class RecordCounts {
     func alertPublished(_ type: String) { pending.alertsByType[type, default: 0] += 1 }
     func viewsBuilt(_ n: Int) { pending.viewsBuilt += Int64(n) }
     func balancePublished() { pending.balancesPublished += 1 }
+    func holdExpiryProduced() { pending.holdExpiriesProduced += 1 }
 
     enum Source { case stateTopic, snapshot, beginning }
     func restored(from source: Source) {
@@ -93,7 +94,7 @@ final class RecordCounts {
             s.rememberedIDs = ids
             s.consumed += b.consumed; s.reread += b.reread; s.applied += b.applied; s.priced += b.priced; s.duplicates += b.duplicates
             s.deadLettered += b.deadLettered; s.alertsPublished += b.alertsPublished; s.balancesPublished += b.balancesPublished
-            s.viewsBuilt += b.viewsBuilt
+            s.viewsBuilt += b.viewsBuilt; s.holdExpiriesProduced += b.holdExpiriesProduced
             s.creditsChargedMillicredits &+= b.creditsChargedMillicredits
             s.holds += b.holds
             s.restoredFromStateTopic += b.restoredFromStateTopic; s.restoredFromSnapshot += b.restoredFromSnapshot

@@ -11,9 +11,10 @@ struct OutputsAcknowledged: ~Copyable {
     fileprivate init() {}
 }
 
-/// Produces what the engine decides — alerts, dead letters, account documents — and keeps
-/// count of what the broker acknowledged. Delivery reports arrive on the consuming thread
-/// (inside `poll`/`flush`), so no locking is needed.
+/// Produces what the engine decides — alerts, dead letters, account documents, and the hold
+/// expiries the loop writes to the input (§15) — and keeps count of what the broker
+/// acknowledged. Delivery reports arrive on the consuming thread (inside `poll`/`flush`), so
+/// no locking is needed.
 ///
 /// A record counts as acknowledged only when the broker's answer to its own request gave its
 /// offset. librdkafka's idempotent producer also reports records delivered implicitly — those
@@ -30,6 +31,10 @@ final class OutputPublisher {
         var firstFailure: KafkaError?
         /// Reported delivered without an offset, in report order: to produce again.
         var unconfirmed: [ProducedRecord] = []
+        /// Reports of tagged records (hold expiries, §15), in report order, for their producer
+        /// (`HoldExpiryPass`): none of them counts above — such a record is produced again by the
+        /// next pass if it is lost, so its failure stops nothing.
+        var tagged: [DeliveryReport] = []
     }
 
     /// A record the broker did not take (the first one).
@@ -51,7 +56,9 @@ final class OutputPublisher {
         self.deliveries = deliveries
         self.logger = logger
         let producer = try KafkaProducer(properties: KafkaSettings.outputProducer(kafka, bootstrap: bootstrap), logger: logger) { report in
-            if let error = report.error {
+            if report.tag != 0 {
+                deliveries.tagged.append(report)
+            } else if let error = report.error {
                 deliveries.failed += 1
                 if deliveries.firstFailure == nil { deliveries.firstFailure = error }
             } else if let copy = report.unconfirmed {
@@ -107,21 +114,30 @@ final class OutputPublisher {
     }
 
     func publish(_ request: TopupRequest) throws {
-        var key = Array(request.account.utf8)
-        let value = request.json()
-        try key.withUnsafeMutableBytes { k in
-            try value.withUnsafeBytes { v in
-                try producer.produce(requests, key: UnsafeRawBufferPointer(k), value: v, timestampMs: nil)
-            }
-        }
+        try produce(requests, key: request.account, value: request.json())
     }
 
     func publish(_ alert: Alert) throws {
-        var key = Array(alert.account.utf8)
-        let value = alert.json()
+        try produce(alerts, key: alert.account, value: alert.json())
+    }
+
+    /// A hold expiry (§15) into the input partition that holds the hold (its account's), keyed
+    /// by the account, with the wall-clock time it is produced at as the record's timestamp
+    /// (`expires_at`, the event's time, is not after it). `tag` (not 0) sends its delivery
+    /// report to `Deliveries.tagged`.
+    func publish(_ expiry: HoldExpiry, to tp: TopicPartition, tag: UInt64, timestampMs: Int64) throws {
+        try produce(producer.topic(tp.topic), partition: tp.partition, key: expiry.account, value: expiry.json(),
+                    timestampMs: timestampMs, tag: tag)
+    }
+
+    /// One CloudEvent keyed by its account.
+    private func produce(_ topic: ProducerTopic, partition: Int32? = nil, key: String, value: [UInt8], timestampMs: Int64? = nil,
+                         tag: UInt64 = 0) throws {
+        var key = Array(key.utf8)
         try key.withUnsafeMutableBytes { k in
             try value.withUnsafeBytes { v in
-                try producer.produce(alerts, key: UnsafeRawBufferPointer(k), value: v, timestampMs: nil)
+                try producer.produce(topic, partition: partition, key: UnsafeRawBufferPointer(k), value: v, timestampMs: timestampMs,
+                                     tag: tag)
             }
         }
     }

@@ -15,6 +15,9 @@ public struct ServiceStatus: Sendable, Equatable {
     public var deadLettered: Int64 = 0
     public var alertsPublished: Int64 = 0
     public var balancesPublished: Int64 = 0
+    /// `credit.hold.expired` events this instance wrote to the input (§15), counted once the
+    /// broker acknowledged each with its offset (a copy another owner also wrote counts here too).
+    public var holdExpiriesProduced: Int64 = 0
     /// Read views built for the HTTP read model (§11): for changed accounts every 100 ms and
     /// before their balances records, none while a partition replays (see `PartitionState.replayingUntil`).
     public var viewsBuilt: Int64 = 0

@@ -4,7 +4,8 @@ import Foundation
 public typealias WallClock = @Sendable () -> Int64
 
 /// The system's real-time clock (`CLOCK_REALTIME`): the one wall clock of the service — snapshot
-/// stamps and age, ownership announcements, `/check`'s default time. The ledger never reads it
+/// stamps and age, ownership announcements, `/check`'s default time, when holds are due to
+/// expire (§15; the expiry's event time is the hold's `expires_at`). The ledger never reads it
 /// (it runs on event time); tests pass a clock they can move instead.
 public let systemWallClock: WallClock = {
     var ts = timespec()
