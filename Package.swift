@@ -157,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "CreditMeterHTTPTests",
-            dependencies: ["CreditMeterHTTP", "CreditMeterService", "CreditConfig", "Kafka"],
+            dependencies: ["CreditMeterHTTP", "CreditMeterService", "CreditConfig", "CreditEngine", "Kafka"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -99,7 +99,8 @@ done
 "$promtool" check metrics <"$work/metrics.txt"
 for family in credit_meter_records_total credit_meter_http_requests_total credit_meter_http_request_duration_seconds \
               credit_meter_build_info process_cpu_seconds_total process_resident_memory_bytes process_open_fds \
-              process_start_time_seconds credit_meter_kafka_broker_errors_total credit_meter_kafka_broker_retries_total; do
+              process_start_time_seconds credit_meter_kafka_broker_errors_total credit_meter_kafka_broker_retries_total \
+              credit_meter_holds_total credit_meter_hold_decision_seconds credit_meter_usage_unheld_total; do
     grep -q "^# TYPE $family " "$work/metrics.txt" || { echo "api-check: /metrics has no $family" >&2; exit 1; }
 done
 echo "api-check: promtool check metrics passed ($(grep -c '^# TYPE ' "$work/metrics.txt") families)"

@@ -35,6 +35,8 @@ public struct ServiceConfiguration: Sendable {
         public var readyMaxLag: Int = 1000
         /// This instance's URL for §11's redirects (§13); nil = not advertised.
         public var advertisedURL: String?
+        /// How long a hold route (§15) waits for its event to be applied before answering 202.
+        public var holdTimeoutMs: Int = 2000
     }
 
     public var file: String
@@ -60,7 +62,7 @@ public struct ServiceConfiguration: Sendable {
         "snapshots.dir", "snapshots.interval_seconds", "snapshots.keep", "alerts.thresholds_percent",
         "dedupe.window_hours", "http.listen", "http.token",
         "kafka.requests_topic", "kafka.state_topic", "access.mode", "alerts.runway_days", "http.ready_max_lag",
-        "http.advertised_url",
+        "http.advertised_url", "http.hold_timeout_ms",
     ]
 
     public static func environmentName(_ path: String) -> String {
@@ -166,8 +168,8 @@ public struct ServiceConfiguration: Sendable {
             try scalar(dm["window_hours"])
         }
         if let h = m["http"] {
-            let hm = try h.mapping(allowed: ["listen", "token", "ready_max_lag", "advertised_url"])
-            for key in ["listen", "token", "ready_max_lag", "advertised_url"] { try scalar(hm[key]) }
+            let hm = try h.mapping(allowed: ["listen", "token", "ready_max_lag", "advertised_url", "hold_timeout_ms"])
+            for key in ["listen", "token", "ready_max_lag", "advertised_url", "hold_timeout_ms"] { try scalar(hm[key]) }
         }
         // Environment overrides.
         var origin: [String: String] = [:]  // path → where its value came from (for errors)
@@ -252,6 +254,7 @@ public struct ServiceConfiguration: Sendable {
         if let v = scalars["http.listen"], !v.isEmpty { http.listen = v }
         if let v = scalars["http.token"], !v.isEmpty { http.token = v }
         http.readyMaxLag = try int("http.ready_max_lag", 0...1_000_000_000_000, default: 1000)
+        http.holdTimeoutMs = try int("http.hold_timeout_ms", 1...60_000, default: 2000)
         if let v = scalars["http.advertised_url"], !v.isEmpty, v != "null" {
             guard v.hasPrefix("http://") || v.hasPrefix("https://"), v.count > 8, !v.contains(" ") else {
                 throw fail("http.advertised_url", "must be an http:// or https:// URL")

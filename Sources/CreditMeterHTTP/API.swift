@@ -31,13 +31,16 @@ public struct API: HTTPResponder {
     let exporter: MetricsExporter
     /// Who owns the partitions this instance does not hold (§13); nil: one instance, no redirects.
     let ownership: OwnershipDirectory?
-    /// The wall clock, for `/check` without `time=` (the engine has no clock).
+    /// Where hold requests enter the log (§15); nil: the hold routes answer 503.
+    let holds: HoldGateway?
+    /// The wall clock, for `/check` without `time=` and the time of hold events (the engine has no clock).
     let now: WallClock
 
     public init(model: ReadModel, settings: APISettings, exporter: MetricsExporter, ownership: OwnershipDirectory? = nil,
-                now: @escaping WallClock = systemWallClock) {
+                holds: HoldGateway? = nil, now: @escaping WallClock = systemWallClock) {
         self.model = model
         self.ownership = ownership
+        self.holds = holds
         self.settings = settings
         self.exporter = exporter
         self.now = now
@@ -49,10 +52,30 @@ public struct API: HTTPResponder {
         case healthz = "/healthz", readyz = "/readyz", metrics = "/metrics", openapi = "/openapi.json"
         case accounts = "/v1/accounts", account = "/v1/accounts/{account}"
         case check = "/v1/accounts/{account}/check", history = "/v1/accounts/{account}/history"
+        case holds = "/v1/accounts/{account}/holds", hold = "/v1/accounts/{account}/holds/{hold_id}"
+        case holdExtend = "/v1/accounts/{account}/holds/{hold_id}/extend", holdRelease = "/v1/accounts/{account}/holds/{hold_id}/release"
         case ui = "/ui/", uiAccount = "/ui/accounts/{account}"
         case unmatched = "unmatched"
 
         var isPage: Bool { self == .ui || self == .uiAccount }
+
+        /// The methods the route answers (`Allow` on a 405): GET and HEAD, but for the hold
+        /// routes that change something (§15).
+        var allowedMethods: String {
+            switch self {
+            case .holds: return "GET, HEAD, POST"
+            case .holdExtend, .holdRelease: return "POST"
+            default: return API.allowedMethods
+            }
+        }
+
+        func allows(_ method: HTTPRequest.Method) -> Bool {
+            switch self {
+            case .holds: return method == .get || method == .head || method == .post
+            case .holdExtend, .holdRelease: return method == .post
+            default: return method == .get || method == .head
+            }
+        }
 
         var needsToken: Bool {
             switch self {
@@ -62,8 +85,8 @@ public struct API: HTTPResponder {
         }
     }
 
-    /// The methods every route answers; any other gets 405 with this list in `Allow` and in
-    /// the error.
+    /// The methods every route answers but the hold routes; any other gets 405 with the
+    /// route's list in `Allow` and in the error.
     static let allowedMethods = "GET, HEAD"
 
     static func route(_ s: [Substring]) -> (Route, Substring?) {
@@ -77,6 +100,10 @@ public struct API: HTTPResponder {
         case 3 where s[0] == "v1" && s[1] == "accounts": return (.account, s[2])
         case 4 where s[0] == "v1" && s[1] == "accounts" && s[3] == "check": return (.check, s[2])
         case 4 where s[0] == "v1" && s[1] == "accounts" && s[3] == "history": return (.history, s[2])
+        case 4 where s[0] == "v1" && s[1] == "accounts" && s[3] == "holds": return (.holds, s[2])
+        case 5 where s[0] == "v1" && s[1] == "accounts" && s[3] == "holds": return (.hold, s[2])
+        case 6 where s[0] == "v1" && s[1] == "accounts" && s[3] == "holds" && s[5] == "extend": return (.holdExtend, s[2])
+        case 6 where s[0] == "v1" && s[1] == "accounts" && s[3] == "holds" && s[5] == "release": return (.holdRelease, s[2])
         case 1 where s[0] == "ui", 2 where s[0] == "ui" && s[1] == "": return (.ui, nil)
         case 3 where s[0] == "ui" && s[1] == "accounts": return (.uiAccount, s[2])
         default: return (.unmatched, nil)
@@ -90,10 +117,11 @@ public struct API: HTTPResponder {
         // Under /ui/ every answer is a page, errors included (a person reads it).
         let forPeople = route.isPage || target.segments.first == "ui"
         let response: Response
-        if route != .unmatched && request.method != .get && request.method != .head {
-            let reason = "method: only \(Self.allowedMethods) are allowed"
-            response = forPeople ? Self.html(.methodNotAllowed, HTML.errorPage("Method not allowed", reason), extra: [.allow: Self.allowedMethods])
-                : Self.json(.methodNotAllowed, error: reason, extra: [.allow: Self.allowedMethods])
+        if route != .unmatched && !route.allows(request.method) {
+            let allowed = route.allowedMethods
+            let reason = "method: only \(allowed) \(allowed.contains(",") ? "are" : "is") allowed"
+            response = forPeople ? Self.html(.methodNotAllowed, HTML.errorPage("Method not allowed", reason), extra: [.allow: allowed])
+                : Self.json(.methodNotAllowed, error: reason, extra: [.allow: allowed])
         } else if route.needsToken, let token = settings.token,
                   !Self.authorized(request, token: token, queryToken: route.isPage ? try? target.parameter("token") : nil) {
             response = forPeople ? Self.html(.unauthorized, Self.tokenPage(target), extra: [.wwwAuthenticate: "Bearer"])
@@ -102,7 +130,12 @@ public struct API: HTTPResponder {
             response = Self.html(.notFound, HTML.errorPage("No such page", "There is no page at this address."))
         } else {
             do {
-                response = try handle(route, segment, target)
+                switch route {
+                case .holds, .hold, .holdExtend, .holdRelease:
+                    response = try await holdRoute(route, segment!, target, request, started: started)
+                default:
+                    response = try handle(route, segment, target)
+                }
             } catch {
                 response = forPeople ? Self.html(.badRequest, HTML.errorPage("Bad request", error.reason)) : Self.json(.badRequest, error: error.reason)
             }
@@ -156,6 +189,8 @@ public struct API: HTTPResponder {
             }
         case .ui, .uiAccount:
             return try page(route, segment, target)
+        case .holds, .hold, .holdExtend, .holdRelease:
+            preconditionFailure("hold routes are answered by holdRoute")
         case .unmatched:
             return Self.json(.notFound, error: "no such route")
         }

@@ -132,7 +132,7 @@ extension HTTPServer {
         let exporter = MetricsExporter(registry: MetricsBootstrap.registry(), model: service.readModel, status: { service.status },
                                        now: service.wallClock)
         let api = API(model: service.readModel, settings: settings ?? APISettings(config: service.config), exporter: exporter,
-                      ownership: service.ownership, now: service.wallClock)
+                      ownership: service.ownership, holds: service.holds, now: service.wallClock)
         return try HTTPServer(listen: listen ?? service.config.http.listen, api: api, logger: logger, onListening: onListening)
     }
 }

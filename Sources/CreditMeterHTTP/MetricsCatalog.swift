@@ -35,9 +35,11 @@ enum RegistryMetrics {
         "credit_meter_snapshot_bytes": "Bytes written by the last snapshot round.",
         "credit_meter_http_requests_total": "HTTP requests by route template and status code.",
         requestDuration: "Time to answer an HTTP request (until the answer is handed to the server to write), by route template.",
+        holdDecision: "Time from a hold request (POST /v1/accounts/{account}/holds) to its answer, for requests that passed validation: the decision, pending (202) or a failed produce.",
     ]
 
     static let requestDuration = "credit_meter_http_request_duration_seconds"
+    static let holdDecision = "credit_meter_hold_decision_seconds"
 
     /// The registry's name for `label` (the label itself) with its HELP text ("" if none).
     static func descriptor(_ label: String) -> MetricNameDescriptor {
@@ -52,6 +54,12 @@ enum RegistryMetrics {
         requestDuration:
             [.microseconds(25), .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
              .milliseconds(1), .milliseconds(2.5), .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1)],
+        // A produce (acks=all), the loop's next poll and the view's publish: milliseconds; up to
+        // `http.hold_timeout_ms` (then 202).
+        holdDecision:
+            [.milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+             .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+             .seconds(60)],
     ]
 }
 

@@ -24,6 +24,8 @@ public final class MetricsExporter: Sendable {
     /// `credit_meter_http_request_duration_seconds{route}`, one per route, made up front: a
     /// request only looks its route up (no lock, no allocation beyond the histogram's own).
     private let requestDurations: [API.Route: DurationHistogram]
+    /// `credit_meter_hold_decision_seconds`: a hold request (§15), from the request to its answer.
+    private let holdDecisions: DurationHistogram
     private let kafkaStatistics: @Sendable () -> [KafkaStatistics]
     private let process = ProcessMetrics()
 
@@ -52,6 +54,13 @@ public final class MetricsExporter: Sendable {
             (route, registry.makeDurationHistogram(descriptor: RegistryMetrics.descriptor(name), labels: [("route", route.rawValue)],
                                                    buckets: RegistryMetrics.durationBuckets[name]!))
         })
+        holdDecisions = registry.makeDurationHistogram(descriptor: RegistryMetrics.descriptor(RegistryMetrics.holdDecision), labels: [],
+                                                       buckets: RegistryMetrics.durationBuckets[RegistryMetrics.holdDecision]!)
+    }
+
+    /// `credit_meter_hold_decision_seconds`: one hold request answered after `duration`.
+    func recordHoldDecision(_ duration: Duration) {
+        holdDecisions.record(duration)
     }
 
     /// `credit_meter_http_requests_total{route, code}` and
@@ -89,6 +98,15 @@ public final class MetricsExporter: Sendable {
         text += "credit_meter_records_reread_total \(s.reread)\n"
         MetricsText.family(&text, "credit_meter_credits_charged_total", .counter, "Credits charged by usage events (exact).")
         text += "credit_meter_credits_charged_total \(Self.exact(s.creditsChargedMillicredits))\n"
+        MetricsText.family(&text, "credit_meter_holds_total", .counter,
+                           "Holds: requests granted and denied (a repeated hold_id is neither), holds released and expired.")
+        for (outcome, value) in [("granted", s.holds.granted), ("denied", s.holds.denied), ("released", s.holds.released),
+                                 ("expired", s.holds.expired)] {
+            text += "credit_meter_holds_total{outcome=\"\(outcome)\"} \(value)\n"
+        }
+        MetricsText.family(&text, "credit_meter_usage_unheld_total", .counter,
+                           "Usage events naming a hold that is unknown or ended (charged all the same, without a reservation).")
+        text += "credit_meter_usage_unheld_total \(s.holds.usageUnheld)\n"
         MetricsText.family(&text, "credit_meter_alerts_published_total", .counter, "Alerts published, by CloudEvent type.")
         for (type, value) in s.alertsByType.sorted(by: { $0.key < $1.key }) {
             text += "credit_meter_alerts_published_total{type=\"\(type)\"} \(value)\n"

@@ -7,13 +7,17 @@ extension OpenAPIDocument {
       "info": {
         "title": "CreditMeter HTTP API",
         "version": "0.3.0",
-        "summary": "Credit balances, checks and history for product services; health, readiness and metrics for operators.",
-        "description": "The HTTP server inside `credit-meter run` (docs/http-api.md is the reference in prose). Every route answers GET and HEAD; another method on a known route is 405 with `Allow: GET, HEAD`, an unknown route 404, a request that is not valid HTTP/1.1 400 — all with an `Error` body. Unknown query parameters are ignored; repeated ones: the first counts. With `http.token` set, `/v1/…` and `/ui/…` need `Authorization: Bearer <token>` (pages also take `?token=`); without it they are open. Bad input never gets a 500."
+        "summary": "Credit balances, checks, holds and history for product services; health, readiness and metrics for operators.",
+        "description": "The HTTP server inside `credit-meter run` (docs/http-api.md is the reference in prose). Every route answers GET and HEAD but the hold routes, which take POST (`…/holds` both); another method on a known route is 405 with the route's methods in `Allow`, an unknown route 404, a request that is not valid HTTP/1.1 400 — all with an `Error` body. Unknown query parameters are ignored; repeated ones: the first counts. With `http.token` set, `/v1/…` and `/ui/…` need `Authorization: Bearer <token>` (pages also take `?token=`); without it they are open. Bad input never gets a 500."
       },
       "tags": [
         {
           "name": "accounts",
           "description": "For product services: account documents, checks, history, listings."
+        },
+        {
+          "name": "holds",
+          "description": "For product services: reserve credits for long-running work, spend against them, release."
         },
         {
           "name": "pages",
@@ -489,6 +493,391 @@ extension OpenAPIDocument {
             }
           }
         },
+        "/v1/accounts/{account}/holds": {
+          "get": {
+            "operationId": "listHolds",
+            "tags": [
+              "holds"
+            ],
+            "security": [
+              {
+                "bearer": []
+              }
+            ],
+            "summary": "The account's holds, newest first, a page at a time.",
+            "description": "Every hold the account remembers: active ones and those ended less than 7 days (of the account's clock) ago, at most 10,000 ended ones.",
+            "parameters": [
+              {
+                "$ref": "#/components/parameters/account"
+              },
+              {
+                "$ref": "#/components/parameters/redirected"
+              },
+              {
+                "name": "status",
+                "in": "query",
+                "required": false,
+                "schema": {
+                  "type": "string",
+                  "enum": [
+                    "all",
+                    "active",
+                    "denied",
+                    "released",
+                    "expired"
+                  ],
+                  "default": "all"
+                }
+              },
+              {
+                "name": "limit",
+                "in": "query",
+                "required": false,
+                "description": "Holds per page. Plain ASCII digits: `1.0`, `1e0`, `-0`, `+1` are 400.",
+                "schema": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 100,
+                  "default": 100
+                }
+              },
+              {
+                "name": "after",
+                "in": "query",
+                "required": false,
+                "description": "The `next` of the previous page (plain digits).",
+                "schema": {
+                  "type": "integer",
+                  "minimum": 1
+                },
+                "example": 1
+              }
+            ],
+            "responses": {
+              "200": {
+                "description": "A page of holds.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/HoldList"
+                    }
+                  }
+                }
+              },
+              "307": {
+                "$ref": "#/components/responses/Redirect"
+              },
+              "400": {
+                "$ref": "#/components/responses/BadRequest"
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              },
+              "404": {
+                "$ref": "#/components/responses/NotFound"
+              },
+              "503": {
+                "$ref": "#/components/responses/NotReady"
+              }
+            }
+          },
+          "post": {
+            "operationId": "requestHold",
+            "tags": [
+              "holds"
+            ],
+            "security": [
+              {
+                "bearer": []
+              }
+            ],
+            "summary": "Hold credits for work whose cost is not known yet; answered once the decision is in the log.",
+            "description": "Produces `credit.hold.requested` (source `credit-meter/http`, a fresh `id`, the server's time) to the account's input partition and answers once the service has applied it: 201 granted, 402/422 denied, 202 when not applied within `http.hold_timeout_ms`. A `hold_id` the account already decided is answered from its state without producing anything: the first decision (200 or the denial's code) with the same data, 409 with other data.",
+            "parameters": [
+              {
+                "$ref": "#/components/parameters/account"
+              },
+              {
+                "$ref": "#/components/parameters/redirected"
+              }
+            ],
+            "requestBody": {
+              "required": true,
+              "content": {
+                "application/json": {
+                  "schema": {
+                    "$ref": "#/components/schemas/HoldRequest"
+                  },
+                  "examples": {
+                    "credits": {
+                      "summary": "Hold 25 credits for 15 minutes",
+                      "value": {
+                        "hold_id": "run-7f3a",
+                        "credits": 25,
+                        "ttl_seconds": 900,
+                        "workflow": "nightly-report"
+                      }
+                    },
+                    "action": {
+                      "summary": "Hold the price of three reasoning web researches",
+                      "value": {
+                        "hold_id": "run-7f3b",
+                        "action": "web_research",
+                        "model": "reasoning",
+                        "multiplier": 3,
+                        "member": "u-0"
+                      }
+                    }
+                  }
+                }
+              }
+            },
+            "responses": {
+              "200": {
+                "description": "A repeated `hold_id` with the same data, first granted: the first decision, the current available credits (a repeat first denied gets its denial's code).",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/HoldGranted"
+                    }
+                  }
+                }
+              },
+              "201": {
+                "description": "Granted (see `HoldGranted`).",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/HoldGranted"
+                    }
+                  }
+                }
+              },
+              "202": {
+                "$ref": "#/components/responses/HoldPending"
+              },
+              "307": {
+                "$ref": "#/components/responses/Redirect"
+              },
+              "400": {
+                "$ref": "#/components/responses/BadRequest"
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              },
+              "402": {
+                "description": "Denied: `unknown_account`, `too_many_holds`, `insufficient_credits` or `member_budget_exhausted`.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/HoldDenied"
+                    }
+                  }
+                }
+              },
+              "409": {
+                "description": "The `hold_id` was decided with other data: nothing produced.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/HoldError"
+                    }
+                  }
+                }
+              },
+              "422": {
+                "description": "Denied: `unknown_action` or `unknown_model`.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/HoldDenied"
+                    }
+                  }
+                }
+              },
+              "503": {
+                "$ref": "#/components/responses/HoldNotReady"
+              }
+            }
+          }
+        },
+        "/v1/accounts/{account}/holds/{hold_id}": {
+          "get": {
+            "operationId": "getHold",
+            "tags": [
+              "holds"
+            ],
+            "security": [
+              {
+                "bearer": []
+              }
+            ],
+            "summary": "One hold.",
+            "parameters": [
+              {
+                "$ref": "#/components/parameters/account"
+              },
+              {
+                "$ref": "#/components/parameters/holdId"
+              },
+              {
+                "$ref": "#/components/parameters/redirected"
+              }
+            ],
+            "responses": {
+              "200": {
+                "description": "The hold.",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Hold"
+                    }
+                  }
+                }
+              },
+              "307": {
+                "$ref": "#/components/responses/Redirect"
+              },
+              "400": {
+                "$ref": "#/components/responses/BadRequest"
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              },
+              "404": {
+                "$ref": "#/components/responses/HoldNotFound"
+              },
+              "503": {
+                "$ref": "#/components/responses/NotReady"
+              }
+            }
+          }
+        },
+        "/v1/accounts/{account}/holds/{hold_id}/extend": {
+          "post": {
+            "operationId": "extendHold",
+            "tags": [
+              "holds"
+            ],
+            "security": [
+              {
+                "bearer": []
+              }
+            ],
+            "summary": "A new time to live for an active hold (an ended hold is unchanged).",
+            "description": "Checked first: a hold the account does not remember is 404 and nothing is produced. Then `credit.hold.extended` is produced and the hold is answered once applied.",
+            "parameters": [
+              {
+                "$ref": "#/components/parameters/account"
+              },
+              {
+                "$ref": "#/components/parameters/holdId"
+              },
+              {
+                "$ref": "#/components/parameters/redirected"
+              }
+            ],
+            "requestBody": {
+              "required": true,
+              "content": {
+                "application/json": {
+                  "schema": {
+                    "$ref": "#/components/schemas/HoldExtension"
+                  },
+                  "example": {
+                    "ttl_seconds": 1800
+                  }
+                }
+              }
+            },
+            "responses": {
+              "200": {
+                "description": "The hold after the extension (unchanged if it had ended).",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Hold"
+                    }
+                  }
+                }
+              },
+              "202": {
+                "$ref": "#/components/responses/HoldPending"
+              },
+              "307": {
+                "$ref": "#/components/responses/Redirect"
+              },
+              "400": {
+                "$ref": "#/components/responses/BadRequest"
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              },
+              "404": {
+                "$ref": "#/components/responses/HoldNotFound"
+              },
+              "503": {
+                "$ref": "#/components/responses/HoldNotReady"
+              }
+            }
+          }
+        },
+        "/v1/accounts/{account}/holds/{hold_id}/release": {
+          "post": {
+            "operationId": "releaseHold",
+            "tags": [
+              "holds"
+            ],
+            "security": [
+              {
+                "bearer": []
+              }
+            ],
+            "summary": "End a hold: what it did not spend is available again (an ended hold is unchanged).",
+            "description": "Checked first: a hold the account does not remember is 404 and nothing is produced. Then `credit.hold.released` is produced and the hold is answered once applied. No body.",
+            "parameters": [
+              {
+                "$ref": "#/components/parameters/account"
+              },
+              {
+                "$ref": "#/components/parameters/holdId"
+              },
+              {
+                "$ref": "#/components/parameters/redirected"
+              }
+            ],
+            "responses": {
+              "200": {
+                "description": "The hold, released (unchanged if it had ended).",
+                "content": {
+                  "application/json": {
+                    "schema": {
+                      "$ref": "#/components/schemas/Hold"
+                    }
+                  }
+                }
+              },
+              "202": {
+                "$ref": "#/components/responses/HoldPending"
+              },
+              "307": {
+                "$ref": "#/components/responses/Redirect"
+              },
+              "400": {
+                "$ref": "#/components/responses/BadRequest"
+              },
+              "401": {
+                "$ref": "#/components/responses/Unauthorized"
+              },
+              "404": {
+                "$ref": "#/components/responses/HoldNotFound"
+              },
+              "503": {
+                "$ref": "#/components/responses/HoldNotReady"
+              }
+            }
+          }
+        },
         "/ui/": {
           "get": {
             "operationId": "overviewPage",
@@ -800,6 +1189,8 @@ extension OpenAPIDocument {
               "blocks",
               "rate_card_version",
               "last_event_id",
+              "available_credits",
+              "holds",
               "remaining_percent",
               "pinned_rate_card_version",
               "pinned_until",
@@ -886,6 +1277,32 @@ extension OpenAPIDocument {
                   "null"
                 ],
                 "description": "The id of the latest event applied to the account."
+              },
+              "available_credits": {
+                "$ref": "#/components/schemas/Credits",
+                "description": "The balance less the remaining credits of the active holds (may be negative)."
+              },
+              "holds": {
+                "type": "object",
+                "description": "Over the active holds.",
+                "required": [
+                  "active",
+                  "held_credits",
+                  "remaining_credits"
+                ],
+                "properties": {
+                  "active": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "held_credits": {
+                    "$ref": "#/components/schemas/Credits"
+                  },
+                  "remaining_credits": {
+                    "$ref": "#/components/schemas/Credits"
+                  }
+                },
+                "additionalProperties": false
               },
               "remaining_percent": {
                 "type": [
@@ -1440,6 +1857,7 @@ extension OpenAPIDocument {
               "allowed",
               "credits",
               "balance_credits",
+              "available_credits",
               "rate_card_version",
               "reason"
             ],
@@ -1461,6 +1879,13 @@ extension OpenAPIDocument {
                   "null"
                 ],
                 "description": "The account's balance; null for `unknown_account`."
+              },
+              "available_credits": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "The balance less the remaining credits of the active holds, which the decision uses; null for `unknown_account`."
               },
               "rate_card_version": {
                 "type": [
@@ -1494,6 +1919,8 @@ extension OpenAPIDocument {
               "account",
               "plan",
               "balance_credits",
+              "available_credits",
+              "holds",
               "remaining_percent",
               "used_this_cycle_credits",
               "runway_exhausted_at",
@@ -1511,6 +1938,32 @@ extension OpenAPIDocument {
               },
               "balance_credits": {
                 "$ref": "#/components/schemas/Credits"
+              },
+              "available_credits": {
+                "$ref": "#/components/schemas/Credits",
+                "description": "The balance less the remaining credits of the active holds (may be negative)."
+              },
+              "holds": {
+                "type": "object",
+                "description": "Over the active holds.",
+                "required": [
+                  "active",
+                  "held_credits",
+                  "remaining_credits"
+                ],
+                "properties": {
+                  "active": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "held_credits": {
+                    "$ref": "#/components/schemas/Credits"
+                  },
+                  "remaining_credits": {
+                    "$ref": "#/components/schemas/Credits"
+                  }
+                },
+                "additionalProperties": false
               },
               "remaining_percent": {
                 "type": [
@@ -1549,6 +2002,338 @@ extension OpenAPIDocument {
                   "string",
                   "null"
                 ],
+                "description": "The `after` of the next page; null on the last."
+              }
+            },
+            "additionalProperties": false
+          },
+          "HoldRequest": {
+            "type": "object",
+            "description": "A hold request (the `data` of `credit.hold.requested`): `hold_id` and exactly one of `credits` or an action priced as by `/check` (`action`, `quantity`, `model`, tokens, `tool_calls`, under the account's rate-card version in force now) times `multiplier`. Checked exactly as the ledger reads the event: a refusal is 400 naming the field, and nothing is produced. Other members are carried in the event and ignored. A repeated `hold_id` is compared on these fields (spelling, key order and omitted defaults aside).",
+            "required": [
+              "hold_id"
+            ],
+            "properties": {
+              "hold_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 128,
+                "pattern": "^[^/]*$",
+                "description": "Chosen by the caller, unique per account (a retry repeats it)."
+              },
+              "credits": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "exclusiveMinimum": 0,
+                "maximum": 1000000000000,
+                "description": "Credits to hold, at most 3 fraction digits; or give `action`."
+              },
+              "action": {
+                "type": "string",
+                "description": "The rate card's action to price the hold with; or give `credits`."
+              },
+              "quantity": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 1,
+                "maximum": 1000000000,
+                "default": 1
+              },
+              "model": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "The model (its rate-card multiplier)."
+              },
+              "input_tokens": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1000000000000,
+                "default": 0
+              },
+              "output_tokens": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1000000000000,
+                "default": 0
+              },
+              "tool_calls": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 0,
+                "maximum": 1000000000,
+                "default": 0
+              },
+              "multiplier": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 1,
+                "maximum": 1000000000,
+                "default": 1,
+                "description": "The action's price times this (with `action` only), rounded once."
+              },
+              "ttl_seconds": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 1,
+                "maximum": 604800,
+                "default": 3600,
+                "description": "`expires_at` = max(now, the account's clock) + this."
+              },
+              "member": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "minLength": 1,
+                "maxLength": 128,
+                "pattern": "^[^/]*$",
+                "description": "The member (a member budget counts the member's remaining holds)."
+              },
+              "workflow": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "minLength": 1,
+                "maxLength": 128,
+                "description": "A label, stored with the hold."
+              }
+            },
+            "additionalProperties": true
+          },
+          "HoldExtension": {
+            "type": "object",
+            "description": "A new time to live, from now (an extension may also shorten a hold).",
+            "required": [
+              "ttl_seconds"
+            ],
+            "properties": {
+              "ttl_seconds": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 604800,
+                "description": "The new `expires_at` = max(now, the account's clock) + this."
+              }
+            },
+            "additionalProperties": true
+          },
+          "HoldGranted": {
+            "type": "object",
+            "description": "A granted request: 201, or 200 for a repeated `hold_id` (the first decision's fields; `available_credits` now).",
+            "required": [
+              "hold_id",
+              "status",
+              "held_credits",
+              "available_credits",
+              "expires_at"
+            ],
+            "properties": {
+              "hold_id": {
+                "type": "string"
+              },
+              "status": {
+                "const": "active"
+              },
+              "held_credits": {
+                "$ref": "#/components/schemas/Credits"
+              },
+              "available_credits": {
+                "$ref": "#/components/schemas/Credits",
+                "description": "The account's balance less the remaining credits of its active holds, after the decision (may be negative)."
+              },
+              "expires_at": {
+                "$ref": "#/components/schemas/Time"
+              }
+            },
+            "additionalProperties": false
+          },
+          "HoldDenied": {
+            "type": "object",
+            "description": "A denied request: 402, or 422 for an action or model the rate card does not know. The first reason that applies, in this order: `unknown_account`, `unknown_action`, `unknown_model`, `too_many_holds` (1,000 active), `insufficient_credits`, `member_budget_exhausted`.",
+            "required": [
+              "error",
+              "hold_id",
+              "status",
+              "available_credits"
+            ],
+            "properties": {
+              "error": {
+                "type": "string",
+                "enum": [
+                  "unknown_account",
+                  "unknown_action",
+                  "unknown_model",
+                  "too_many_holds",
+                  "insufficient_credits",
+                  "member_budget_exhausted"
+                ]
+              },
+              "hold_id": {
+                "type": "string"
+              },
+              "status": {
+                "const": "denied"
+              },
+              "available_credits": {
+                "type": [
+                  "number",
+                  "null"
+                ],
+                "description": "As in `HoldGranted`; null for `unknown_account`."
+              }
+            },
+            "additionalProperties": false
+          },
+          "HoldPending": {
+            "type": "object",
+            "description": "202: the event was produced but not applied within `http.hold_timeout_ms` (or its partition moved meanwhile). `Location` shows the hold once it is decided; repeating the request with the same `hold_id` is safe.",
+            "required": [
+              "hold_id",
+              "status"
+            ],
+            "properties": {
+              "hold_id": {
+                "type": "string"
+              },
+              "status": {
+                "const": "pending"
+              }
+            },
+            "additionalProperties": false
+          },
+          "HoldError": {
+            "type": "object",
+            "description": "An error about one hold: `hold_conflict` (409: the `hold_id` was decided with other data), `produce_failed` (503: the event could not be produced; a retry with the same `hold_id` is safe), or 404 `no such hold (never decided, or forgotten)`.",
+            "required": [
+              "error",
+              "hold_id"
+            ],
+            "properties": {
+              "error": {
+                "type": "string"
+              },
+              "hold_id": {
+                "type": "string"
+              }
+            },
+            "additionalProperties": false
+          },
+          "Hold": {
+            "type": "object",
+            "description": "A hold as the ledger has it. A denial is a hold that ended when it was decided (`held_credits`: what was asked, 0 when the action could not be priced).",
+            "required": [
+              "hold_id",
+              "status",
+              "held_credits",
+              "settled_credits",
+              "remaining_credits",
+              "member",
+              "workflow",
+              "requested_at",
+              "expires_at",
+              "ended_at",
+              "reason"
+            ],
+            "properties": {
+              "hold_id": {
+                "type": "string"
+              },
+              "status": {
+                "type": "string",
+                "enum": [
+                  "active",
+                  "denied",
+                  "released",
+                  "expired"
+                ]
+              },
+              "held_credits": {
+                "$ref": "#/components/schemas/Credits"
+              },
+              "settled_credits": {
+                "$ref": "#/components/schemas/Credits",
+                "description": "Usage charged against the hold (`ai.usage` naming it while active)."
+              },
+              "remaining_credits": {
+                "$ref": "#/components/schemas/Credits",
+                "description": "held − settled, not below 0."
+              },
+              "member": {
+                "type": [
+                  "string",
+                  "null"
+                ]
+              },
+              "workflow": {
+                "type": [
+                  "string",
+                  "null"
+                ]
+              },
+              "requested_at": {
+                "$ref": "#/components/schemas/Time",
+                "description": "The request event's time."
+              },
+              "expires_at": {
+                "$ref": "#/components/schemas/Time"
+              },
+              "ended_at": {
+                "$ref": "#/components/schemas/TimeOrNull",
+                "description": "When it was denied, released or expired (the account's clock); null while active."
+              },
+              "reason": {
+                "type": [
+                  "string",
+                  "null"
+                ],
+                "description": "The denial's reason; null otherwise."
+              }
+            },
+            "additionalProperties": false
+          },
+          "HoldList": {
+            "type": "object",
+            "required": [
+              "account",
+              "holds",
+              "next"
+            ],
+            "properties": {
+              "account": {
+                "$ref": "#/components/schemas/AccountId"
+              },
+              "holds": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                  "$ref": "#/components/schemas/Hold"
+                },
+                "description": "Newest first, in the order they were decided."
+              },
+              "next": {
+                "type": [
+                  "integer",
+                  "null"
+                ],
+                "minimum": 1,
                 "description": "The `after` of the next page; null on the last."
               }
             },
@@ -1600,6 +2385,19 @@ extension OpenAPIDocument {
             "schema": {
               "type": "string"
             }
+          },
+          "holdId": {
+            "name": "hold_id",
+            "in": "path",
+            "required": true,
+            "description": "The hold's id as the request named it: one path segment, percent-decoded exactly once, 1–128 characters, no `/`.",
+            "schema": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 128,
+              "pattern": "^[^/]*$"
+            },
+            "example": "run-7f3a"
           }
         },
         "responses": {
@@ -1775,6 +2573,66 @@ extension OpenAPIDocument {
               "text/html": {
                 "schema": {
                   "type": "string"
+                }
+              }
+            }
+          },
+          "HoldPending": {
+            "description": "Not applied yet (see `HoldPending`).",
+            "headers": {
+              "Location": {
+                "required": true,
+                "description": "The hold's own route: `/v1/accounts/{account}/holds/{hold_id}`, both percent-encoded.",
+                "schema": {
+                  "type": "string"
+                }
+              },
+              "Retry-After": {
+                "required": true,
+                "schema": {
+                  "type": "string",
+                  "const": "1"
+                }
+              }
+            },
+            "content": {
+              "application/json": {
+                "schema": {
+                  "$ref": "#/components/schemas/HoldPending"
+                }
+              }
+            }
+          },
+          "HoldNotFound": {
+            "description": "This instance holds no state for the account (`Error`), or the account does not remember the hold: never decided, or forgotten 7 days after it ended (`HoldError`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "anyOf": [
+                    {
+                      "$ref": "#/components/schemas/Error"
+                    },
+                    {
+                      "$ref": "#/components/schemas/HoldError"
+                    }
+                  ]
+                }
+              }
+            }
+          },
+          "HoldNotReady": {
+            "description": "Not ready (`Error`: the loop is not running, the partition is restoring or replaying, or it is not held here and its owner is unknown), or the event could not be produced (`HoldError` `produce_failed`).",
+            "content": {
+              "application/json": {
+                "schema": {
+                  "anyOf": [
+                    {
+                      "$ref": "#/components/schemas/Error"
+                    },
+                    {
+                      "$ref": "#/components/schemas/HoldError"
+                    }
+                  ]
                 }
               }
             }

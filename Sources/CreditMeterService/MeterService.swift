@@ -27,6 +27,9 @@ public final class MeterService: Service, Sendable {
     public let wallClock: WallClock
     /// Who owns which input partition (§13), for §11's redirects; nil without `kafka.state_topic`.
     public let ownership: OwnershipDirectory?
+    /// Where hold requests made over HTTP enter the log and wait for their decision (§15);
+    /// started and stopped with the loop.
+    public let holds: HoldGateway
     private let bootstrapOverride: String?
     private let finished = Locked<Handover?>(nil)
 
@@ -41,6 +44,7 @@ public final class MeterService: Service, Sendable {
         self.bootstrapOverride = bootstrap
         self.wallClock = wallClock
         self.ownership = OwnershipDirectory(config: config, logger: logger, wallClock: wallClock)
+        self.holds = HoldGateway(config: config, logger: logger)
     }
 
     /// The loop's counts, with the positions and the running flag as readers see them.
@@ -82,15 +86,18 @@ public final class MeterService: Service, Sendable {
         }
         try ownership?.start(bootstrap: bootstrap)
         defer { ownership?.stop() }  // after the loop's final revocation has released its partitions
-        let (config, logger, board, stopSignal, model, ownership, wallClock) =
-            (config, logger, board, stopSignal, readModel, ownership, wallClock)
+        try holds.start(bootstrap: bootstrap)
+        defer { holds.stop() }
+        let (config, logger, board, stopSignal, model, ownership, holds, wallClock) =
+            (config, logger, board, stopSignal, readModel, ownership, holds, wallClock)
         let stopAfter = stopAfterProcessed.value
         let handover = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Handover, any Error>) in
             // The loop is built and run on its thread (its connections block) and stays there.
             let thread = Thread {
                 do {
                     let loop = try MeterLoop(config: config, bootstrap: bootstrap, logger: logger, board: board, stopSignal: stopSignal,
-                                             stopAfterProcessed: stopAfter, model: model, ownership: ownership, wallClock: wallClock)
+                                             stopAfterProcessed: stopAfter, model: model, ownership: ownership, holds: holds.waiters,
+                                             wallClock: wallClock)
                     continuation.resume(returning: Handover(ledgers: try loop.run()))
                 } catch {
                     continuation.resume(throwing: error)

@@ -37,32 +37,55 @@ public final class LoopbackHTTPClient: @unchecked Sendable {  // one caller at a
     }
 
     /// `get` from async code, on a thread of its own (never blocks the cooperative pool).
-    public func request(_ target: String, token: String? = nil, method: String = "GET", headers: [(String, String)] = []) async throws -> Response {
-        try await onOwnThread { try self.get(target, token: token, method: method, headers: headers) }
+    public func request(_ target: String, token: String? = nil, method: String = "GET", headers: [(String, String)] = [],
+                        body: [UInt8]? = nil) async throws -> Response {
+        try await onOwnThread { try self.get(target, token: token, method: method, headers: headers, body: body) }
     }
 
-    /// One request; retried once on a fresh connection when a kept-alive one was closed.
-    public func get(_ target: String, token: String? = nil, method: String = "GET", headers: [(String, String)] = []) throws -> Response {
+    /// A POST with a JSON body (`body` as given, not re-encoded), from async code.
+    public func post(_ target: String, token: String? = nil, json body: String?) async throws -> Response {
+        try await request(target, token: token, method: "POST", body: body.map { Array($0.utf8) } ?? [])
+    }
+
+    /// One request; retried once on a fresh connection when a kept-alive one was closed before
+    /// it was answered — a request with a body only when nothing was sent (a POST is never sent twice).
+    public func get(_ target: String, token: String? = nil, method: String = "GET", headers: [(String, String)] = [],
+                    body: [UInt8]? = nil) throws -> Response {
+        var sent = false
         do {
-            return try exchange(target, token: token, method: method, headers: headers)
+            return try exchange(target, token: token, method: method, headers: headers, body: body, sent: &sent)
         } catch {
             disconnect()
-            return try exchange(target, token: token, method: method, headers: headers)
+            if body != nil && sent { throw error }
+            var again = false
+            return try exchange(target, token: token, method: method, headers: headers, body: body, sent: &again)
         }
     }
 
-    private func exchange(_ target: String, token: String?, method: String, headers: [(String, String)]) throws -> Response {
+    private func exchange(_ target: String, token: String?, method: String, headers: [(String, String)], body: [UInt8]?,
+                          sent requestSent: inout Bool) throws -> Response {
+        if fd >= 0 && buffer.isEmpty {
+            // A kept-alive connection the server has closed reads as end of file: reconnect
+            // before sending rather than after.
+            var probe: UInt8 = 0
+            if recv(fd, &probe, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0 { disconnect() }
+        }
         if fd < 0 { try connectSocket() }
         var request = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n"
         if let token { request += "Authorization: Bearer \(token)\r\n" }
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        if let body {
+            if !headers.contains(where: { $0.0.lowercased() == "content-type" }) { request += "Content-Type: application/json\r\n" }
+            request += "Content-Length: \(body.count)\r\n"
+        }
         request += "\r\n"
-        let bytes = Array(request.utf8)
+        let bytes = Array(request.utf8) + (body ?? [])
         var sent = 0
         while sent < bytes.count {
             let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard n > 0 else { throw Failure("send: errno \(errno)") }
             sent += n
+            requestSent = true
         }
         var chunk = [UInt8](repeating: 0, count: 65_536)
         while true {

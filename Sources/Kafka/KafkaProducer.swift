@@ -35,23 +35,25 @@ public final class KafkaProducer: @unchecked Sendable {
         return t
     }
 
-    /// Queues one record. Waits (serving delivery reports) while librdkafka's queue is full.
+    /// Queues one record. Waits (serving delivery reports) while librdkafka's queue is full,
+    /// unless `waitWhenFull` is false: then a full queue is thrown (`isQueueFull`) at once.
     /// `partition` nil lets the partitioner choose from the key.
     public func produce(_ topic: ProducerTopic, partition: Int32? = nil, key: UnsafeRawBufferPointer?,
                         value: UnsafeRawBufferPointer?, headers: [(String, UnsafeRawBufferPointer?)] = [],
-                        timestampMs: Int64? = nil, tag: UInt64 = 0) throws(KafkaError) {
+                        timestampMs: Int64? = nil, tag: UInt64 = 0, waitWhenFull: Bool = true) throws(KafkaError) {
         while true {
             do {
                 return try client.produce(topic, partition: partition, key: key, value: value, headers: headers,
                                           timestampMs: timestampMs, tag: tag)
-            } catch let error where error.isQueueFull {
+            } catch let error where error.isQueueFull && waitWhenFull {
                 _ = client.poll(timeoutMs: 10)
             }
         }
     }
 
-    /// Produces a copy of a record again (a report's `unconfirmed`), to its topic and partition.
-    public func produce(_ record: ProducedRecord) throws(KafkaError) {
+    /// Produces a copy of a record again (a report's `unconfirmed`), to its topic and partition;
+    /// `tag` comes back in the copy's delivery report.
+    public func produce(_ record: ProducedRecord, tag: UInt64 = 0) throws(KafkaError) {
         let topic = topic(record.topic)
         var failure: KafkaError?
         Self.withHeaderBuffers(record.headers) { headers in
@@ -59,7 +61,7 @@ public final class KafkaProducer: @unchecked Sendable {
                 Self.withOptionalBytes(record.value) { value in
                     do throws(KafkaError) {
                         try produce(topic, partition: record.partition, key: key, value: value, headers: headers,
-                                    timestampMs: record.timestampMs)
+                                    timestampMs: record.timestampMs, tag: tag)
                     } catch {
                         failure = error
                     }

@@ -47,6 +47,7 @@ import Testing
         env["CREDIT_METER_ALERTS_THRESHOLDS_PERCENT"] = "20,10"
         env["CREDIT_METER_DEDUPE_WINDOW_HOURS"] = "24"
         env["CREDIT_METER_HTTP_READY_MAX_LAG"] = "1000"
+        env["CREDIT_METER_HTTP_HOLD_TIMEOUT_MS"] = "2000"
         env["CREDIT_METER_LOG_LEVEL"] = "debug"
         env["CREDIT_METER_KAFKA_PROPERTIES_SASL_MECHANISM"] = "PLAIN"
         env["PATH"] = "/usr/bin"  // other variables are none of its business

@@ -67,12 +67,16 @@ import Testing
         for family in ["credit_meter_http_requests_total", "credit_meter_http_request_duration_seconds", "credit_meter_records_total",
                        "credit_meter_hold_expiries_produced_total",
                        "credit_meter_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
-                       "process_max_fds", "process_start_time_seconds", "credit_meter_kafka_broker_errors_total"] {
+                       "process_max_fds", "process_start_time_seconds", "credit_meter_kafka_broker_errors_total",
+                       "credit_meter_holds_total", "credit_meter_usage_unheld_total", "credit_meter_hold_decision_seconds"] {
             #expect(types[family] != nil, "\(family)")
         }
         #expect(text.contains("credit_meter_build_info{version=\"\(CreditMeterVersion.string)\",librdkafka=\"\(librdkafkaVersion)\"} 1\n"))
         #expect(text.contains("credit_meter_http_request_duration_seconds_count{route=\"/v1/accounts/{account}/check\"} "))
         #expect(text.contains("credit_meter_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 0\n"))
+        #expect(types["credit_meter_holds_total"] == "counter" && types["credit_meter_hold_decision_seconds"] == "histogram")
+        for outcome in ["granted", "denied", "released", "expired"] { #expect(text.contains("credit_meter_holds_total{outcome=\"\(outcome)\"} 0\n")) }
+        #expect(text.contains("credit_meter_usage_unheld_total 0\n"))
     }
 
     @Test func processMetricsComeFromProc() throws {

@@ -25,7 +25,13 @@ import Testing
         let paths = try #require(doc["paths"] as? [String: [String: Any]])
         let routes = Set(API.Route.allCases.filter { $0 != .unmatched }.map(\.rawValue))
         #expect(Set(paths.keys) == routes)
-        // GET only: every route answers GET and HEAD, and 405 to the rest.
-        #expect(paths.values.allSatisfy { Set($0.keys) == ["get"] })
+        // Each route's methods as it answers them (HEAD with GET), 405 to the rest: GET only
+        // but for the hold routes that take POST.
+        for route in API.Route.allCases where route != .unmatched {
+            let methods = Set(route.allowedMethods.lowercased().split(separator: ", ").map(String.init)).subtracting(["head"])
+            #expect(Set(paths[route.rawValue]?.keys ?? [:].keys) == methods, "\(route.rawValue)")
+        }
+        #expect(Set(paths.filter { $0.value.keys.contains("post") }.keys)
+                == ["/v1/accounts/{account}/holds", "/v1/accounts/{account}/holds/{hold_id}/extend", "/v1/accounts/{account}/holds/{hold_id}/release"])
     }
 }

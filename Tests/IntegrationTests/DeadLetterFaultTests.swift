@@ -252,7 +252,7 @@ struct DeadLetterFaultTests {
                 guard m.error == nil, let end = ends[m.partition] else { return }
                 let ledger = ledgers[m.partition] ?? PartitionLedger(config: engine)
                 ledgers[m.partition] = ledger
-                if case .deadLetter(let reason) = pipeline.process(m, into: ledger) {
+                if let reason = pipeline.process(m, into: ledger).deadLetterReason {
                     var headers: [String: String] = [:]
                     for (k, v) in m.headers { headers[k] = v.map { String(decoding: $0, as: UTF8.self) } ?? "<null>" }
                     out["\(m.partition)/\(m.offset)"] = DeadLetter(key: m.key.map { String(decoding: $0, as: UTF8.self) },

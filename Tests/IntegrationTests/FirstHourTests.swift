@@ -242,6 +242,14 @@ struct FirstHourTests {
         #expect(out.contains("  auto top-up requests on credit.requests: ") && out.contains("  member budget alerts: "))
         let paused = out.split(separator: "\n").first { $0.hasPrefix("  product services: ") }.map(String.init) ?? ""
         #expect(paused.contains(" paused (") || paused.contains("every AI action started"), "\(paused)")
+        // The agent workflows, beside the story and apart from its table: the same workload
+        // overspends under /check alone and not at all under holds, in figures that follow from
+        // the log (three 30-credit holds fit in 100 credits; the rest wait for the pack).
+        let lines = out.split(separator: "\n").map(String.init)
+        #expect(lines.contains("  agent workflows: 8 at once on each of 10 accounts of 100 credits, 30-credit estimates spent in 3 steps"), "\(out)")
+        #expect(lines.contains("    /check alone  80 of 80 started, overspent 1,400 credits on 10 accounts"))
+        #expect(lines.contains("    holds         30 granted at once, 50 suspended and resumed after a top-up, overspent 0"))
+        #expect(!lines.contains { $0.hasPrefix("  agent-") }, "agent accounts stay out of the balances table")
     }
 
     @Test func aServingDemoCountsEventsOfYourOwnAsFromElsewhere() async throws {

@@ -24,13 +24,16 @@ final class HTTPStack: @unchecked Sendable {
     var client: LoopbackHTTPClient { LoopbackHTTPClient(port: port) }
 
     init(harness: ServiceHarness, token: String?, extraServers: [(APISettings, @Sendable (Int) async -> Void)] = [],
-         configure: (inout ServiceConfiguration) -> Void = { _ in }) async throws {
+         fixedTime: Int64? = nil, configure: (inout ServiceConfiguration) -> Void = { _ in }) async throws {
         self.harness = harness
         self.token = token
         var config = try harness.config()
         config.http.token = token
         configure(&config)
-        let service = MeterService(config: config, logger: harness.logger)
+        // A fixed wall clock, when given: the time of `/check` without `time=` and of hold events.
+        var wallClock = systemWallClock
+        if let fixedTime { wallClock = { fixedTime } }
+        let service = MeterService(config: config, logger: harness.logger, wallClock: wallClock)
         self.service = service
         let ports = Mutex<[Int]>([])
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [

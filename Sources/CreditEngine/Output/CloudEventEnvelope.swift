@@ -38,4 +38,14 @@ public struct CloudEventEnvelope: Sendable {
         w.endObject()
         return w.bytes
     }
+
+    /// The event's bytes with `data` given as JSON text, written verbatim: the caller has
+    /// checked that it is one JSON object (a hold request's body, §15).
+    public func json(rawData: some Collection<UInt8>) -> [UInt8] {
+        var out = json { _ in }
+        out.removeLast(3)  // the empty `{}` of data and the envelope's `}`
+        out.append(contentsOf: rawData)
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
 }

@@ -33,6 +33,8 @@ final class MeterLoop {
     private let cadence: OutputCadence
     private let writer: SnapshotWriter
     private let counts: RecordCounts
+    /// Hold requests made over HTTP that wait for their event (§15).
+    private let holdAnswers: HoldAnswers
     private let expiries: HoldExpiryPass
     /// Ledgers of the partitions handed over by the stop's revokes (the demo's final table, tests).
     private var finalStates: [TopicPartition: PartitionState] = [:]
@@ -44,7 +46,8 @@ final class MeterLoop {
     /// Connects the producers and the consumer (a missing state topic stops the start, with
     /// its name).
     init(config: ServiceConfiguration, bootstrap: String, logger: Logger, board: StatusBoard, stopSignal: StopSignal,
-         stopAfterProcessed: Int64?, model: ReadModel, ownership: OwnershipDirectory?, wallClock: @escaping WallClock) throws {
+         stopAfterProcessed: Int64?, model: ReadModel, ownership: OwnershipDirectory?, holds: HoldWaiters,
+         wallClock: @escaping WallClock) throws {
         self.config = config
         self.logger = logger
         self.model = model
@@ -68,6 +71,7 @@ final class MeterLoop {
         self.output = output
         self.consumer = consumer
         self.counts = counts
+        holdAnswers = HoldAnswers(waiters: holds)
         writer = SnapshotWriter(store: store, stateTopic: stateTopic, group: consumer, board: board, wallClock: wallClock, logger: logger)
         restorer = Restorer(store: store, stateTopic: stateTopic, engine: config.engine, counts: counts, logger: logger)
         cadence = OutputCadence(output: output, model: model, consumer: consumer, counts: counts)
@@ -121,6 +125,7 @@ final class MeterLoop {
                 var n = try consumer.poll(timeoutMs: balancesLeft ? 0 : 50, max: 1) { m throws in try process(m) }
                 let waited = ContinuousClock.now
                 if n > 0 { n += try consumer.poll(timeoutMs: 0, max: 2047) { m throws in try process(m) } }
+                if holdAnswers.hasDue { holdAnswers.answer(cadence) }
                 let applied = ContinuousClock.now
                 profile.wait.add(waited - started)
                 if n > 0 { profile.apply.add(applied - waited); profile.records += n }
@@ -203,6 +208,7 @@ final class MeterLoop {
             } else {
                 consumer.poll(timeoutMs: 50, max: 2048) { _ in }
             }
+            if holdAnswers.hasDue { holdAnswers.answer(cadence) }
             output.producer.poll(timeoutMs: 0)
         } catch {
             logger.error("could not apply records while leaving the group", metadata: ["error": "\(error)"])
@@ -246,9 +252,14 @@ final class MeterLoop {
         if _slowPath(st.isRereading) {
             if let until = st.rereadUntil, offset < until { counts.reread() } else { st.resumeCounting() }
         }
-        switch pipeline.process(m, into: st.ledger) {
+        let outcome = pipeline.process(m, into: st.ledger)
+        switch outcome {
         case .applied(_, let result):
             if result.account >= 0 { st.markDirty(result.account) }  // -1: a hold event for an account with no state (§15)
+            // Hold events alone (nil for every other event): one branch per record.
+            if let hold = result.hold, case .applied(let event, _) = outcome {
+                holdAnswers.applied(event, hold, account: result.account, in: st)
+            }
             if result.alertCount > 0 {
                 for a in result.alerts {
                     try output.publish(a)
@@ -260,10 +271,17 @@ final class MeterLoop {
             break
         case .deadLetter(let reason):
             // The one exit for bad input: decode failures and ledger rejections alike.
-            try output.deadLetter(m, reason: reason)
-            logger.debug("dead-lettered", metadata: ["partition": "\(m.topic)/\(m.partition)", "offset": "\(m.offset)", "reason": "\(reason)"])
+            try deadLetter(m, reason: reason)
+        case .rejected(let event, let rejection):
+            try deadLetter(m, reason: rejection.description)
+            if event.type.isHold { holdAnswers.rejected(event, rejection, in: st) }
         }
         st.nextOffset = offset + 1
+    }
+
+    private func deadLetter(_ m: KafkaMessage, reason: String) throws {
+        try output.deadLetter(m, reason: reason)
+        logger.debug("dead-lettered", metadata: ["partition": "\(m.topic)/\(m.partition)", "offset": "\(m.offset)", "reason": "\(reason)"])
     }
 
     // MARK: Snapshots
@@ -363,6 +381,7 @@ final class MeterLoop {
     /// released in the ownership directory (unless lost: the next owner's announcement
     /// replaces them), their ledgers kept as the final state when `keepFinal`.
     private func drop(_ tps: [TopicPartition], lost: Bool, keepFinal: Bool, after drained: consuming WritesDrained) {
+        holdAnswers.revoked(tps, cadence)
         let parts = assignment.remove(tps)
         counts.release(parts)
         writer.forget(tps, after: drained)

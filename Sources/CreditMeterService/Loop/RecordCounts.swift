@@ -58,6 +58,8 @@ final class RecordCounts {
             pending.deadLettered += d.rejected
             pending.alertsPublished += d.alerts
             pending.creditsChargedMillicredits &+= d.chargedMillicredits
+            pending.holds += ServiceStatus.HoldCounts(granted: d.holdsGranted, denied: d.holdsDenied, released: d.holdsReleased,
+                                                      expired: d.holdsExpired, usageUnheld: d.usageUnheld)
         }
     }
 
@@ -94,6 +96,7 @@ final class RecordCounts {
             s.deadLettered += b.deadLettered; s.alertsPublished += b.alertsPublished; s.balancesPublished += b.balancesPublished
             s.viewsBuilt += b.viewsBuilt; s.holdExpiriesProduced += b.holdExpiriesProduced
             s.creditsChargedMillicredits &+= b.creditsChargedMillicredits
+            s.holds += b.holds
             s.restoredFromStateTopic += b.restoredFromStateTopic; s.restoredFromSnapshot += b.restoredFromSnapshot
             s.restoredFromBeginning += b.restoredFromBeginning
             for (type, n) in b.alertsByType { s.alertsByType[type, default: 0] += n }

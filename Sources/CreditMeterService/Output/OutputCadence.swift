@@ -38,6 +38,17 @@ struct OutputCadence {
         if !marks.isEmpty { model.watermarks(marks) }
     }
 
+    /// The views of these accounts of `st` that changed since their last publish, now rather
+    /// than at the next pass: a hold request answered over HTTP (§15) can be read back at
+    /// once. Nothing while the partition replays (its accounts are not readable).
+    func publishViews(of accounts: [Int], in st: PartitionState) {
+        guard !st.isReplaying else { return }
+        let changed = accounts.filter { st.takeViewMark($0) }
+        guard !changed.isEmpty else { return }
+        counts.viewsBuilt(changed.count)
+        model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) }, position: nil)
+    }
+
     /// A partition just restored: every account it holds becomes readable (or, when it must
     /// replay first, waits for the replay's end), at its restored position.
     func publishRestored(_ st: PartitionState) {

@@ -59,19 +59,9 @@ public final class OwnershipDirectory: Sendable {
     }
 
     private let table = Mutex(Table())
-    private let runner = Mutex<Runner?>(nil)
+    private let runner = Mutex<ProducerThread?>(nil)
     private let stopSignal = StopSignal()
     private let deliveryFailures = Locked<Int>(0)
-
-    private final class Runner: @unchecked Sendable {
-        let producer: KafkaProducer
-        let topic: ProducerTopic
-        let finished = DispatchSemaphore(value: 0)
-        init(producer: KafkaProducer, topic: ProducerTopic) {
-            self.producer = producer
-            self.topic = topic
-        }
-    }
 
     /// The directory of a service configuration; nil without `kafka.state_topic` (one instance:
     /// no redirects).
@@ -107,7 +97,7 @@ public final class OwnershipDirectory: Sendable {
             }
             let consumer = try KafkaConsumer(properties: KafkaSettings.reader(kafka, bootstrap: bootstrap), logger: logger)
             try consumer.assign([TopicPartition(stateTopic, 0): KafkaOffset.beginning])
-            let r = Runner(producer: producer, topic: producer.topic(stateTopic))
+            let r = ProducerThread(producer: producer, topic: producer.topic(stateTopic))
             current = r
             let thread = Thread { [self] in
                 defer { r.finished.signal() }

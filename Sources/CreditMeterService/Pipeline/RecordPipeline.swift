@@ -2,8 +2,9 @@ package import CreditEngine
 package import Kafka
 
 /// The one path a record takes: decode (structured or binary mode) → ledger. The caller
-/// sends what comes out to the outputs; everything that is bad input — a decode failure or
-/// a ledger rejection alike — leaves by the single `.deadLetter` exit. Used by the service
+/// sends what comes out to the outputs; everything that is bad input — a decode failure
+/// (`.deadLetter`) or a ledger rejection (`.rejected`, with the event) alike — goes to the
+/// dead-letter topic with `deadLetterReason`. Used by the service
 /// and by replay, so both treat every record the same way; the ledger counts every outcome
 /// (decode failures included), and those counts are the only ones the service reports.
 package final class RecordPipeline {
@@ -12,8 +13,21 @@ package final class RecordPipeline {
         case applied(DecodedEvent, ApplyResult)
         /// Seen within the dedupe window: nothing changed.
         case duplicate(DecodedEvent)
-        /// Bad input: to the dead-letter topic with this reason, nothing else changes.
+        /// Bad input that could not be decoded: to the dead-letter topic with this reason,
+        /// nothing else changes.
         case deadLetter(reason: String)
+        /// Bad input the ledger refused: to the dead-letter topic with the rejection's
+        /// description, nothing else changes.
+        case rejected(DecodedEvent, Rejection)
+
+        /// The dead-letter reason of bad input; nil for an applied or duplicate record.
+        package var deadLetterReason: String? {
+            switch self {
+            case .deadLetter(let reason): return reason
+            case .rejected(_, let rejection): return rejection.description
+            case .applied, .duplicate: return nil
+            }
+        }
     }
 
     private let decoder = EventDecoder()
@@ -36,7 +50,7 @@ package final class RecordPipeline {
         switch result.outcome {
         case .applied: return .applied(event, result)
         case .duplicate: return .duplicate(event)
-        case .rejected(let reason): return .deadLetter(reason: reason.description)
+        case .rejected(let rejection): return .rejected(event, rejection)
         }
     }
 

@@ -22,6 +22,9 @@ public struct ServiceStatus: Sendable, Equatable {
     /// before their balances records, none while a partition replays (see `PartitionState.replayingUntil`).
     public var viewsBuilt: Int64 = 0
     public var creditsChargedMillicredits: Int64 = 0
+    /// Holds (§15): requests granted and denied (a repeated `hold_id` is neither), holds
+    /// released and expired, usage naming an unknown or ended hold.
+    public var holds = HoldCounts()
     public var deliveryFailures: Int64 = 0
     public var snapshotsWritten: Int64 = 0
     public var lastSnapshotMillis: Int64 = 0
@@ -48,6 +51,18 @@ public struct ServiceStatus: Sendable, Equatable {
         public var window: Int64 = 0
         /// Grant and top-up ids, kept for good.
         public var purchases: Int64 = 0
+    }
+    public struct HoldCounts: Sendable, Equatable {
+        public var granted: Int64 = 0
+        public var denied: Int64 = 0
+        public var released: Int64 = 0
+        public var expired: Int64 = 0
+        public var usageUnheld: Int64 = 0
+
+        static func += (a: inout HoldCounts, b: HoldCounts) {
+            a.granted += b.granted; a.denied += b.denied; a.released += b.released; a.expired += b.expired
+            a.usageUnheld += b.usageUnheld
+        }
     }
     /// Next offset to apply, per input partition held and restored here, as readers see it
     /// (negative: nothing applied yet and no snapshot — the partition starts at its log start).

@@ -20,6 +20,8 @@ public struct DemoOptions: Sendable {
     /// `http.listen`, until `waitForStop` returns.
     public var serve = false
     public var waitForStop: (@Sendable () async -> Void)?
+    /// Agent workflows on accounts of their own, under `/check` alone and under holds.
+    var agents = AgentWorkflows.Spec()
     public init() {
         // §12 in the demo: auto top-up policies, member budgets, a few refunds.
         workload.autoTopupPercent = 10
@@ -51,6 +53,8 @@ public struct DemoReport: Sendable {
     public var packsBoughtWhenPaused = 0
     public var resumed = 0
     public var largestOverageMillicredits: Int64 = 0
+    /// The agent workflows' twins: what they did and overspent.
+    public var agents = AgentReport()
     public var auditClean = false
     public var seconds = 0.0
 
@@ -149,15 +153,35 @@ public enum Demo {
             }
             try producer.flush(timeoutMs: 60_000)
             total = Int64(firstUsage + outcome.produced)
-            let held = try held(input, bootstrap: cluster.bootstrapServers, logger: logger)
-            guard held == total else {
+            let (complete, held) = try holdsAll(total, input, bootstrap: cluster.bootstrapServers, serving: options.serve, logger: logger)
+            guard complete else {
                 throw ServiceError("the broker holds \(held) of \(total) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
             }
         }
         try await waitForOutputs(service, reader: reader, total: total, started: t0, say: say)
 
+        // 6. Agent workflows on accounts of their own: the same workload under /check alone
+        //    and under holds. The hold events the service produces for them count as produced.
+        var agents = AgentReport()
+        if options.agents.pairs > 0 {
+            say("  agent workflows on \(options.agents.pairs * 2) accounts of their own: under /check alone, and under holds "
+                + "(http://127.0.0.1:\(port)/v1/accounts/{account}/holds)")
+            let workflows = AgentWorkflows(spec: options.agents, port: port, token: config.http.token, bootstrap: cluster.bootstrapServers,
+                                           topic: input, now: service.wallClock, logger: logger)
+            agents = try await onOwnThread { try workflows.run() }
+            total += Int64(agents.produced + agents.producedByService)
+            let (complete, inTopic) = try holdsAll(total, input, bootstrap: cluster.bootstrapServers, serving: options.serve, logger: logger)
+            guard complete else {
+                throw ServiceError("the input topic holds \(inTopic) records, the demo counts \(total) (\(agents.producedByService) of them hold events the service produced)")
+            }
+            try await waitForOutputs(service, reader: reader, total: total, started: nil, say: say)
+            try await waitForViews(service, topic: input, bootstrap: cluster.bootstrapServers, logger: logger)
+            agents = try await onOwnThread { [agents] in try workflows.readBack(agents) }
+        }
+
         var report = DemoReport()
         report.produced = Int(total)
+        report.agents = agents
         report.checks = outcome.checks
         report.paused = outcome.paused
         report.packsBoughtWhenPaused = outcome.packsBought
@@ -166,10 +190,10 @@ public enum Demo {
             Set(records.filter { $0.kind == .setup && String(decoding: $0.value, as: UTF8.self).contains("\"type\":\"\(type)\"") }.compactMap(\.key)).count
         }
         let ending = Ending(config: config, bootstrap: cluster.bootstrapServers, reader: reader, memberAlerts: memberAlerts, outcome: outcome,
-                            gated: options.gated, policies: accounts(with: "credit.autotopup.configured"),
+                            agents: agents, gated: options.gated, policies: accounts(with: "credit.autotopup.configured"),
                             budgets: accounts(with: "credit.member.budget.set"), logger: logger, say: say)
         if options.serve {
-            // 6. The ending now, from the read model once it shows every applied record; then the
+            // 7. The ending now, from the read model once it shows every applied record; then the
             //    service keeps serving until the stop.
             try await waitForViews(service, topic: input, bootstrap: cluster.bootstrapServers, logger: logger)
             let views = service.readModel.page(after: nil, limit: .max) { _ in true }.views
@@ -180,6 +204,9 @@ public enum Demo {
             say("  the service keeps running (Ctrl-C to stop). Open:")
             say("    \(base)/ui/\(token)                      accounts, sortable, filters for low / exhausted / idle")
             say("    \(base)/ui/accounts/\(Workload.accountID(0))\(token)   one account: burn-down, blocks, usage, history, alerts")
+            if options.agents.pairs > 0 {
+                say("    \(base)/ui/accounts/\(AgentWorkflows.account(0, holds: true))\(token)  agent workflows under holds: held, settled, released")
+            }
             say("    \(base)/v1/accounts/\(Workload.accountID(0))    \(base)/v1/accounts?status=low    \(base)/metrics    \(base)/readyz")
             await options.waitForStop?()
             // Records of your own are applied before the stop, so the final accounting covers them.
@@ -194,7 +221,7 @@ public enum Demo {
 
         let books = Books(ledgers: service.finalLedgers())
         if options.serve {
-            // 7. After serving: the accounting again, with whatever arrived from elsewhere.
+            // 8. After serving: the accounting again, with whatever arrived from elsewhere.
             say("")
             say("  stopped; the final accounting:")
             try ending.accounting(books, status: service.status, report: &report, started: started)
@@ -280,6 +307,23 @@ public enum Demo {
             throw ServiceError("the broker holds \(held) of \(alreadyHeld + Int64(records.count)) records (the mock cluster keeps ~5 MiB per partition): use more partitions or fewer events")
         }
         say("  produced \(fmt(records.count)) records (all \(fmt(Int(held))) held by the broker)")
+    }
+
+    /// Whether `topic` holds the `total` records counted, and how many it holds. More when
+    /// serving: hold requests made over HTTP meanwhile are records of the input too; then none
+    /// of ours may be missing, and none dropped.
+    static func holdsAll(_ total: Int64, _ topic: String, bootstrap: String, serving: Bool, logger: Logger) throws -> (Bool, Int64) {
+        let n = try held(topic, bootstrap: bootstrap, logger: logger)
+        return (serving ? try n >= total && !dropped(topic, bootstrap: bootstrap, logger: logger) : n == total, n)
+    }
+
+    /// Whether the broker dropped records of `topic`: the mock cluster keeps ~5 MiB per
+    /// partition, and dropping the oldest moves a partition's log start past 0.
+    static func dropped(_ topic: String, bootstrap: String, logger: Logger) throws -> Bool {
+        let checker = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger)
+        let partitions = try checker.partitionCounts([topic])[topic] ?? 0
+        for p in 0..<partitions where try checker.watermarks(TopicPartition(topic, p)).low > 0 { return true }
+        return false
     }
 
     /// Records the broker holds in `topic` (high − low watermarks, summed).

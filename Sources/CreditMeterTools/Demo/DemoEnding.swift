@@ -14,6 +14,7 @@ struct Books {
         let state: Account
     }
 
+    /// The workload's accounts (the agent workflows' are told apart).
     var rows: [Row]
     /// Every account keeps the ledger's invariants (conservation to the millicredit, no overage
     /// beside unspent credits, blocks summing to their total), and so do the totals.
@@ -21,7 +22,7 @@ struct Books {
 
     init(ledgers: [TopicPartition: PartitionLedger]) {
         rows = ledgers.values.flatMap { ledger in
-            (0..<ledger.accountCount).map { i in
+            (0..<ledger.accountCount).filter { !AgentWorkflows.owns(ledger.accountID($0)) }.map { i in
                 Row(account: ledger.accountID(i), plan: Self.plan(ledger.accounts[i], ledger.config.priceBook), state: ledger.accounts[i])
             }
         }
@@ -32,8 +33,8 @@ struct Books {
     /// partition's position covers (the totals are sums of the accounts, so their conservation
     /// follows from each account's).
     init(views: [AccountView]) {
-        rows = views.map { Row(account: $0.account, plan: Self.plan($0.state, $0.config.priceBook), state: $0.state) }
-        auditClean = rows.allSatisfy { $0.state.invariantFailures.isEmpty }
+        rows = views.filter { !AgentWorkflows.owns($0.account) }.map { Row(account: $0.account, plan: Self.plan($0.state, $0.config.priceBook), state: $0.state) }
+        auditClean = views.allSatisfy { $0.state.invariantFailures.isEmpty }
     }
 
     static func plan(_ a: Account, _ book: PriceBook) -> String {
@@ -76,6 +77,7 @@ struct Ending {
     let reader: TopicReader
     let memberAlerts: Locked<(count: Int, first: [String])>
     let outcome: ProductServices.Outcome
+    let agents: AgentReport
     let gated: Bool
     /// Accounts with an auto top-up policy and with a member budget, in the workload.
     let policies: Int
@@ -119,6 +121,7 @@ struct Ending {
                 + "\(outcome.resumed) resumed after a top-up")
         }
         say("  largest overage \(Credits.format(books.largestOverage)) credits")
+        if agents.accounts > 0 { for line in agentLines() { say(line) } }
         if member.count == 0 {
             say("  member budget alerts: none — " + (budgets == 0
                 ? "no account has a member budget in this workload"
@@ -136,6 +139,33 @@ struct Ending {
             + "dead-lettered \(s.deadLettered)   alerts \(s.alertsPublished) (read back \(reader.count), \(reader.distinctIDs) distinct ids)   "
             + "balances records \(fmt(Int(s.balancesPublished)))")
         try accounting(books, status: s, report: &report, started: started)
+    }
+
+    /// The agent workflows' twins: the same workload under `/check` alone and under holds.
+    func agentLines() -> [String] {
+        let a = agents
+        let workflows = a.accounts * a.workflowsPerAccount
+        let still = a.suspended - a.resumed
+        let suspended = a.suspended == 0 ? "none suspended"
+            : "\(fmt(a.suspended)) suspended and " + (still == 0 ? "" : "\(fmt(a.resumed)) of them ") + "resumed after a top-up"
+        func overspent(_ millicredits: Int64, _ accounts: Int) -> String {
+            millicredits == 0 ? "overspent 0" : "overspent \(grouped(millicredits)) credits on \(plural(accounts, "account"))"
+        }
+        return [
+            "  agent workflows: \(a.workflowsPerAccount) at once on each of \(a.accounts) accounts of \(grouped(a.entitlementMillicredits)) credits, "
+                + "\(grouped(a.estimateMillicredits))-credit estimates spent in \(a.steps) steps",
+            "    /check alone  \(fmt(a.checkStarted)) of \(fmt(workflows)) started, " + overspent(a.checkOverspentMillicredits, a.checkAccountsOverspent),
+            "    holds         \(fmt(a.grantedAtOnce)) granted at once, \(suspended), " + overspent(a.holdsOverspentMillicredits, a.holdsAccountsOverspent)
+                + (a.failure == nil ? "" : "  NOT AS TOLD: \(a.failure!)"),
+        ]
+    }
+
+    /// Credits with thousands separators: `1400000` → `1,400`, `1234567` → `1,234.567` (negative amounts without).
+    func grouped(_ millicredits: Int64) -> String {
+        let s = Credits.format(millicredits)
+        guard millicredits >= 0 else { return s }
+        let point = s.firstIndex(of: ".") ?? s.endIndex
+        return Int(s[..<point]).map { fmt($0) + s[point...] } ?? s
     }
 
     /// The demo's own accounting: every record in the input topic — the demo's, and with

@@ -58,37 +58,21 @@ struct ProductServices {
 
     /// Runs every shard to the end; `progress` is called about once a second.
     func run(progress: @escaping @Sendable (Outcome) -> Void) throws -> Outcome {
-        let total = Mutex(Outcome())
-        let failure = Mutex<(any Error)?>(nil)
-        let group = DispatchGroup()
+        let total = Locked(Outcome())
         let done = Atomic<Bool>(false)
-        for shard in 0..<shards {
-            group.enter()
-            let thread = Thread {
-                defer { group.leave() }
-                do {
-                    try self.runShard(shard, into: total)
-                } catch {
-                    failure.withLock { if $0 == nil { $0 = error } }
-                }
-            }
-            thread.name = "demo-product-\(shard)"
-            thread.start()
-        }
         let reporter = Thread {
             while !done.load(ordering: .relaxed) {
                 Thread.sleep(forTimeInterval: 1)
-                if !done.load(ordering: .relaxed) { progress(total.withLock { $0 }) }
+                if !done.load(ordering: .relaxed) { progress(total.value) }
             }
         }
         reporter.start()
-        group.wait()
-        done.store(true, ordering: .relaxed)
-        if let error = failure.withLock({ $0 }) { throw error }
-        return total.withLock { $0 }
+        defer { done.store(true, ordering: .relaxed) }
+        try onThreads(shards, name: "demo-product") { shard in try self.runShard(shard, into: total) }
+        return total.value
     }
 
-    private func runShard(_ shard: Int, into total: borrowing Mutex<Outcome>) throws {
+    private func runShard(_ shard: Int, into total: Locked<Outcome>) throws {
         let client = LoopbackHTTPClient(port: port)
         var producedUsage = Set<Int>()
         var awaitingTopup = Set<String>()
@@ -109,15 +93,8 @@ struct ProductServices {
             switch r.kind {
             case .usage:
                 local.checks += 1
-                var answer = try client.get("/v1/accounts/\(key)/check?\(r.check ?? "")", token: token)
-                // 503 (a partition restoring or replaying, a rebalance): ask again shortly, as a
-                // product service would, for up to 10 s.
-                var retries = 0
-                while answer.status == 503 && retries < 500 {
-                    Thread.sleep(forTimeInterval: 0.02)
-                    retries += 1
-                    answer = try client.get("/v1/accounts/\(key)/check?\(r.check ?? "")", token: token)
-                }
+                // 503 (a partition restoring or replaying, a rebalance): asked again shortly.
+                let answer = try client.served("/v1/accounts/\(key)/check?\(r.check ?? "")", token: token)
                 guard answer.status == 200 else {
                     throw ServiceError("/check answered \(answer.status) for \(key): \(answer.text)")
                 }
@@ -203,5 +180,21 @@ struct ProductServices {
     static func field(_ query: String, _ name: String) -> Substring? {
         for pair in query.split(separator: "&") where pair.hasPrefix(name + "=") { return pair.dropFirst(name.count + 1) }
         return nil
+    }
+}
+
+extension LoopbackHTTPClient {
+    /// One request as a product service makes it: a 503 (a partition restoring or replaying, a
+    /// rebalance, a produce that failed) is asked again every 20 ms for up to 10 s, and then
+    /// returned. `body` makes it a POST.
+    func served(_ target: String, token: String?, body: String? = nil) throws -> Response {
+        var answer: Response
+        var retries = 0
+        repeat {
+            if retries > 0 { Thread.sleep(forTimeInterval: 0.02) }
+            answer = try get(target, token: token, method: body == nil ? "GET" : "POST", body: body.map { Array($0.utf8) })
+            retries += 1
+        } while answer.status == 503 && retries <= 500
+        return answer
     }
 }

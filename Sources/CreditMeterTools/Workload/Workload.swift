@@ -170,10 +170,15 @@ public enum Workload {
     }
 
     static func setup(type: String, account: Int, id: String, time: Int64, data: String) -> WorkloadRecord {
-        let acct = accountID(account)
-        let json = "{\"specversion\":\"1.0\",\"id\":\"\(id)\",\"source\":\"//billing.example/subscriptions\",\"type\":\"\(type)\","
-            + "\"subject\":\"\(acct)\",\"time\":\"\(EventTime.format(time))\",\"datacontenttype\":\"application/json\",\"data\":\(data)}"
-        return WorkloadRecord(key: Array(acct.utf8), value: Array(json.utf8), timestampMs: time / 1_000_000 + 1000, kind: .setup)
+        event(type: type, subject: accountID(account), id: id, source: "//billing.example/subscriptions", time: time, data: data, kind: .setup)
+    }
+
+    /// One event keyed by its subject (the account), its Kafka timestamp a second after its time.
+    static func event(type: String, subject: String, id: String, source: String, time: Int64, data: String,
+                      kind: WorkloadRecord.Kind) -> WorkloadRecord {
+        let json = "{\"specversion\":\"1.0\",\"id\":\"\(id)\",\"source\":\"\(source)\",\"type\":\"\(type)\","
+            + "\"subject\":\"\(subject)\",\"time\":\"\(EventTime.format(time))\",\"datacontenttype\":\"application/json\",\"data\":\(data)}"
+        return WorkloadRecord(key: Array(subject.utf8), value: Array(json.utf8), timestampMs: time / 1_000_000 + 1000, kind: kind)
     }
 
     /// Nominal credits per action on the standard card (for the generator's spend estimate only).
@@ -198,9 +203,8 @@ public enum Workload {
         data += ",\"cost_usd\":\"0.00\(10 + rng.next() % 89)\"}"
         let idDigits = String(n)
         let id = idPrefix + String(repeating: "0", count: max(0, 10 - idDigits.count)) + idDigits
-        let json = "{\"specversion\":\"1.0\",\"id\":\"\(id)\",\"source\":\"//ai.example/\(capabilityOf[action]!)\",\"type\":\"ai.usage\","
-            + "\"subject\":\"\(acct)\",\"time\":\"\(EventTime.format(time))\",\"datacontenttype\":\"application/json\",\"data\":\(data)}"
-        var record = WorkloadRecord(key: Array(acct.utf8), value: Array(json.utf8), timestampMs: time / 1_000_000 + 1000, kind: .usage)
+        var record = event(type: "ai.usage", subject: acct, id: id, source: "//ai.example/\(capabilityOf[action]!)", time: time, data: data,
+                           kind: .usage)
         record.usageIndex = n
         record.check = check
         return (record, estimate)

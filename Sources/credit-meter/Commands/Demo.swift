@@ -61,5 +61,6 @@ struct Demo: CreditMeterCommand {
         guard report.auditClean, report.balanced, report.alertsReadBack == Int(report.status.alertsPublished) else {
             throw ServiceError("demo finished with inconsistent counts")
         }
+        if let failure = report.agents.failure { throw ServiceError("demo: \(failure)") }
     }
 }
