@@ -53,8 +53,11 @@ extension API {
 
     // MARK: POST /v1/accounts/{account}/holds
 
+    /// The service clock in whole milliseconds: the `time` of the events the routes produce.
+    func eventTime() -> Int64 { now() / 1_000_000 * 1_000_000 }
+
     func requestHold(_ account: String, _ view: AccountView?, _ body: [UInt8], started: ContinuousClock.Instant) async throws(BadRequest) -> Response {
-        let time = now()
+        let time = eventTime()
         let event = try HoldEvents.make(.holdRequested, account: account, data: body, time: time) { e throws(BadRequest) in
             // What the ledger would refuse rather than decide (a dead letter): refused here.
             guard let view, e.action != nil else { return }
@@ -77,7 +80,7 @@ extension API {
 
     func changeHold(_ route: Route, _ account: String, _ holdID: String, _ view: AccountView, _ body: [UInt8],
                     started: ContinuousClock.Instant) async throws(BadRequest) -> Response {
-        let time = now()
+        let time = eventTime()
         // Checked before producing: an unknown hold would change nothing (§15), so nothing is
         // produced for it.
         guard Self.remembered(holdID, in: view, at: time) != nil else { return Self.noSuchHold(holdID) }
