@@ -204,8 +204,8 @@ struct HoldModel {
             }
         }
         // At most 10,000 ended holds: the oldest ended forgotten first.
-        let ended = a.holds.values.filter { $0.status != .active }
-        if ended.count > Self.maxEnded {
+        if a.holds.count - a.activeCount > Self.maxEnded {
+            let ended = a.holds.values.filter { $0.status != .active }
             let oldest = ended.sorted { ($0.endedAt, $0.number) < ($1.endedAt, $1.number) }.prefix(ended.count - Self.maxEnded)
             for h in oldest { a.holds[h.id] = nil }
             step.forgotten += oldest.count
