@@ -154,6 +154,13 @@ public struct HoldBook: Sendable, Equatable {
 
     /// Ends the active hold at `i` (a release or an expiry) at account time `time`.
     mutating func end(at i: Int, _ status: Hold.Status, time: Int64) {
+        close(at: i, status, time: time)
+        forgetBeyondCap()
+    }
+
+    /// Ends the active hold at `i` without applying the cap on ended holds, which may remove
+    /// holds and move positions: `pass` ends every expired hold first, then applies it once.
+    private mutating func close(at i: Int, _ status: Hold.Status, time: Int64) {
         precondition(holds[i].isActive && status != .active && status != .denied)
         activeCount -= 1
         activeHeld -= holds[i].held
@@ -161,7 +168,6 @@ public struct HoldBook: Sendable, Equatable {
         holds[i].status = status
         holds[i].endedAt = time
         deadline = min(deadline, time &+ HoldBook.memory)
-        forgetBeyondCap()
     }
 
     /// A new `expires_at` for the active hold at `i`.
@@ -178,7 +184,7 @@ public struct HoldBook: Sendable, Equatable {
         guard clock >= deadline else { return 0 }
         var expired = 0
         for i in holds.indices where holds[i].isActive && holds[i].expiresAt <= clock {
-            end(at: i, .expired, time: holds[i].expiresAt)
+            close(at: i, .expired, time: holds[i].expiresAt)
             expired += 1
         }
         if holds.contains(where: { !$0.isActive && $0.endedAt &+ HoldBook.memory <= clock }) {
@@ -188,6 +194,7 @@ public struct HoldBook: Sendable, Equatable {
                 return forget
             }
         }
+        if expired > 0 { forgetBeyondCap() }
         recomputeDeadline()
         return expired
     }
