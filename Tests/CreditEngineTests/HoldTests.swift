@@ -450,7 +450,7 @@ import CreditEngine
         #expect(book.hold("c")?.status == .active && book.hold("c")?.settled == 1_000)
         #expect(book.activeCount == 1 && book.endedCount == 10_000)
         #expect(book.hold("d0") == nil && book.hold("d1") == nil && book.hold("d2") == nil && book.hold("d3") != nil)
-        #expect(t.ledger.counters.holdsExpired == 3 && t.account("acme").availableCredits == 98_000)
+        #expect(t.ledger.counters.holdsExpired == 3 && t.account("acme").availableCredits == 99_000)
         expectConserved(t)
     }
 
