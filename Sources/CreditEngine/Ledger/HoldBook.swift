@@ -75,7 +75,8 @@ public struct Hold: Sendable, Equatable {
 public struct HoldBook: Sendable, Equatable {
     /// At most this many holds active at once (`too_many_holds`).
     public static let maxActive = 1_000
-    /// Ended holds remembered at most this long after they end (account clock)…
+    /// Ended holds remembered this long after they end (account clock), the end of it
+    /// included, as §14 remembers an id while the clock ≤ its application + the window…
     public static let memory: Int64 = 7 * 86_400 * 1_000_000_000
     /// …and at most this many per account, the earliest ended forgotten first.
     public static let maxEnded = 10_000
@@ -140,7 +141,7 @@ public struct HoldBook: Sendable, Equatable {
             activeRemaining += h.remaining
             deadline = min(deadline, h.expiresAt)
         } else {
-            deadline = min(deadline, h.endedAt &+ HoldBook.memory)
+            deadline = min(deadline, HoldBook.forgottenAt(h.endedAt))
             forgetBeyondCap()
         }
     }
@@ -167,7 +168,7 @@ public struct HoldBook: Sendable, Equatable {
         activeRemaining -= holds[i].remaining
         holds[i].status = status
         holds[i].endedAt = time
-        deadline = min(deadline, time &+ HoldBook.memory)
+        deadline = min(deadline, HoldBook.forgottenAt(time))
     }
 
     /// A new `expires_at` for the active hold at `i`.
@@ -176,9 +177,14 @@ public struct HoldBook: Sendable, Equatable {
         recomputeDeadline()
     }
 
+    /// The first account time at which a hold that ended at `endedAt` is forgotten: one
+    /// nanosecond past 7 days after its end.
+    @inline(__always)
+    static func forgottenAt(_ endedAt: Int64) -> Int64 { endedAt &+ memory &+ 1 }
+
     /// The pass before an event (§15): at account time `clock`, every active hold with
-    /// `expires_at` ≤ `clock` expires (it ends at its `expires_at`), and every hold ended 7 days
-    /// or more before `clock` is forgotten. Returns how many expired.
+    /// `expires_at` ≤ `clock` expires (it ends at its `expires_at`), and every hold ended more
+    /// than 7 days before `clock` is forgotten. Returns how many expired.
     @discardableResult
     mutating func pass(at clock: Int64) -> Int {
         guard clock >= deadline else { return 0 }
@@ -187,9 +193,9 @@ public struct HoldBook: Sendable, Equatable {
             close(at: i, .expired, time: holds[i].expiresAt)
             expired += 1
         }
-        if holds.contains(where: { !$0.isActive && $0.endedAt &+ HoldBook.memory <= clock }) {
+        if holds.contains(where: { !$0.isActive && HoldBook.forgottenAt($0.endedAt) <= clock }) {
             holds.removeAll { h in
-                let forget = !h.isActive && h.endedAt &+ HoldBook.memory <= clock
+                let forget = !h.isActive && HoldBook.forgottenAt(h.endedAt) <= clock
                 if forget { numbers[h.id] = nil }
                 return forget
             }
@@ -216,7 +222,7 @@ public struct HoldBook: Sendable, Equatable {
 
     private mutating func recomputeDeadline() {
         var d = Int64.max
-        for h in holds { d = min(d, h.isActive ? h.expiresAt : h.endedAt &+ HoldBook.memory) }
+        for h in holds { d = min(d, h.isActive ? h.expiresAt : HoldBook.forgottenAt(h.endedAt)) }
         deadline = d
     }
 

@@ -8,7 +8,7 @@ extension Rules {
     /// changes nothing and is not remembered (a request is denied `unknown_account`).
     ///
     /// **Order.** Before any event of an account is applied, the account's active holds whose
-    /// `expires_at` ≤ the event's time expire and ended holds 7 days old are forgotten
+    /// `expires_at` ≤ the event's time expire and holds ended more than 7 days ago are forgotten
     /// (`HoldBook.pass`, run in step 6 once the clock has moved). A request is then decided
     /// in step 7 on the state the earlier events left, trying in order: `unknown_action`,
     /// `unknown_model` (from pricing in step 3), `too_many_holds`, `insufficient_credits`
