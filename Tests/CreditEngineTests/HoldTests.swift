@@ -430,6 +430,20 @@ import CreditEngine
         // d0 is forgotten: its id is a new hold.
         let again = t.hold("acme", "d0", credits: "1", at: "2026-11-02T00:00:02Z", id: "again")
         #expect(again.hold?.repeated == false && again.hold?.hold?.status == .active && again.hold?.hold?.number == 10_002)
+        // Releasing it, the newest hold, forgets d1: the answer is still about d0, released.
+        let release = t.release("acme", "d0", at: "2026-11-02T00:00:03Z", id: "r1")
+        #expect(release.hold?.hold?.id == "d0" && release.hold?.hold?.status == .released && release.hold?.holdID == "d0")
+        #expect(t.ledger.counters.holdsReleased == 1 && t.account("acme").holdBook?.hold("d1") == nil)
+        // An older active hold, released at the cap, is the one reported too.
+        t.hold("acme", "x", credits: "1", at: "2026-11-02T00:00:04Z", id: "qx")
+        t.hold("acme", "y", credits: "1", at: "2026-11-02T00:00:04Z", id: "qy")
+        let x = t.release("acme", "x", at: "2026-11-02T00:00:05Z", id: "r2")
+        #expect(x.hold?.hold?.id == "x" && x.hold?.hold?.status == .released && t.ledger.counters.holdsReleased == 2)
+        #expect(t.account("acme").holdBook?.hold("y")?.status == .active)
+        // So is an owner's expiry that ends y before its time.
+        let y = t.expire("acme", "y", expiresAt: "2026-11-02T01:00:04Z", at: "2026-11-02T00:00:06Z")
+        #expect(y.hold?.hold?.id == "y" && y.hold?.hold?.status == .expired && t.ledger.counters.holdsExpired == 1)
+        #expect(t.account("acme").holdBook?.endedCount == 10_000)
     }
 
     /// Holds that expire in the same pass as the cap forgets others: every one expires, the
