@@ -157,11 +157,13 @@ extension Account {
         return book.hold(id)
     }
 
-    /// Runs `body` on the remembered hold `id`; returns its position, nil when it is unknown.
+    /// Runs `body` on the remembered hold `id`; returns its position after `body` (ending a
+    /// hold may make the cap on ended holds forget earlier ones and move it), nil when it is
+    /// unknown or no longer remembered.
     mutating func withHolds(_ id: String, _ body: (inout HoldBook, Int) -> Void) -> Int? {
         guard !extras.isEmpty, let i = extras[0].holds.position(id) else { return nil }
         body(&extras[0].holds, i)
-        return i
+        return extras[0].holds.position(id)
     }
 
     /// Step 6's hold pass (§15): expiries and forgetting at the account clock. Returns how
