@@ -83,6 +83,40 @@ import CreditEngine
         #expect(r.hold?.available == 0)
     }
 
+    /// expires_at = max(event time, account clock) + ttl: a late request expires from the clock.
+    @Test func aLateRequestExpiresFromTheAccountClock() throws {
+        let t = try ledger()
+        t.usage("acme", "chat", at: "2026-11-02T12:00:00Z", id: "u1")
+        let r = t.hold("acme", "late", credits: "5", ttl: 600, at: "2026-11-02T11:00:00Z", id: "q1")
+        #expect(r.hold?.hold?.expiresAt == time("2026-11-02T12:10:00Z") && r.hold?.hold?.requestedAt == time("2026-11-02T11:00:00Z"))
+        #expect(t.account("acme").clock == time("2026-11-02T12:00:00Z"))
+    }
+
+    /// Decided by the engine, silent in §15: an action priced 0 (read_ticket) is a hold of 0
+    /// credits — granted while available ≥ 0, reserving nothing; denied `insufficient_credits`
+    /// once available is negative (0 > available).
+    @Test func anActionPricedZeroIsAHoldOfNothing() throws {
+        let t = try ledger()
+        let r = t.hold("acme", "free", action: "read_ticket", at: "2026-11-02T00:00:00Z", id: "q1")
+        #expect(r.hold?.hold?.status == .active && r.hold?.hold?.held == 0 && r.hold?.available == 100_000)
+        t.adjust("acme", "-150", at: "2026-11-02T00:01:00Z", id: "a1")
+        let d = t.hold("acme", "free-2", action: "read_ticket", at: "2026-11-02T00:02:00Z", id: "q2")
+        #expect(d.hold?.hold?.denial == .insufficientCredits && d.hold?.hold?.held == 0 && d.hold?.available == -50_000)
+    }
+
+    /// Decided by the engine, silent in §15: a request with `credits` reads none of an action's
+    /// fields (quantity, model, tokens are ignored and not part of its data: a retry that
+    /// differs only in them is a repeat), while `multiplier` with `credits` is bad input
+    /// (HoldDecoderTests).
+    @Test func aCreditsRequestIgnoresAnActionsFields() throws {
+        let t = try ledger()
+        let first = t.apply(HoldJSON.request("acme", "c", [("credits", .n("5")), ("quantity", .n("3")), ("model", .s("reasoning"))],
+                                             at: "2026-11-02T00:00:00Z", id: "q1"))
+        #expect(first.hold?.hold?.held == 5_000 && first.hold?.hold?.status == .active)
+        let again = t.apply(HoldJSON.request("acme", "c", [("credits", .n("5")), ("quantity", .n("7"))], at: "2026-11-02T00:01:00Z", id: "q2"))
+        #expect(again.outcome == .applied && again.hold?.repeated == true && again.hold?.hold == first.hold?.hold)
+    }
+
     static let pricedCard = """
         version: "holds-1"
         effective_from: "2026-11-01T00:00:00Z"
