@@ -122,9 +122,11 @@ public struct HoldBook: Sendable, Equatable {
 
     /// Σ remaining of `member`'s active holds.
     public func remaining(member: String) -> Int64 {
-        var sum: Int64 = 0
-        for h in holds where h.isActive && h.member == member { sum += h.remaining }
-        return sum
+        holds.withUnsafeBufferPointer { b in
+            var sum: Int64 = 0
+            for i in b.indices where b[i].status == .active && b[i].member == member { sum += max(0, b[i].held - b[i].settled) }
+            return sum
+        }
     }
 
     // MARK: Changes (the ledger's alone)
@@ -188,12 +190,27 @@ public struct HoldBook: Sendable, Equatable {
     @discardableResult
     mutating func pass(at clock: Int64) -> Int {
         guard clock >= deadline else { return 0 }
-        var expired = 0
-        for i in holds.indices where holds[i].isActive && holds[i].expiresAt <= clock {
-            close(at: i, .expired, time: holds[i].expiresAt)
-            expired += 1
+        // The holds are walked in their storage reading stored fields (`status`, not
+        // `isActive`): a busy account remembers thousands of holds, and reading a computed
+        // property of an element copied the hold (its strings retained and released) per step.
+        var expired = 0, held: Int64 = 0, remaining: Int64 = 0, forgettable = false
+        holds.withUnsafeMutableBufferPointer { b in
+            for i in b.indices {
+                if b[i].status == .active {
+                    guard b[i].expiresAt <= clock else { continue }
+                    expired += 1
+                    held += b[i].held
+                    remaining += max(0, b[i].held - b[i].settled)
+                    b[i].status = .expired
+                    b[i].endedAt = b[i].expiresAt
+                }
+                if HoldBook.forgottenAt(b[i].endedAt) <= clock { forgettable = true }
+            }
         }
-        if holds.contains(where: { !$0.isActive && HoldBook.forgottenAt($0.endedAt) <= clock }) {
+        activeCount -= expired
+        activeHeld -= held
+        activeRemaining -= remaining
+        if forgettable {
             holds.removeAll { h in
                 let forget = !h.isActive && HoldBook.forgottenAt(h.endedAt) <= clock
                 if forget { numbers[h.id] = nil }
@@ -209,6 +226,19 @@ public struct HoldBook: Sendable, Equatable {
     private mutating func forgetBeyondCap() {
         let excess = endedCount - HoldBook.maxEnded
         guard excess > 0 else { return }
+        if excess == 1 {
+            // The usual case, one hold just ended: the earliest ended (the oldest of equals, as
+            // the holds are in `number` order) in one walk, without sorting every ended hold
+            // on every hold an account at the cap decides or ends.
+            let victim = holds.withUnsafeBufferPointer { b in
+                var v = -1
+                for i in b.indices where b[i].status != .active && (v < 0 || b[i].endedAt < b[v].endedAt) { v = i }
+                return v
+            }
+            numbers[holds[victim].id] = nil
+            holds.remove(at: victim)
+            return
+        }
         let victims = holds.indices.filter { !holds[$0].isActive }
             .sorted { (holds[$0].endedAt, holds[$0].number) < (holds[$1].endedAt, holds[$1].number) }
             .prefix(excess)
@@ -221,9 +251,11 @@ public struct HoldBook: Sendable, Equatable {
     }
 
     private mutating func recomputeDeadline() {
-        var d = Int64.max
-        for h in holds { d = min(d, h.isActive ? h.expiresAt : HoldBook.forgottenAt(h.endedAt)) }
-        deadline = d
+        deadline = holds.withUnsafeBufferPointer { b in
+            var d = Int64.max
+            for i in b.indices { d = min(d, b[i].status == .active ? b[i].expiresAt : HoldBook.forgottenAt(b[i].endedAt)) }
+            return d
+        }
     }
 
     /// Rebuilds the book from decoded holds (a snapshot), checking what the snapshot must hold.

@@ -149,9 +149,11 @@ extension Account {
     /// The remembered hold `id` as it will be once the pass before an event at `time` has run
     /// (step 3 reads it before anything changes).
     func holdAfterPass(_ id: String, time: Int64) -> Hold? {
-        guard let x = extras.first, !x.holds.isEmpty else { return nil }
+        guard let x = extras.first, let hold = x.holds.hold(id) else { return nil }
         let clock = Swift.max(self.clock, time)
-        if clock < x.holds.deadline { return x.holds.hold(id) }
+        if clock < x.holds.deadline { return hold }
+        // The pass only ends and forgets: a hold id it could change is remembered now, and
+        // the book is copied for that case alone.
         var book = x.holds
         book.pass(at: clock)
         return book.hold(id)
