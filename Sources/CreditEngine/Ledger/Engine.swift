@@ -29,7 +29,7 @@
 /// 5. Commit: the account exists, the id is remembered, the event's names are interned.
 /// 6. The account's clock moves to the event's time, through every cycle start and expiry
 ///    on the way (Cycles.swift: §5, §12 rollover); then its holds whose `expires_at` the
-///    clock has reached expire and holds ended 7 days ago are forgotten (§15, HoldBook.swift).
+///    clock has reached expire and holds ended more than 7 days ago are forgotten (§15, HoldBook.swift).
 /// 7. The family's effect on the account and its history entries (`Rules.<family>.apply`);
 ///    usage naming an active hold also settles against it (Rules/Holds.swift).
 /// 8. Evaluations: balance alerts, member budgets, auto top-up, runway (Outputs.swift), each

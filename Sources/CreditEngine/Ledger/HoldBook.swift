@@ -75,7 +75,8 @@ public struct Hold: Sendable, Equatable {
 public struct HoldBook: Sendable, Equatable {
     /// At most this many holds active at once (`too_many_holds`).
     public static let maxActive = 1_000
-    /// Ended holds remembered at most this long after they end (account clock)…
+    /// Ended holds remembered this long after they end (account clock), the end of it
+    /// included, as §14 remembers an id while the clock ≤ its application + the window…
     public static let memory: Int64 = 7 * 86_400 * 1_000_000_000
     /// …and at most this many per account, the earliest ended forgotten first.
     public static let maxEnded = 10_000
@@ -121,9 +122,11 @@ public struct HoldBook: Sendable, Equatable {
 
     /// Σ remaining of `member`'s active holds.
     public func remaining(member: String) -> Int64 {
-        var sum: Int64 = 0
-        for h in holds where h.isActive && h.member == member { sum += h.remaining }
-        return sum
+        holds.withUnsafeBufferPointer { b in
+            var sum: Int64 = 0
+            for i in b.indices where b[i].status == .active && b[i].member == member { sum += max(0, b[i].held - b[i].settled) }
+            return sum
+        }
     }
 
     // MARK: Changes (the ledger's alone)
@@ -140,7 +143,7 @@ public struct HoldBook: Sendable, Equatable {
             activeRemaining += h.remaining
             deadline = min(deadline, h.expiresAt)
         } else {
-            deadline = min(deadline, h.endedAt &+ HoldBook.memory)
+            deadline = min(deadline, HoldBook.forgottenAt(h.endedAt))
             forgetBeyondCap()
         }
     }
@@ -154,14 +157,20 @@ public struct HoldBook: Sendable, Equatable {
 
     /// Ends the active hold at `i` (a release or an expiry) at account time `time`.
     mutating func end(at i: Int, _ status: Hold.Status, time: Int64) {
+        close(at: i, status, time: time)
+        forgetBeyondCap()
+    }
+
+    /// Ends the active hold at `i` without applying the cap on ended holds, which may remove
+    /// holds and move positions: `pass` ends every expired hold first, then applies it once.
+    private mutating func close(at i: Int, _ status: Hold.Status, time: Int64) {
         precondition(holds[i].isActive && status != .active && status != .denied)
         activeCount -= 1
         activeHeld -= holds[i].held
         activeRemaining -= holds[i].remaining
         holds[i].status = status
         holds[i].endedAt = time
-        deadline = min(deadline, time &+ HoldBook.memory)
-        forgetBeyondCap()
+        deadline = min(deadline, HoldBook.forgottenAt(time))
     }
 
     /// A new `expires_at` for the active hold at `i`.
@@ -170,24 +179,45 @@ public struct HoldBook: Sendable, Equatable {
         recomputeDeadline()
     }
 
+    /// The first account time at which a hold that ended at `endedAt` is forgotten: one
+    /// nanosecond past 7 days after its end.
+    @inline(__always)
+    static func forgottenAt(_ endedAt: Int64) -> Int64 { endedAt &+ memory &+ 1 }
+
     /// The pass before an event (§15): at account time `clock`, every active hold with
-    /// `expires_at` ≤ `clock` expires (it ends at its `expires_at`), and every hold ended 7 days
-    /// or more before `clock` is forgotten. Returns how many expired.
+    /// `expires_at` ≤ `clock` expires (it ends at its `expires_at`), and every hold ended more
+    /// than 7 days before `clock` is forgotten. Returns how many expired.
     @discardableResult
     mutating func pass(at clock: Int64) -> Int {
         guard clock >= deadline else { return 0 }
-        var expired = 0
-        for i in holds.indices where holds[i].isActive && holds[i].expiresAt <= clock {
-            end(at: i, .expired, time: holds[i].expiresAt)
-            expired += 1
+        // The holds are walked in their storage reading stored fields (`status`, not
+        // `isActive`): a busy account remembers thousands of holds, and reading a computed
+        // property of an element copied the hold (its strings retained and released) per step.
+        var expired = 0, held: Int64 = 0, remaining: Int64 = 0, forgettable = false
+        holds.withUnsafeMutableBufferPointer { b in
+            for i in b.indices {
+                if b[i].status == .active {
+                    guard b[i].expiresAt <= clock else { continue }
+                    expired += 1
+                    held += b[i].held
+                    remaining += max(0, b[i].held - b[i].settled)
+                    b[i].status = .expired
+                    b[i].endedAt = b[i].expiresAt
+                }
+                if HoldBook.forgottenAt(b[i].endedAt) <= clock { forgettable = true }
+            }
         }
-        if holds.contains(where: { !$0.isActive && $0.endedAt &+ HoldBook.memory <= clock }) {
+        activeCount -= expired
+        activeHeld -= held
+        activeRemaining -= remaining
+        if forgettable {
             holds.removeAll { h in
-                let forget = !h.isActive && h.endedAt &+ HoldBook.memory <= clock
+                let forget = !h.isActive && HoldBook.forgottenAt(h.endedAt) <= clock
                 if forget { numbers[h.id] = nil }
                 return forget
             }
         }
+        if expired > 0 { forgetBeyondCap() }
         recomputeDeadline()
         return expired
     }
@@ -196,6 +226,19 @@ public struct HoldBook: Sendable, Equatable {
     private mutating func forgetBeyondCap() {
         let excess = endedCount - HoldBook.maxEnded
         guard excess > 0 else { return }
+        if excess == 1 {
+            // The usual case, one hold just ended: the earliest ended (the oldest of equals, as
+            // the holds are in `number` order) in one walk, without sorting every ended hold
+            // on every hold an account at the cap decides or ends.
+            let victim = holds.withUnsafeBufferPointer { b in
+                var v = -1
+                for i in b.indices where b[i].status != .active && (v < 0 || b[i].endedAt < b[v].endedAt) { v = i }
+                return v
+            }
+            numbers[holds[victim].id] = nil
+            holds.remove(at: victim)
+            return
+        }
         let victims = holds.indices.filter { !holds[$0].isActive }
             .sorted { (holds[$0].endedAt, holds[$0].number) < (holds[$1].endedAt, holds[$1].number) }
             .prefix(excess)
@@ -208,9 +251,11 @@ public struct HoldBook: Sendable, Equatable {
     }
 
     private mutating func recomputeDeadline() {
-        var d = Int64.max
-        for h in holds { d = min(d, h.isActive ? h.expiresAt : h.endedAt &+ HoldBook.memory) }
-        deadline = d
+        deadline = holds.withUnsafeBufferPointer { b in
+            var d = Int64.max
+            for i in b.indices { d = min(d, b[i].status == .active ? b[i].expiresAt : HoldBook.forgottenAt(b[i].endedAt)) }
+            return d
+        }
     }
 
     /// Rebuilds the book from decoded holds (a snapshot), checking what the snapshot must hold.

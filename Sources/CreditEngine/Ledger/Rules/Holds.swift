@@ -8,7 +8,7 @@ extension Rules {
     /// changes nothing and is not remembered (a request is denied `unknown_account`).
     ///
     /// **Order.** Before any event of an account is applied, the account's active holds whose
-    /// `expires_at` ≤ the event's time expire and ended holds 7 days old are forgotten
+    /// `expires_at` ≤ the event's time expire and holds ended more than 7 days ago are forgotten
     /// (`HoldBook.pass`, run in step 6 once the clock has moved). A request is then decided
     /// in step 7 on the state the earlier events left, trying in order: `unknown_action`,
     /// `unknown_model` (from pricing in step 3), `too_many_holds`, `insufficient_credits`
@@ -149,19 +149,23 @@ extension Account {
     /// The remembered hold `id` as it will be once the pass before an event at `time` has run
     /// (step 3 reads it before anything changes).
     func holdAfterPass(_ id: String, time: Int64) -> Hold? {
-        guard let x = extras.first, !x.holds.isEmpty else { return nil }
+        guard let x = extras.first, let hold = x.holds.hold(id) else { return nil }
         let clock = Swift.max(self.clock, time)
-        if clock < x.holds.deadline { return x.holds.hold(id) }
+        if clock < x.holds.deadline { return hold }
+        // The pass only ends and forgets: a hold id it could change is remembered now, and
+        // the book is copied for that case alone.
         var book = x.holds
         book.pass(at: clock)
         return book.hold(id)
     }
 
-    /// Runs `body` on the remembered hold `id`; returns its position, nil when it is unknown.
+    /// Runs `body` on the remembered hold `id`; returns its position after `body` (ending a
+    /// hold may make the cap on ended holds forget earlier ones and move it), nil when it is
+    /// unknown or no longer remembered.
     mutating func withHolds(_ id: String, _ body: (inout HoldBook, Int) -> Void) -> Int? {
         guard !extras.isEmpty, let i = extras[0].holds.position(id) else { return nil }
         body(&extras[0].holds, i)
-        return i
+        return extras[0].holds.position(id)
     }
 
     /// Step 6's hold pass (§15): expiries and forgetting at the account clock. Returns how
