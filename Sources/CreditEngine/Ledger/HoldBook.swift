@@ -97,6 +97,13 @@ public struct HoldBook: Sendable, Equatable {
 
     public init() {}
 
+    /// Two books are equal when they remember the same holds and number alike; the index and
+    /// the deadline are derived (a live book's deadline may stay early until its next pass,
+    /// where a restored one's is exact).
+    public static func == (a: HoldBook, b: HoldBook) -> Bool {
+        a.holds == b.holds && a.nextNumber == b.nextNumber
+    }
+
     public var isEmpty: Bool { holds.isEmpty }
     public var endedCount: Int { holds.count - activeCount }
 
