@@ -146,13 +146,8 @@ struct RefEvent: CustomStringConvertible {
                 }
                 if name == "model" { e.model = v } else if name == "capability" { e.capability = v } else { e.member = v }
             case "hold_id":
-                // §15: null, or 1 to 128 characters without '/'.
-                if case .null = value { continue }
-                guard case .string(let s) = value, !s.isEmpty, s.count <= 512,
-                      String(decoding: s, as: UTF8.self).unicodeScalars.count <= 128, !s.contains(UInt8(ascii: "/")) else {
-                    return .invalid("hold_id")
-                }
-                e.holdID = s
+                // §15: never bad input on usage; a string names a hold, anything else none.
+                if case .string(let s) = value { e.holdID = s }
             case "quantity":
                 if case .null = value { continue }
                 guard let q = plainInteger(value), q >= 1, q <= 1_000_000_000 else { return .invalid("quantity") }

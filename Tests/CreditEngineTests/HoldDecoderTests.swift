@@ -70,11 +70,11 @@ import CreditEngine
         ("credit.hold.expired", #"{"hold_id":"h","expires_at":"tomorrow"}"#, #"field "data.expires_at" is not an RFC 3339 time"#),
         ("credit.hold.expired", #"{"expires_at":"2026-11-02T01:00:00Z"}"#, #"missing required field "data.hold_id""#),
         ("credit.hold.expired", #"{"hold_id":"a/b","expires_at":"2026-11-02T01:00:00Z"}"#, #"field "data.hold_id" must not contain '/'"#),
-        // ai.usage naming a hold
-        ("ai.usage", #"{"action":"chat","hold_id":""}"#, #"field "data.hold_id" must be 1 to 128 characters"#),
-        ("ai.usage", #"{"action":"chat","hold_id":"run/1"}"#, #"field "data.hold_id" must not contain '/'"#),
-        ("ai.usage", #"{"action":"chat","hold_id":""# + id129 + #""}"#, #"field "data.hold_id" must be 1 to 128 characters"#),
-        ("ai.usage", #"{"action":"chat","hold_id":12}"#, #"field "data.hold_id" must be a string"#),
+        // control characters (a hold id goes into its expiry record's id), and an id too long to
+        // leave room for that record's id beside the account's
+        ("credit.hold.requested", #"{"hold_id":"a\u0001b","credits":5}"#, #"field "data.hold_id" must not contain control characters"#),
+        ("credit.hold.requested", #"{"hold_id":"h","credits":5,"workflow":"a\u007fb"}"#, #"field "data.workflow" must not contain control characters"#),
+        ("ai.usage", #"{"action":"chat","hold_id":"a","hold_id":"b"}"#, #"malformed event: duplicate key "data.hold_id""#),
     ])
     func badHoldInputIsDeadLetteredNamingTheField(type: String, data: String, reason: String) throws {
         let decoder = EventDecoder()
@@ -110,6 +110,13 @@ import CreditEngine
         ("credit.hold.released", #"{"hold_id":"h","ttl_seconds":0}"#),
         ("credit.hold.expired", #"{"hold_id":"h","expires_at":"2026-11-02T01:00:00Z"}"#),
         ("ai.usage", #"{"action":"chat","hold_id":null}"#),
+        // usage is never dead-lettered for its hold_id (§15: the work happened): one that names
+        // no hold the account has is charged, unheld
+        ("ai.usage", #"{"action":"chat","hold_id":""}"#),
+        ("ai.usage", #"{"action":"chat","hold_id":"run/1"}"#),
+        ("ai.usage", #"{"action":"chat","hold_id":""# + id129 + #""}"#),
+        ("ai.usage", #"{"action":"chat","hold_id":12}"#),
+        ("ai.usage", #"{"action":"chat","hold_id":"a\u0001b"}"#),
         ("ai.usage", #"{"action":"chat","hold_id":""# + String(repeating: "é", count: 128) + #""}"#),
     ])
     func validHoldInputAtTheEdgesIsApplied(type: String, data: String) throws {
@@ -117,5 +124,33 @@ import CreditEngine
         t.plan("acme", nil, at: "2026-11-01T00:00:00Z", monthly: "100", id: "p1")
         let r = t.apply(Self.json(type, data))
         #expect(r.outcome == .applied, "\(t.rejections)")
+    }
+
+    /// Usage naming a hold with an id no hold can have is charged in full and counted as unheld;
+    /// a `hold_id` that is not a string names no hold (charged, not counted).
+    @Test func usageWithAnyHoldIDIsChargedAndAStringOneNamingNoHoldCountsAsUnheld() throws {
+        let t = try TestLedger()
+        t.plan("acme", nil, at: "2026-11-01T00:00:00Z", monthly: "100", id: "p1")
+        for (i, h) in [#""run/1""#, #""""#, "12", #""a\u0001b""#].enumerated() {
+            let r = t.apply(Self.json("ai.usage", #"{"action":"chat","hold_id":"# + h + "}", id: "u\(i)"))
+            #expect(r.outcome == .applied && r.charged == 1_000)
+        }
+        #expect(t.ledger.counters.usageUnheld == 3 && t.balance("acme") == 96_000)
+    }
+
+    /// A hold whose expiry record's id (`<account>/<hold_id>/expired/<expires_at>`) could not
+    /// fit 1,024 bytes is refused: it could never expire without other traffic (§15).
+    @Test func aHoldIDLeavesRoomForItsExpiryRecordsID() throws {
+        let decoder = EventDecoder()
+        let account = String(repeating: "𝄞", count: 128)  // 512 bytes
+        func request(_ holdID: String) -> String {
+            #"{"specversion":"1.0","id":"r","source":"s","type":"credit.hold.requested","subject":""# + account
+                + #"","time":"2026-11-02T00:00:00Z","data":{"hold_id":""# + holdID + #"","credits":5}}"#
+        }
+        let fits = String(repeating: "𝄞", count: (1024 - 512 - EventDecoder.holdExpiryIDOverhead) / 4)  // 472 bytes
+        var ok = Array(request(fits).utf8)
+        #expect(throws: Never.self) { _ = try ok.withUnsafeBytes { try decoder.decode($0) } }
+        var long = Array(request(fits + "𝄞").utf8)
+        #expect(throws: DecodeFailure.self) { _ = try long.withUnsafeBytes { try decoder.decode($0) } }
     }
 }

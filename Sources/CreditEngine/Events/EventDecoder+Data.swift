@@ -156,7 +156,6 @@ extension EventDecoder {
             try checkHoldID(e)
             guard e.expiresAt != nil else { throw .missing("data.expires_at") }
         }
-        if e.type == .usage, let h = e.holdID { try Self.checkLabel(h, "data.hold_id", slash: true) }
     }
 
     static let multiplierBit: UInt32 = 1 << 12
@@ -166,10 +165,12 @@ extension EventDecoder {
         try Self.checkLabel(h, "data.hold_id", slash: true)
     }
 
-    /// A hold id, member or workflow label (§15): 1 to 128 characters; ids and members also
-    /// without `/` (they appear in paths and alert ids).
+    /// A hold id, member or workflow label (§15): 1 to 128 characters, no control characters
+    /// (a hold id goes into the id of its expiry record, where they are refused); ids and
+    /// members also without `/` (they appear in paths and alert ids).
     static func checkLabel(_ v: UnsafeRawBufferPointer, _ field: StaticString, slash: Bool) throws(DecodeFailure) {
         guard v.count > 0, v.count <= 512, UTF8Check.scalarCount(v) <= 128 else { throw .invalid(field, "must be 1 to 128 characters") }
+        guard !v.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { throw .invalid(field, "must not contain control characters") }
         if slash { guard !v.contains(UInt8(ascii: "/")) else { throw .invalid(field, "must not contain '/'") } }
     }
 
@@ -270,7 +271,10 @@ extension EventDecoder {
                 e.costNanoUSD = nanos
             }
         case 7 where key.equals("hold_id"):
-            try seen.mark(1 << 9, "data.hold_id"); e.holdID = try optionalString(&s, "data.hold_id")
+            // Never bad input on usage (§15: the work happened): a string names a hold — one the
+            // account does not have is charged as unheld —, anything else names none.
+            try seen.mark(1 << 9, "data.hold_id")
+            if s.peek() == UInt8(ascii: "\"") { e.holdID = try s.readString() } else { try s.skipValue() }
         case 10 where key.equals("capability"):
             try seen.mark(32, "data.capability"); e.capability = try optionalString(&s, "data.capability")
         case 10 where key.equals("tool_calls"):

@@ -199,11 +199,19 @@ public final class EventDecoder {
         if subject.contains(where: { $0 < 0x20 }) { throw .invalid("subject", "must not contain control characters") }
     }
 
-    /// Rules that relate data fields to the event's time (known only once both are read).
+    /// Rules that relate data fields to the event's time or envelope (known only once all are read).
     @inline(__always)
     private func checkTimes(_ e: DecodedEvent) throws(DecodeFailure) {
         if e.type == .grantIssued, let x = e.expiresAt, x <= e.time {
             throw .invalid("data.expires_at", "must be after the event's time")
         }
+        // A hold must be able to expire by the owner's record (§15), whose id
+        // `<account>/<hold_id>/expired/<expires_at>` must fit the 1,024 bytes of an id.
+        if e.type == .holdRequested, let h = e.holdID, e.subject.count + h.count + Self.holdExpiryIDOverhead > 1024 {
+            throw .invalid("data.hold_id", "is too long for this account: with the account id it must leave room for the hold's expiry id (1024 bytes)")
+        }
     }
+
+    /// "/" + "/expired/" + the longest RFC 3339 time CreditMeter writes (nanoseconds).
+    public static let holdExpiryIDOverhead = 1 + 9 + 30
 }

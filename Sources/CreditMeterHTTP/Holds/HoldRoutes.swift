@@ -187,9 +187,8 @@ extension API {
     /// The hold `id` as the ledger remembers it for an event at `time` (nil: now, as the view
     /// has it): an ended hold is forgotten 7 days of the account clock after it ended (§15).
     static func remembered(_ id: String, in view: AccountView, at time: Int64?) -> Hold? {
-        guard let hold = view.state.holdBook?.hold(id) else { return nil }
-        if let time, !hold.isActive, hold.endedAt &+ HoldBook.memory <= max(view.state.clock, time) { return nil }
-        return hold
+        guard let time else { return view.state.holdBook?.hold(id) }
+        return view.state.holdAfterPass(id, time: time)
     }
 
     /// A request's decision: granted (201, or 200 for a repeated `hold_id`) or denied (402/422).

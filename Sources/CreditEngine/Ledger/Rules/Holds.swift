@@ -147,8 +147,8 @@ extension Rules {
 
 extension Account {
     /// The remembered hold `id` as it will be once the pass before an event at `time` has run
-    /// (step 3 reads it before anything changes).
-    func holdAfterPass(_ id: String, time: Int64) -> Hold? {
+    /// (step 3 reads it before anything changes; the HTTP routes, on a view, before producing).
+    public func holdAfterPass(_ id: String, time: Int64) -> Hold? {
         guard let x = extras.first, let hold = x.holds.hold(id) else { return nil }
         let clock = Swift.max(self.clock, time)
         if clock < x.holds.deadline { return hold }
