@@ -2018,7 +2018,7 @@ extension OpenAPIDocument {
                 "type": "string",
                 "minLength": 1,
                 "maxLength": 128,
-                "pattern": "^[^/]*$",
+                "pattern": "^[^/\\u0000-\\u001F\\u007F]*$",
                 "description": "Chosen by the caller, unique per account (a retry repeats it)."
               },
               "credits": {
@@ -2104,7 +2104,7 @@ extension OpenAPIDocument {
                 ],
                 "minLength": 1,
                 "maxLength": 128,
-                "pattern": "^[^/]*$",
+                "pattern": "^[^/\\u0000-\\u001F\\u007F]*$",
                 "description": "The member (a member budget counts the member's remaining holds)."
               },
               "workflow": {
@@ -2114,6 +2114,7 @@ extension OpenAPIDocument {
                 ],
                 "minLength": 1,
                 "maxLength": 128,
+                "pattern": "^[^\\u0000-\\u001F\\u007F]*$",
                 "description": "A label, stored with the hold."
               }
             },
@@ -2395,7 +2396,7 @@ extension OpenAPIDocument {
               "type": "string",
               "minLength": 1,
               "maxLength": 128,
-              "pattern": "^[^/]*$"
+              "pattern": "^[^/\\u0000-\\u001F\\u007F]*$"
             },
             "example": "run-7f3a"
           }
