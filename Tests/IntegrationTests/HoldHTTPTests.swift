@@ -284,7 +284,7 @@ extension HTTPEndpointTests {
         try await stack.stop()
     }
 
-    /// Many clients over real HTTP, one account of 1,000 credits: each holds 10, spends 8
+    /// 64 clients over real HTTP, one account of 1,000 credits: each holds 10, spends 8
     /// against the hold (usage naming it, produced by the product over Kafka), waits until the
     /// spend is settled, and releases. No grant beyond what was available, every answer the
     /// log's decision, and the balance exactly 1,000 − Σ usage, never below 0.
@@ -297,7 +297,7 @@ extension HTTPEndpointTests {
         #expect(try await OwnershipDirectoryTests.eventually { stack.service.holds.partition(of: "shared") != nil })
         let producer = try KafkaProducer(properties: [("bootstrap.servers", h.bootstrap), ("linger.ms", "1")], logger: h.logger) { _ in }
         let topic = producer.topic("ai.usage")
-        let clients = 32, rounds = 5
+        let clients = 64, rounds = 3
         struct Answer: Sendable { var holdID: String; var status: Int; var available: Int64?; var millis: Double }
         let answers = try await withThrowingTaskGroup(of: [Answer].self) { group in
             for i in 0..<clients {
