@@ -16,7 +16,9 @@ import CreditEngine
 ///    do not expire before its `expires_at`), so available after a grant is never negative;
 /// 3. the counters are the model's;
 /// 4. the same log over one ledger and over one ledger per account gives every record the same outcome and every account the same holds;
-/// 5. every ledger conserves credits (`audit()`).
+/// 5. every ledger conserves credits (`audit()`);
+/// 6. each ledger is snapshotted and restored once mid-log (the restored one encodes to the
+///    same bytes) and every check after it holds as if it had never stopped.
 ///
 /// Seeded: a failure names the seed and the record.
 @Suite struct HoldPropertyTests {
@@ -45,6 +47,7 @@ import CreditEngine
         #expect(reached.holdDuplicates > 0 && reached.negativeAvailable > 0 && reached.deniedByExpiringGrants > 0)
         #expect(reached.grantedAtTheEdge > 0 && reached.grantedAtTheMembersEdge > 0 && reached.lateRequests > 0 && reached.lateExtends > 0)
         #expect(reached.grantedExpiringWithAGrant > 0)
+        #expect(reached.restores >= 2 * Self.seedsPerCase)
     }
 }
 
@@ -101,6 +104,7 @@ final class HoldCheck {
         var extended = 0, extendedEnded = 0, released = 0, releasedEnded = 0
         var holdDuplicates = 0, negativeAvailable = 0, deniedByExpiringGrants = 0, grantedAtTheEdge = 0
         var grantedAtTheMembersEdge = 0, lateRequests = 0, lateExtends = 0, grantedExpiringWithAGrant = 0
+        var restores = 0
 
         mutating func add(_ o: Reached) {
             denials.merge(o.denials, uniquingKeysWith: +)
@@ -113,6 +117,7 @@ final class HoldCheck {
             deniedByExpiringGrants += o.deniedByExpiringGrants; grantedAtTheEdge += o.grantedAtTheEdge
             grantedAtTheMembersEdge += o.grantedAtTheMembersEdge; lateRequests += o.lateRequests; lateExtends += o.lateExtends
             grantedExpiringWithAGrant += o.grantedExpiringWithAGrant
+            restores += o.restores
         }
     }
     private(set) var reached = Reached()
@@ -140,8 +145,13 @@ final class HoldCheck {
     func run() throws {
         let steps = 70 + rng.below(90)
         let burstAt = seed % HoldPropertyTests.seedsPerCase == 5 ? rng.below(steps) : -1
+        // Where the ledgers stop and restore from their snapshots (not drawn from `rng`, so the
+        // logs stay those of the seed): every later check holds as if they had never stopped.
+        let restoreOneAt = steps / 2 + seed % 7, restoreEachAt = steps / 3 + seed % 5
         for k in 0..<steps {
             if failed { return }
+            if k == restoreOneAt { together = try restored(together) }
+            if k == restoreEachAt { alone = try alone.map(restored) }
             now += Int64(rng.below(40)) * 60 * Self.second
             ownerExpiries()
             if k == burstAt { burst(); continue }
@@ -438,6 +448,19 @@ final class HoldCheck {
     }
 
     // MARK: Applying and checking
+
+    /// The ledger after a snapshot and a restore (contract §8), which must encode to the same
+    /// bytes again.
+    private func restored(_ ledger: PartitionLedger) throws -> PartitionLedger {
+        let bytes = SnapshotCodec.encode(ledger, topic: "ai.usage", partition: 0, nextOffset: Int64(log.count), metadata: 0)
+        let (back, _) = try SnapshotCodec.decode(bytes, config: config)
+        if SnapshotCodec.encode(back, topic: "ai.usage", partition: 0, nextOffset: Int64(log.count), metadata: 0) != bytes {
+            Issue.record("seed \(seed), record \(log.count): the restored ledger encodes to other bytes")
+            failed = true
+        }
+        reached.restores += 1
+        return back
+    }
 
     private func apply(_ r: HoldRecord, to ledger: PartitionLedger) -> ApplyResult {
         var bytes = Array(r.json.utf8)

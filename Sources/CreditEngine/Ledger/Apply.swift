@@ -97,7 +97,7 @@ extension LedgerState {
             if e.holdID != nil { holds.unheld = !Rules.Holds.settle(e, price: c.price, on: &a); holds.settling = true }
         case .hold(let c):
             holds.isHoldEvent = true
-            holds.before = a.extras.first?.holds.hold(String(decoding: e.holdID!, as: UTF8.self))?.status
+            holds.before = a.extras.first?.holds.hold(c.holdID)?.status
             holds.position = Rules.Holds.apply(c, e, to: &a, config: config)
         case .plan(let c):
             let replaced = Rules.Plan.apply(c, e, to: &a, config: config)
@@ -189,7 +189,7 @@ extension LedgerState {
         let hold = h.position.map { book!.holds[$0] }
         holdExpiries?.update(index, book, changed: hold)
         var repeated = false
-        switch c {
+        switch c.action {
         case .request:
             if hold?.status == .active { counters.holdsGranted += 1 } else { counters.holdsDenied += 1 }
         case .repeated:
@@ -201,8 +201,7 @@ extension LedgerState {
         case .extend:
             break
         }
-        result.hold = HoldReport(type: e.type, holdID: String(decoding: e.holdID!, as: UTF8.self), hold: hold,
-                                 repeated: repeated, available: accounts[index].availableCredits)
+        result.hold = HoldReport(type: e.type, holdID: c.holdID, hold: hold, repeated: repeated, available: accounts[index].availableCredits)
     }
 }
 

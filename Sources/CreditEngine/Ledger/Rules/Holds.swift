@@ -24,7 +24,13 @@ extension Rules {
     /// `expires_at` counts; an extension may shorten a hold; a request with `credits` takes no
     /// `multiplier`.
     enum Holds {
-        enum Change {
+        /// What step 3 decided a hold event is, with its `hold_id` (made a String once per event).
+        struct Change {
+            let holdID: String
+            let action: Action
+        }
+
+        enum Action {
             case request(Request)
             /// The same `hold_id` and `data` as a remembered hold: nothing changes.
             case repeated
@@ -48,6 +54,11 @@ extension Rules {
         static func validate(_ e: DecodedEvent, account i: Int, in ledger: LedgerState) throws(Rejection) -> Change {
             let a = ledger.accounts[i]
             let holdID = String(decoding: e.holdID!, as: UTF8.self)
+            return Change(holdID: holdID, action: try action(e, holdID: holdID, account: a, in: ledger))
+        }
+
+        private static func action(_ e: DecodedEvent, holdID: String, account a: Account,
+                                   in ledger: LedgerState) throws(Rejection) -> Action {
             switch e.type {
             case .holdRequested:
                 let hash = e.holdRequestFingerprint
@@ -81,9 +92,9 @@ extension Rules {
         /// Step 7, on the account after the pass: what the hold event does. Returns the hold's
         /// position in the book after it, if it names one the account remembers.
         static func apply(_ c: Change, _ e: DecodedEvent, to a: inout Account, config: EngineConfiguration) -> Int? {
-            let holdID = String(decoding: e.holdID!, as: UTF8.self)
+            let holdID = c.holdID
             let time = a.clock  // max(event time, account clock): the clock has moved (step 6)
-            switch c {
+            switch c.action {
             case .repeated:
                 return a.extras.first?.holds.position(holdID)
             case .request(let r):
