@@ -81,7 +81,7 @@ extension Bench {
         let before = try HoldCounts(port: port)
         let cpu = CPUShares(service: service.pid, broker: broker.pid)
         let run = try holdCycles(port: port, clients: options.connections, seconds: options.seconds, accounts: options.accounts, prefix: "t")
-        let cpuText = cpu.text(over: run.seconds)
+        let cpuText = cpu.text(over: run.seconds, holds: run.creates.count)
         let loadAvg = loadAverage()
         let decided = run.status[201, default: 0] + run.status[402, default: 0]
         // The service's counts and lag are published with its views (every 100 ms): read until
@@ -89,7 +89,8 @@ extension Bench {
         let ended = ContinuousClock.now
         var after = try HoldCounts(port: port)
         var logged = (after.granted + after.denied) - (before.granted + before.denied)
-        while (logged < Int64(run.creates.count) || after.lag > 0) && ContinuousClock.now < ended + .seconds(5) {
+        while (logged < Int64(run.creates.count) || after.released - before.released < Int64(run.releases.count) || after.lag > 0)
+            && ContinuousClock.now < ended + .seconds(5) {
             try await Task.sleep(for: .milliseconds(20))
             after = try HoldCounts(port: port)
             logged = (after.granted + after.denied) - (before.granted + before.denied)
@@ -234,13 +235,14 @@ extension Bench {
             start = (ProcessStats.cpuSeconds(pid: service), ProcessStats.cpuSeconds(pid: broker), ProcessStats.cpuSeconds())
         }
 
-        /// "service x, broker y, clients z cores" over `seconds`.
-        func text(over seconds: Double) -> String {
+        /// "service x, broker y, clients z cores = … µs per hold" over `seconds` and `holds`.
+        func text(over seconds: Double, holds: Int) -> String {
             let s = ProcessStats.cpuSeconds(pid: service) - start.0
             let b = ProcessStats.cpuSeconds(pid: broker) - start.1
             let c = ProcessStats.cpuSeconds() - start.2
             func cores(_ x: Double) -> String { String(format: "%.2f", x / seconds) }
-            return "service \(cores(s)), broker \(cores(b)), clients \(cores(c)) cores"
+            func perHold(_ x: Double) -> String { "\(Int(x * 1e6 / Double(max(holds, 1))))" }
+            return "service \(cores(s)), broker \(cores(b)), clients \(cores(c)) cores = \(perHold(s)) + \(perHold(b)) + \(perHold(c)) µs per hold"
         }
     }
 
