@@ -51,4 +51,29 @@ import Testing
         w.cancel("y")
         #expect(w.count == 0)
     }
+
+    /// Deadlines in any order, swept by one timer: each request is timed out at its own
+    /// deadline or just after, never before; one answered first keeps its answer.
+    @Test func deadlinesInAnyOrder() async {
+        let w = HoldWaiters()
+        let start = ContinuousClock.now
+        let deadlines: [(String, Duration)] = [("d3", .milliseconds(90)), ("d1", .milliseconds(30)), ("d2", .milliseconds(60)),
+                                               ("answered", .milliseconds(40))]
+        for (id, _) in deadlines { _ = w.register(id, partition: Self.tp) }
+        await withTaskGroup(of: (String, HoldWaiters.Outcome, ContinuousClock.Instant).self) { group in
+            for (id, after) in deadlines {
+                group.addTask { (id, await w.wait(id, until: start + after), ContinuousClock.now) }
+            }
+            while !w.resolve("answered", .revoked) { await Task.yield() }
+            for await (id, outcome, at) in group {
+                let deadline = start + deadlines.first { $0.0 == id }!.1
+                if id == "answered" {
+                    #expect(isRevoked(outcome))
+                } else {
+                    #expect(isTimedOut(outcome) && at >= deadline, "\(id)")
+                }
+            }
+        }
+        #expect(w.count == 0)
+    }
 }

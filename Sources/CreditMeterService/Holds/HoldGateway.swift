@@ -49,7 +49,7 @@ public final class HoldGateway: Sendable {
             guard current == nil else { return }
             let waiters = self.waiters
             let unconfirmed = Locked<[(ProducedRecord, UInt64)]>([])
-            let producer = try KafkaProducer(properties: KafkaSettings.producer(kafka, bootstrap: bootstrap), logger: logger) { report in
+            let producer = try KafkaProducer(properties: KafkaSettings.holdProducer(kafka, bootstrap: bootstrap), logger: logger) { report in
                 if let error = report.error {
                     waiters.resolve(tag: report.tag, .notDelivered(error.message))
                 } else if let copy = report.unconfirmed {

@@ -71,13 +71,25 @@ package enum KafkaSettings {
     }
 
     package static func producer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+        // A 2 ms linger: with 0, every alert is a request of its own, and where the broker
+        // shares the service's cores (the one-process latency bench) that doubled p50 and
+        // p99 at 10k events/s; 2 ms costs an alert at most 2 ms (docs/performance.md).
+        producer(k, bootstrap: bootstrap, lingerMs: "2")
+    }
+
+    /// The producer of hold requests made over HTTP (`HoldGateway`): no linger. A request's
+    /// answer waits for its event to cross the broker, so a linger adds to every decision (2 ms
+    /// measured half the median hold decision, 4.5 against 2.3 ms); holds sustained per second
+    /// did not drop measurably (docs/performance.md, Holds).
+    package static func holdProducer(_ k: ServiceConfiguration.Kafka, bootstrap: String) -> [(String, String)] {
+        producer(k, bootstrap: bootstrap, lingerMs: "0")
+    }
+
+    private static func producer(_ k: ServiceConfiguration.Kafka, bootstrap: String, lingerMs: String) -> [(String, String)] {
         common(k, bootstrap: bootstrap) + [
             ("enable.idempotence", "true"),
             ("acks", "all"),
-            // A 2 ms linger: with 0, every alert is a request of its own, and where the broker
-            // shares the service's cores (the one-process latency bench) that doubled p50 and
-            // p99 at 10k events/s; 2 ms costs an alert at most 2 ms (docs/performance.md).
-            ("linger.ms", "2"),
+            ("linger.ms", lingerMs),
             ("partitioner", "murmur2_random"),
         ] + user(k).filter { !consumerOnly.contains($0.0) }
     }

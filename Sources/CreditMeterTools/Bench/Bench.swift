@@ -17,6 +17,14 @@ public struct BenchOptions: Sendable {
     public var memoryAccounts = 1_000_000
     /// Events per second for the latency phase (default: half the full path's measured maximum).
     public var latencyRate: Double?
+    /// The `hold-latency` phase (not in the default set): background rates, seconds per run,
+    /// connections of the throughput run.
+    public var holdRates: [Double] = [0, 10_000]
+    public var holdSeconds = 10.0
+    public var holdConnections = 64
+    public var holdFetchWaitMs = 1
+    /// More librdkafka properties for the hold-latency phase's service (`key=value`).
+    public var holdProperties: [String: String] = [:]
     /// This executable (for the `credit-meter run` child whose CPU is measured).
     public var executable: String = CommandLine.arguments[0]
     public init() {}
@@ -38,11 +46,14 @@ public enum Bench {
         spec.accounts = options.accounts
         spec.usageEvents = options.events
         spec.malformed = 0
+        let needsKafka = !options.phases.isDisjoint(with: ["kafka", "cpu", "latency", "restart", "http"])
         let generated = ContinuousClock.now
-        let records = Workload.generate(spec)
-        let bytes = records.reduce(0) { $0 + $1.value.count }
-        say("workload: \(fmt(records.count)) records (\(fmt(options.events)) usage), \(fmt(options.accounts)) accounts, "
-            + "\(bytes / records.count) B average, generated in \(ms(ContinuousClock.now - generated))")
+        let records = needsKafka || options.phases.contains("engine") ? Workload.generate(spec) : []
+        if !records.isEmpty {
+            let bytes = records.reduce(0) { $0 + $1.value.count }
+            say("workload: \(fmt(records.count)) records (\(fmt(options.events)) usage), \(fmt(options.accounts)) accounts, "
+                + "\(bytes / records.count) B average, generated in \(ms(ContinuousClock.now - generated))")
+        }
 
         if options.phases.contains("engine") { engine(records, config: config.engine, say: say) }
         if options.phases.contains("memory") { try memory(accounts: options.memoryAccounts, config: config.engine, dir: scratch, say: say) }
@@ -52,7 +63,15 @@ public enum Bench {
             try await MoveBench.run(accounts: options.accounts, partitions: options.partitions, config: config,
                                     scratch: scratch, logger: logger, say: say)
         }
-        let needsKafka = !options.phases.isDisjoint(with: ["kafka", "cpu", "latency", "restart", "http"])
+        if options.phases.contains("hold-latency") {
+            var hold = HoldLatencyOptions()
+            hold.rates = options.holdRates
+            hold.seconds = options.holdSeconds
+            hold.connections = options.holdConnections
+            hold.fetchWaitMs = options.holdFetchWaitMs
+            hold.properties = options.holdProperties
+            try await holdLatency(config: config, options: hold, scratch: scratch, executable: options.executable, logger: logger, say: say)
+        }
         guard needsKafka else { return }
         var cluster: DevCluster?
         let bootstrap: String

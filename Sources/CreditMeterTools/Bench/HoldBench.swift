@@ -3,7 +3,7 @@ import Foundation
 
 /// Holds in the engine alone (contract §15): how many hold cycles — request, three usage
 /// events settling against the hold, release — one core decides and applies per second, and
-/// the resident bytes one active hold costs. (The HTTP answer's latency is the `http` phase's.)
+/// the resident bytes one active hold costs. (Decisions over HTTP: the `hold-latency` phase.)
 extension Bench {
     static func holds(accounts: Int, config: EngineConfiguration, say: (String) -> Void) {
         let decoder = EventDecoder()

@@ -29,23 +29,8 @@ extension Bench {
         let accounts = 20_000
         let perAccount = 12
         let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "0")], logger: logger) { _ in }
-        let topicHandle = producer.topic("bench.latency")
-        func send(_ key: String, _ json: String, _ ts: Int64) throws {
-            let k = Array(key.utf8)
-            let v = Array(json.utf8)
-            try k.withUnsafeBytes { kb in try v.withUnsafeBytes { vb in try producer.produce(topicHandle, key: kb, value: vb, timestampMs: ts) } }
-        }
-        let t0 = EventTime.parse("2026-11-10T00:00:00Z")!
-        let balancesBefore = heldIn(balancesTopic, bootstrap: bootstrap, logger: logger)
-        for a in 0..<accounts {
-            try send("lat-\(a)", "{\"specversion\":\"1.0\",\"id\":\"plan-\(a)\",\"source\":\"billing\",\"type\":\"credit.plan.assigned\",\"subject\":\"lat-\(a)\",\"time\":\"\(EventTime.format(t0))\",\"data\":{\"plan\":\"trial\"}}", t0 / 1_000_000)
-        }
-        try producer.flush(timeoutMs: 30_000)
-        let ready = ContinuousClock.now + .seconds(60)
-        while heldIn(balancesTopic, bootstrap: bootstrap, logger: logger) - balancesBefore < Int64(accounts) {
-            guard ContinuousClock.now < ready else { throw ServiceError("latency: the service did not take the plans within 60 s") }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let load = PacedUsage(accounts: accounts)
+        try await load.assignPlans(producer: producer, balancesTopic: balancesTopic, bootstrap: bootstrap, logger: logger)
 
         let total = accounts * perAccount
         let sent = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: total)
@@ -77,47 +62,23 @@ extension Bench {
             }
         }
         readerThread.start()
-        let elapsed = try paced(total: total, rate: rate, producer: producer) { i in
-            let a = i % accounts
-            let t = t0 + Int64(i / accounts + 1) * EventTime.nanosPerSecond
-            let json = "{\"specversion\":\"1.0\",\"id\":\"lat-\(i)\",\"source\":\"//ai.example\",\"type\":\"ai.usage\",\"subject\":\"lat-\(a)\",\"time\":\"\(EventTime.format(t))\",\"data\":{\"action\":\"web_research\"}}"
-            sent[i] = DispatchTime.now().uptimeNanoseconds
-            try send("lat-\(a)", json, t / 1_000_000)
-        }
+        let elapsed = try load.produce(total: total, rate: rate, producer: producer) { i in sent[i] = DispatchTime.now().uptimeNanoseconds }
         let expectedAlerts = accounts * 3
         let deadline = ContinuousClock.now + .seconds(60)
         while latencies.value.count < expectedAlerts && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         stopReader.request()
-        let l = latencies.value.sorted()
+        let l = latencies.value
         guard l.count == expectedAlerts else { throw ServiceError("latency: read back \(l.count) of \(expectedAlerts) alerts") }
-        func pct(_ p: Double) -> Double { l[min(l.count - 1, Int(Double(l.count) * p))] }
+        let alerts = Percentiles(l)
         let echo = try echoLatency(bootstrap: bootstrap, rate: rate, total: min(total, 100_000), logger: logger)
         say("alert latency (\(label)) at " + fmt(Int(Double(total) / elapsed)) + " events/s: p50 "
-            + String(format: "%.2f", pct(0.50)) + " ms, p99 " + String(format: "%.2f", pct(0.99)) + " ms, max "
-            + String(format: "%.2f", l.last ?? 0) + " ms over \(fmt(l.count)) alerts; the broker alone (produce → consumer, same rate): p50 "
+            + String(format: "%.2f", alerts.p50) + " ms, p99 " + String(format: "%.2f", alerts.p99) + " ms, max "
+            + String(format: "%.2f", alerts.max) + " ms over \(fmt(l.count)) alerts; the broker alone (produce → consumer, same rate): p50 "
             + String(format: "%.2f", echo.p50) + " ms, p99 " + String(format: "%.2f", echo.p99) + " ms")
     }
 
     /// Records ever written to a topic (sum of high watermarks: the mock's retention moves the
     /// low ones, so high − low is not monotonic).
-    /// Calls `produce(i)` for i in 0..<total at `rate` per second: each millisecond, the ones
-    /// due; the thread sleeps in between (a spinning producer would starve the broker and the
-    /// service of CPU on 2 cores). Flushes at the end; returns the seconds it took.
-    static func paced(total: Int, rate: Double, producer: KafkaProducer, _ produce: (Int) throws -> Void) throws -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        var i = 0
-        while i < total {
-            let now = DispatchTime.now().uptimeNanoseconds
-            let due = min(total, Int(Double(now - start) / 1e9 * rate) + 1)
-            while i < due { try produce(i); i += 1 }
-            producer.poll()
-            let spent = DispatchTime.now().uptimeNanoseconds - now
-            if spent < 1_000_000 { usleep(UInt32((1_000_000 - spent) / 1_000)) }
-        }
-        try producer.flush(timeoutMs: 30_000)
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    }
-
     static func heldIn(_ topic: String, bootstrap: String, logger: Logger) -> Int64 {
         guard let c = try? KafkaConsumer(properties: [("bootstrap.servers", bootstrap)], logger: logger),
               let n = try? c.partitionCounts([topic])[topic] else { return 0 }
@@ -131,48 +92,65 @@ extension Bench {
     /// the paced events and reads the alerts.
     static func latencySeparateProcesses(config: ServiceConfiguration, rate: Double, scratch: String, executable: String,
                                          logger: Logger, say: @escaping @Sendable (String) -> Void) async throws {
+        let (broker, bootstrap) = try await brokerChild(executable: executable, scratch: scratch)
+        defer { kill(broker.pid, SIGTERM); broker.wait() }
+        let service = try serviceChild(executable: executable, scratch: scratch, name: "latency", bootstrap: bootstrap, config: config)
+        defer { kill(service.pid, SIGTERM); service.wait() }
+        try await pacedAlerts(bootstrap: bootstrap, alertsTopic: config.kafka.alertsTopic, balancesTopic: config.kafka.balancesTopic ?? "credit.balances",
+                              rate: rate, logger: logger, label: "broker and service in separate processes", say: say)
+        for line in loopProfile(service) { say("  service loop, 5 s: " + line) }
+    }
+
+    /// `credit-meter dev-broker` in a child process with the latency phases' topics; returns it
+    /// and its bootstrap servers.
+    static func brokerChild(executable: String, scratch: String) async throws -> (MeasuredChild, String) {
         let brokerOut = scratch + "/dev-broker.out"
-        let broker = try MeasuredChild(executable, ["dev-broker", "--topic", "bench.latency:16", "--topic", "credit.alerts:16",
+        let broker = try MeasuredChild(executable, ["dev-broker", "--topic", "\(PacedUsage.topic):16", "--topic", "credit.alerts:16",
                                                     "--topic", "ai.usage.dlq:2", "--topic", "credit.balances:16", "--topic", "bench.echo:16"],
                                        output: brokerOut)
-        defer { kill(broker.pid, SIGTERM); broker.wait() }
-        var bootstrap = ""
         for _ in 0..<200 {
             if let text = try? String(contentsOfFile: brokerOut, encoding: .utf8), let line = text.split(separator: "\n").first {
-                bootstrap = String(line); break
+                return (broker, String(line))
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        guard !bootstrap.isEmpty else { throw ServiceError("dev-broker did not start") }
-        var cfg = config
-        cfg.kafka.groupID = "bench-latency-procs"
-        cfg.kafka.inputTopics = ["bench.latency"]
-        let path = scratch + "/latency-run.yaml"
+        kill(broker.pid, SIGTERM)
+        broker.wait()
+        throw ServiceError("dev-broker did not start")
+    }
+
+    /// `credit-meter run` in a child process, consuming `bench.latency` as group
+    /// `bench-<name>-procs` (librdkafka `properties` added), HTTP on a free loopback port,
+    /// snapshots every 10 s, at debug level for its loop profile (`LoopProfile`, on its standard
+    /// error: `loopProfile`).
+    static func serviceChild(executable: String, scratch: String, name: String, bootstrap: String, config cfg: ServiceConfiguration,
+                             properties: [String: String] = [:]) throws -> MeasuredChild {
+        let path = scratch + "/\(name)-run.yaml"
         try """
         kafka:
           bootstrap_servers: \(bootstrap)
-          group_id: bench-latency-procs
-          input_topics: [bench.latency]
+          group_id: bench-\(name)-procs
+          input_topics: [\(PacedUsage.topic)]
           alerts_topic: \(cfg.kafka.alertsTopic)
           dead_letter_topic: \(cfg.kafka.deadLetterTopic)
           balances_topic: \(cfg.kafka.balancesTopic ?? "credit.balances")
+          properties: { \(properties.sorted { $0.key < $1.key }.map { "\"\($0.key)\": \"\($0.value)\"" }.joined(separator: ", ")) }
         rate_cards_dir: \(cfg.rateCardsDir)
         price_book: \(cfg.priceBookPath)
-        snapshots: { dir: \(scratch)/latency-snapshots, interval_seconds: 10, keep: 2 }
+        snapshots: { dir: \(scratch)/\(name)-snapshots, interval_seconds: 10, keep: 2 }
         http: { listen: "127.0.0.1:0" }
         """.write(toFile: path, atomically: true, encoding: .utf8)
-        // Debug level for the child's loop profile (`LoopProfile`, on its standard error), printed after the figures.
-        let serviceOut = scratch + "/latency-run.out"
-        let service = try MeasuredChild(executable, ["run", "--config", path, "--log-level", "debug"], output: serviceOut)
-        defer { kill(service.pid, SIGTERM); service.wait() }
-        try await pacedAlerts(bootstrap: bootstrap, alertsTopic: cfg.kafka.alertsTopic, balancesTopic: cfg.kafka.balancesTopic ?? "credit.balances",
-                              rate: rate, logger: logger, label: "broker and service in separate processes", say: say)
-        let profile = ((try? String(contentsOfFile: serviceOut + ".err", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("loop profile") }
-        for line in profile { say("  service loop, 5 s: " + (line.range(of: ": ").map { String(line[$0.upperBound...]) } ?? String(line))) }
+        return try MeasuredChild(executable, ["run", "--config", path, "--log-level", "debug"], output: scratch + "/\(name)-run.out")
+    }
+
+    /// The loop profile lines a `serviceChild` has logged so far (the figures after `: `).
+    static func loopProfile(_ service: MeasuredChild) -> [String] {
+        let lines = ((try? String(contentsOfFile: service.output + ".err", encoding: .utf8)) ?? "").split(separator: "\n").filter { $0.contains("loop profile") }
+        return lines.map { line in line.range(of: ": ").map { String(line[$0.upperBound...]) } ?? String(line) }
     }
 
     /// The broker's own latency: produce → a separate consumer, same pacing, no service.
-    static func echoLatency(bootstrap: String, rate: Double, total: Int, logger: Logger) throws -> (p50: Double, p99: Double) {
+    static func echoLatency(bootstrap: String, rate: Double, total: Int, logger: Logger) throws -> Percentiles {
         let topic = "bench.echo"
         let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "0")], logger: logger) { _ in }
         let reader = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap), ("fetch.wait.max.ms", "1")], logger: logger)
@@ -201,9 +179,9 @@ extension Bench {
         let deadline = ContinuousClock.now + .seconds(30)
         while latencies.value.count < total && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
         stop.request()
-        let l = latencies.value.sorted()
+        let l = latencies.value
         guard l.count == total else { throw ServiceError("echo: read back \(l.count) of \(total) records") }
-        return (l[l.count / 2], l[min(l.count - 1, l.count * 99 / 100)])
+        return Percentiles(l)
     }
 
     /// Restart with a tail: a service runs over the workload and stops cleanly (snapshot);

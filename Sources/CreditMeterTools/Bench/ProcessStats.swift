@@ -18,6 +18,16 @@ enum ProcessStats {
         return seconds(usage)
     }
 
+    /// User + system CPU seconds of another process so far (`/proc/<pid>/stat`; 0 if unreadable).
+    static func cpuSeconds(pid: pid_t) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return 0 }
+        // Fields after the command name: state is field 3, utime 14 and stime 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// CPU seconds of one thread (the calling one).
     static func threadCPUSeconds() -> Double {
         var usage = rusage()
