@@ -21,7 +21,7 @@ struct HoldKillTests {
     static let account = "shared"
     static let holds = "/v1/accounts/shared/holds"
     static let clients = 64
-    static let rounds = 8
+    static let rounds = 10
     static let kills = 4
     /// Each hold's credits; each round spends 1 … 5 of them (in millicredits: × 1,000).
     static let held = 10
@@ -54,9 +54,12 @@ struct HoldKillTests {
         }
         let topic = producer.topic("ai.usage")
         let total = Self.clients * Self.rounds
-        let step = total / (Self.kills + 1)
+        // The kills fall within the first `total − 2 × clients` rounds, one per step; the cap
+        // never lets the rounds started before the last kill reach `total − clients / 2`.
+        let step = (total - 2 * Self.clients) / Self.kills
+        let ceiling = total - Self.clients / 2
         var rng = SplitMix64(seed: 20261207)
-        var threshold = step / 2 + Int(rng.next() % UInt64(step))
+        var threshold = step / 4 + Int(rng.next() % UInt64(step / 2))
         // Rounds may start up to a little past the next kill's moment: the kills fall while
         // the clients are busy, never after they have finished.
         floor.cap.store(threshold + Self.clients, ordering: .releasing)
@@ -135,8 +138,9 @@ struct HoldKillTests {
                 // Due, or slow, but clients wait for the cap and nothing is in flight: a few more
                 // rounds, so that requests are in flight when the service dies or answers late.
                 if killAt != nil || slow, floor.inFlight.load(ordering: .relaxed) == 0,
-                   floor.started.load(ordering: .relaxed) > floor.cap.load(ordering: .relaxed) {
-                    floor.cap.add(Self.clients / 4, ordering: .releasing)
+                   floor.started.load(ordering: .relaxed) > floor.cap.load(ordering: .relaxed),
+                   floor.cap.load(ordering: .relaxed) < ceiling {
+                    floor.cap.add(Self.clients / 8, ordering: .releasing)
                 }
                 guard completed < total else { throw TestFailure("the workload ended before kill \(k)") }
                 if let failure = floor.failure.withLock({ $0 }) { throw TestFailure(failure) }
@@ -150,7 +154,7 @@ struct HoldKillTests {
             killedAt.append("\(floor.completed.load(ordering: .relaxed)) rounds at \(Int((ContinuousClock.now - began).components.seconds)) s")
             #expect(await child.wait(timeout: .seconds(30)) != nil)
             committedBefore = try await Self.committed(h)
-            threshold = step * (k + 1) + step / 2 + Int(rng.next() % UInt64(step))
+            threshold = step * (k + 1) + step / 4 + Int(rng.next() % UInt64(step / 2))
             floor.cap.store(k == Self.kills - 1 ? .max : threshold + Self.clients, ordering: .releasing)
             run += 1
             child = try await Self.start(h, logs: logs, run: run, floor: floor)
