@@ -109,8 +109,9 @@ struct HoldKillTests {
         // a random instant more and a hold request in flight, then SIGKILL — with work done
         // since the last snapshot — and a new process on the same state directory. Once the
         // service is up after the second restart, the broker answers slowly (1.5 s a request,
-        // longer than the service waits for a decision) until 32 hold requests were answered 202: each retried while its first event is not applied yet, so the
-        // log holds repeated requests for one hold_id.
+        // longer than the service waits for a decision) until 32 hold requests were answered
+        // 202: each is retried while its first event is not applied yet, so the log holds
+        // repeated requests for one hold_id.
         var committedBefore = try await Self.committed(h)
         var restoredRuns = 0
         var slow = false, slowed = false
@@ -214,6 +215,9 @@ struct HoldKillTests {
         #expect(decisions.allSatisfy { $0.hold.denial == nil || $0.hold.denial == .insufficientCredits })
         let granted = answers.filter { $0.status == 201 || $0.status == 200 }
         #expect(!granted.isEmpty && granted.count < total, "granted \(granted.count) of \(total)")
+
+        // The views are published on the loop's cadence: waited for (the last usage settled).
+        try await watcher.poll("/v1/accounts/\(Self.account)") { Self.number("balance_credits", in: $0.text) == Self.credits(refAccount.balance) }
 
         // The service's holds read back: each the reference's, settled with what its client spent.
         var differing: [String] = []
@@ -440,15 +444,17 @@ final class ProductClient: @unchecked Sendable {  // used by one task at a time
     /// GETs `target` until `condition` holds for a 200 answer.
     func poll(_ target: String, _ condition: (LoopbackHTTPClient.Response) -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(180)
+        var last = "no answer"
         while ContinuousClock.now < deadline {
             try Task.checkCancellation()
             if case .answered(let r) = await send(target) {
                 if r.status == 200 && condition(r) { return }
                 guard r.status == 200 || Self.notYet(r) else { throw TestFailure("\(target): \(r.status) \(r.text)") }
+                last = "\(r.status) \(r.text)"
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw TestFailure("\(target): not as expected in 180 s")
+        throw TestFailure("\(target): not as expected in 180 s; last answer \(last)")
     }
 
     /// The answer to GET `target` (the service is up and caught up).
