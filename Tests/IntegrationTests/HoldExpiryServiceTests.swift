@@ -30,7 +30,11 @@ struct HoldExpiryServiceTests {
         let task: Task<Void, any Error>
 
         init(_ config: ServiceConfiguration, clock: SetClock, logger: Logger) {
-            let service = MeterService(config: config, logger: logger, wallClock: clock.now)
+            self.init(config, wallClock: clock.now, logger: logger)
+        }
+
+        init(_ config: ServiceConfiguration, wallClock: @escaping WallClock, logger: Logger) {
+            let service = MeterService(config: config, logger: logger, wallClock: wallClock)
             self.service = service
             task = Task { try await service.run() }
         }
@@ -57,6 +61,15 @@ struct HoldExpiryServiceTests {
     }
 
     static func t(_ text: String) -> Int64 { EventTime.parse(text)! }
+
+    /// The configuration of one instance of the harness's group: its own snapshot folder.
+    static func instanceConfig(_ h: ServiceHarness, _ name: String) throws -> ServiceConfiguration {
+        let path = "\(h.dir)/instance-\(name).yaml"
+        try String(contentsOfFile: h.configPath, encoding: .utf8)
+            .replacingOccurrences(of: "\(h.dir)/snapshots,", with: "\(h.dir)/snapshots-\(name),")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return try ServiceConfiguration.load(path: path)
+    }
 
     static func request(_ account: String, _ hold: String, credits: Int, ttl: Int, at time: String) -> String {
         event("credit.hold.requested", account, id: "req-\(hold)", time: time,
@@ -151,14 +164,7 @@ struct HoldExpiryServiceTests {
     /// one ledger applying the input log as it ends up.
     @Test func twoInstancesWithAPartitionMovingWhileAHoldIsOpenExpireItOnce() async throws {
         let h = try ServiceHarness(partitions: 2)
-        // One configuration per instance: the same group, separate snapshot folders.
-        let base = try String(contentsOfFile: h.configPath, encoding: .utf8)
-        func config(_ name: String) throws -> ServiceConfiguration {
-            let path = "\(h.dir)/instance-\(name).yaml"
-            try base.replacingOccurrences(of: "\(h.dir)/snapshots,", with: "\(h.dir)/snapshots-\(name),")
-                .write(toFile: path, atomically: true, encoding: .utf8)
-            return try ServiceConfiguration.load(path: path)
-        }
+        func config(_ name: String) throws -> ServiceConfiguration { try Self.instanceConfig(h, name) }
         let other = try #require((0..<100).map { "acct-\($0)" }.first {
             KeyPartitioner.partition(account: $0, count: 2) != KeyPartitioner.partition(account: "acme", count: 2)
         })
