@@ -42,6 +42,9 @@ struct HoldSeveralInstancesTests {
         private let running = Mutex<[String: Child]>([:])
         /// Every process started, in order (their logs are counted at the end).
         private let started = Mutex<[(name: String, child: Child)]>([])
+        /// Answers to POSTs (hold requests, releases) that sent the client elsewhere (307) or
+        /// made it ask again (503, 202, no connection).
+        let redirects = Atomic<Int>(0), retries = Atomic<Int>(0)
 
         init(_ names: [String], harness h: ServiceHarness, logs: String) throws {
             self.logs = logs
@@ -119,6 +122,7 @@ struct HoldSeveralInstancesTests {
                     if r.status == 307, let location = r.headers["location"],
                        let m = location.firstMatch(of: /^http:\/\/127\.0\.0\.1:(\d+)(\/.*)$/) {
                         next = (Int(m.1)!, String(m.2))
+                        if method == "POST" { redirects.add(1, ordering: .relaxed) }
                         continue
                     }
                     guard polling || r.status == 503 || r.status == 202 || r.status == 307 else {
@@ -127,7 +131,8 @@ struct HoldSeveralInstancesTests {
                 } catch let failure as LoopbackHTTPClient.Failure {
                     last = "port \(port): \(failure)"
                 }
-                Thread.sleep(forTimeInterval: 0.02)
+                if method == "POST" { retries.add(1, ordering: .relaxed) }
+                Thread.sleep(forTimeInterval: 0.05)
             } while ContinuousClock.now < deadline || next != nil
             throw TestFailure("\(method) \(target) never answered as expected; last: \(last)")
         }
@@ -145,9 +150,10 @@ struct HoldSeveralInstancesTests {
     enum Kind: Int, CaseIterable {
         /// Spent against, then released.
         case settledReleased
-        /// Left alone: the owner's `credit.hold.expired` ends it.
+        /// Left to expire: the owner's `credit.hold.expired` ends it, unless a later event of the
+        /// account (the next wave's request) comes first.
         case expiresByRecord
-        /// Spent against, then left to expire.
+        /// Spent against, then left to expire as above.
         case settledExpires
         /// A later event of the account, timed past `expires_at`, ends it first.
         case expiresByEvent
@@ -373,9 +379,10 @@ struct HoldSeveralInstancesTests {
               + "\(replay.expiredByRecord) expired by the owner's record, \(replay.expiredByEvent) by a later event; "
               + "\(expiryRecords.count) expiry records (\(replay.expiryRecordsDuplicate) duplicates); "
               + "\(restores) partition restores, \(restoresWithOpenHolds) with holds open; "
+              + "POSTs \(instances.redirects.load(ordering: .relaxed)) times redirected, \(instances.retries.load(ordering: .relaxed)) times asked again; "
               + "\(input.count) input records; \(ContinuousClock.now - started)")
         #expect(replay.expiredByRecord > 0 && replay.expiredByEvent > 0 && spent > 0)
-        #expect(restoresWithOpenHolds > 0)
+        #expect(restoresWithOpenHolds > 0 && instances.redirects.load(ordering: .relaxed) > 0)
         #expect(expiryRecords.allSatisfy { $0.json["source"] as? String == "credit-meter" })
         #expect(replay.expiryRecordsApplied + replay.expiryRecordsDuplicate == expiryRecords.count)
     }
