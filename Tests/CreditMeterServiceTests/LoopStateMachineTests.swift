@@ -175,6 +175,95 @@ import Testing
         #expect(failed(m.finish(after: drained(), writeFailure: nil)) == "snapshot write failed")
     }
 
+    // MARK: Snapshots that do not stop the loop
+
+    @Test func aCaptureWaitsForItsBalancesDocumentsThenForItsOutputs() {
+        var m = consuming()
+        #expect(snapshotDue(&m))
+        #expect(m.captured() == .startOldest)
+        #expect(m.capturesWaiting == 1 && m.oldestCapture == .publishingBalances)
+        // Its outputs are not known while its balances documents are still being produced.
+        #expect(m.acknowledged(below: .max) == Machine.SnapshotAction.none)
+        m.capturedBalancesPublished(outputsBelow: 10)
+        #expect(m.oldestCapture == .awaitingAcknowledgement(outputsBelow: 10))
+        #expect(m.acknowledged(below: 9) == Machine.SnapshotAction.none)
+        #expect(m.acknowledged(below: 10) == .handOverOldest(outputsBelow: 10))
+        #expect(m.capturesWaiting == 0 && m.oldestCapture == nil)
+        #expect(m.snapshotInFlight)  // in the writer until a drain
+        #expect(m.acknowledged(below: 11) == Machine.SnapshotAction.none)
+        #expect(m.assigned([p0], after: drained()) == .restore([p0]))
+        #expect(!m.snapshotInFlight)
+    }
+
+    @Test func capturesTakenWhileTheOldestWaitsJoinTheNewest() {
+        var m = consuming()
+        #expect(m.captured() == .startOldest)
+        #expect(m.captured() == .startNewest)
+        #expect(m.captured() == .mergeIntoNewest)
+        #expect(m.captured() == .mergeIntoNewest)
+        #expect(m.capturesWaiting == 2)
+        m.capturedBalancesPublished(outputsBelow: 5)
+        #expect(m.acknowledged(below: 7) == .handOverOldest(outputsBelow: 5))
+        // The newest is now the oldest: it waits for its own balances documents.
+        #expect(m.capturesWaiting == 1 && m.oldestCapture == .publishingBalances)
+        #expect(m.acknowledged(below: 7) == Machine.SnapshotAction.none)
+        #expect(m.captured() == .startNewest)
+        m.capturedBalancesPublished(outputsBelow: 9)
+        #expect(m.acknowledged(below: 9) == .handOverOldest(outputsBelow: 9))
+        #expect(m.capturesWaiting == 1)
+    }
+
+    @Test func aDeliveryFailureDiscardsTheCapturesNotHandedOver() {
+        var m = consuming()
+        #expect(m.captured() == .startOldest)
+        m.capturedBalancesPublished(outputsBelow: 3)
+        #expect(m.captured() == .startNewest)
+        _ = m.deliveryFailed("Broker: Message size too large")
+        #expect(m.phase == .abandoning && m.capturesWaiting == 2)
+        // Even with every output before it acknowledged: nothing is handed over after a failure.
+        #expect(m.acknowledged(below: 100) == .discardAll)
+        #expect(m.capturesWaiting == 0)
+
+        var revoking = consuming()
+        _ = revoking.captured()
+        _ = revoking.deliveryFailed("Local: Message timed out")
+        #expect(revoking.settle() == .discardAll)
+        #expect(revoking.revoked([p0], lost: false, after: drained()) == .drop([p0], keepFinal: true))
+        #expect(failed(revoking.finish(after: drained(), writeFailure: nil))?.hasPrefix("a record could not be delivered") == true)
+    }
+
+    @Test func theAssignmentChangesOnlyOnceTheCapturesAreSettled() {
+        var m = consuming()
+        #expect(m.settle() == Machine.SnapshotAction.none)
+        _ = m.captured()
+        _ = m.captured()
+        #expect(m.snapshotInFlight)
+        // Flushed and handed over, both, before the rebalance goes on.
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.capturesWaiting == 0 && m.snapshotInFlight)
+        #expect(m.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: false))
+        #expect(!m.snapshotInFlight)
+        _ = m.captured()
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.assigned([p1], after: drained()) == .restore([p1]))
+        #expect(m.phase == .consuming)
+    }
+
+    @Test func aCleanStopSettlesItsCapturesAtTheRevokesAndDiscardsWhatTheClosedConsumerLeft() {
+        var m = consuming()
+        _ = m.captured()
+        #expect(isLeave(m.step(stopRequested: true, processed: 0)))
+        #expect(m.capturesWaiting == 1)  // carried by the stop to the revokes
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.revoked([p0], lost: false, after: drained()) == .snapshotAndDrop([p0], keepFinal: true))
+
+        var closed = consuming()
+        _ = closed.captured()
+        _ = closed.stopRequested()
+        #expect(closed.settle(consumerClosed: true) == .discardAll)
+        guard case .stoppedCleanly = closed.finish(after: drained(), writeFailure: nil) else { Issue.record("expected a clean stop"); return }
+    }
+
     // MARK: Deadlines
 
     @Test func periodicWorkIsDueByItsDeadlines() {
