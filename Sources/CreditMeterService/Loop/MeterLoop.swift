@@ -386,10 +386,11 @@ final class MeterLoop {
 
     /// The captures not handed over are dropped (a failure was seen, or the consumer closed).
     private func discard() {
-        guard !pending.isEmpty else { return }
+        defer { pending.removeAll() }
+        // Captures of no partition (taken before any assignment) only carry commits: nothing to say.
+        guard pending.contains(where: { !$0.capture.parts.isEmpty }) else { return }
         logger.warning("snapshots waiting for their outputs discarded", metadata: [
             "snapshots": "\(pending.count)", "reason": "\(machine.failure.map { "\($0)" } ?? "the consumer is closed")"])
-        pending.removeAll()
     }
 
     /// A revoke's snapshot, written before the partitions leave: publishes the pending views and
