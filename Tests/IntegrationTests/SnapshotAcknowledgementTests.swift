@@ -57,12 +57,26 @@ struct SnapshotAcknowledgementTests {
         return out
     }
 
-    static func start(_ h: ServiceHarness) -> (MeterService, SnapshotRestoreTests.Capture, Task<Void, any Error>) {
+    /// A running service, its log, and its mock cluster, once ten records of each partition are
+    /// processed and snapshotted.
+    struct Running {
+        let h: ServiceHarness
+        let cluster: MockCluster
+        let service: MeterService
+        let log: SnapshotRestoreTests.Capture
+        let task: Task<Void, any Error>
+    }
+
+    static func startWithTheFirstRecordsSnapshotted() async throws -> Running {
+        let h = try harness()
+        let cluster = try #require(h.cluster).cluster
+        for p in 0..<partitions { try produceBad(h, partition: p, count: 10, from: 0) }
         let log = SnapshotRestoreTests.Capture()
         log.logLevel = .debug
-        let service = MeterService(config: try! h.config(), logger: Logger(label: "test.snapshot-acks") { _ in log })
+        let service = MeterService(config: try h.config(), logger: Logger(label: "test.snapshot-acks") { _ in log })
         let task = Task { try await service.run() }
-        return (service, log, task)
+        try await waitUntil("the first records are snapshotted") { try newestSnapshots(h) == [0: 10, 1: 10] }
+        return Running(h: h, cluster: cluster, service: service, log: log, task: task)
     }
 
     static func waitUntil(_ what: String, timeout: Duration = .seconds(90), _ condition: () throws -> Bool) async throws {
@@ -74,11 +88,8 @@ struct SnapshotAcknowledgementTests {
     }
 
     @Test func aSnapshotIsWrittenOnlyOnceTheOutputsBeforeItAreAcknowledged() async throws {
-        let h = try Self.harness()
-        let cluster = try #require(h.cluster).cluster
-        for p in 0..<Self.partitions { try Self.produceBad(h, partition: p, count: 10, from: 0) }
-        let (service, log, task) = Self.start(h)
-        try await Self.waitUntil("the first records are snapshotted") { try Self.newestSnapshots(h) == [0: 10, 1: 10] }
+        let r = try await Self.startWithTheFirstRecordsSnapshotted()
+        let (h, cluster, service, log, task) = (r.h, r.cluster, r.service, r.log, r.task)
 
         // Broker 2 answers 400 ms late and refuses its next requests (retriable): the dead
         // letters of the next records are unacknowledged for seconds, while a snapshot is due
@@ -117,11 +128,8 @@ struct SnapshotAcknowledgementTests {
     }
 
     @Test func aDeliveryFailureDiscardsTheSnapshotWaitingForIt() async throws {
-        let h = try Self.harness()
-        let cluster = try #require(h.cluster).cluster
-        for p in 0..<Self.partitions { try Self.produceBad(h, partition: p, count: 10, from: 0) }
-        let (_, log, task) = Self.start(h)
-        try await Self.waitUntil("the first records are snapshotted") { try Self.newestSnapshots(h) == [0: 10, 1: 10] }
+        let r = try await Self.startWithTheFirstRecordsSnapshotted()
+        let (h, cluster, log, task) = (r.h, r.cluster, r.log, r.task)
 
         // Broker 2 answers a second late, and refuses the next dead letter for good: the
         // snapshots captured meanwhile must never be written.
