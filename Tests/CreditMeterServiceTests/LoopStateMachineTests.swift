@@ -264,6 +264,94 @@ import Testing
         guard case .stoppedCleanly = closed.finish(after: drained(), writeFailure: nil) else { Issue.record("expected a clean stop"); return }
     }
 
+    /// The oldest capture waits `flushWait` (counted from the first `due` that sees it) for
+    /// its outputs; then it is overdue, and the captures are settled with a bounded flush.
+    @Test func anOldestCaptureOverdueIsSettledWithAFlush() {
+        var m = consuming()
+        let ms = { (n: Int) in self.t0 + .milliseconds(n) }
+        #expect(m.due(now: ms(3_000)).contains(.snapshot))
+        #expect(m.captured() == .startOldest)
+        #expect(m.oldestCaptureDeadline == nil)
+        #expect(!m.due(now: ms(3_050)).contains(.overdueCapture))
+        #expect(m.oldestCaptureDeadline == ms(3_050) + Machine.flushWait)
+        m.capturedBalancesPublished(outputsBelow: 10)
+        // A stage reached does not move the deadline; a newest capture does not either.
+        #expect(m.due(now: ms(6_000)).contains(.snapshot))
+        #expect(m.captured() == .startNewest)
+        #expect(m.acknowledged(below: 9) == Machine.SnapshotAction.none)
+        #expect(m.oldestCaptureDeadline == ms(3_050) + Machine.flushWait)
+        #expect(!m.due(now: ms(3_049) + Machine.flushWait).contains(.overdueCapture))
+        #expect(m.due(now: ms(3_050) + Machine.flushWait).contains(.overdueCapture))
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.capturesWaiting == 0 && m.oldestCaptureDeadline == nil && m.snapshotInFlight)
+        #expect(!m.due(now: ms(3_060) + Machine.flushWait).contains(.overdueCapture))
+        #expect(m.phase == .consuming)
+
+        // An overdue capture whose flush fails: the failure discards it and stops the loop.
+        var failing = consuming()
+        _ = failing.captured()
+        _ = failing.due(now: ms(100))
+        #expect(failing.due(now: ms(100) + Machine.flushWait).contains(.overdueCapture))
+        #expect(abandoned(failing.failed(ServiceError("flush: Local: Timed out"))) == "flush: Local: Timed out")
+        #expect(failing.settle() == .discardAll)
+        #expect(failing.due(now: ms(200) + Machine.flushWait).isEmpty)
+    }
+
+    /// A capture handed over in time: the next oldest gets its own deadline.
+    @Test func eachOldestCaptureGetsItsOwnDeadline() {
+        var m = consuming()
+        let ms = { (n: Int) in self.t0 + .milliseconds(n) }
+        _ = m.captured()
+        _ = m.captured()
+        _ = m.due(now: ms(100))
+        m.capturedBalancesPublished(outputsBelow: 4)
+        #expect(m.acknowledged(below: 4) == .handOverOldest(outputsBelow: 4))
+        #expect(m.oldestCaptureDeadline == nil && m.oldestCapture == .publishingBalances)
+        #expect(!m.due(now: ms(100) + Machine.flushWait).contains(.overdueCapture))
+        #expect(m.oldestCaptureDeadline == ms(100) + Machine.flushWait * 2)
+        #expect(!m.due(now: ms(99) + Machine.flushWait * 2).contains(.overdueCapture))
+        #expect(m.due(now: ms(100) + Machine.flushWait * 2).contains(.overdueCapture))
+    }
+
+    /// Partitions lost while captures wait: nothing is flushed in the rebalance; the captures
+    /// (without the lost partitions) keep waiting, and are handed over once acknowledged.
+    @Test func lostPartitionsLeaveTheWaitingCapturesWithoutAFlush() {
+        var m = consuming()
+        #expect(m.losing() == Machine.SnapshotAction.none)
+        _ = m.captured()
+        m.capturedBalancesPublished(outputsBelow: 6)
+        _ = m.captured()
+        _ = m.due(now: t0)
+        let deadline = m.oldestCaptureDeadline
+        #expect(m.losing() == .removeLost)
+        #expect(m.capturesWaiting == 2)
+        #expect(m.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: false))
+        #expect(m.capturesWaiting == 2 && m.oldestCapture == .awaitingAcknowledgement(outputsBelow: 6))
+        #expect(m.oldestCaptureDeadline == deadline && m.snapshotInFlight)
+        #expect(m.acknowledged(below: 6) == .handOverOldest(outputsBelow: 6))
+        #expect(m.capturesWaiting == 1)
+        // A revoke that is not lost still settles first.
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.revoked([p1], lost: false, after: drained()) == .snapshotAndDrop([p1], keepFinal: false))
+
+        // While leaving cleanly too.
+        var stopping = consuming()
+        _ = stopping.captured()
+        _ = stopping.stopRequested()
+        #expect(stopping.losing() == .removeLost)
+        #expect(stopping.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: true))
+        #expect(stopping.capturesWaiting == 1)
+        #expect(stopping.settle(consumerClosed: true) == .discardAll)
+
+        // After a failure the captures are discarded instead.
+        var failed = consuming()
+        _ = failed.captured()
+        _ = failed.deliveryFailed("Local: Message timed out")
+        #expect(failed.losing() == .discardAll)
+        #expect(failed.capturesWaiting == 0)
+        #expect(failed.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: true))
+    }
+
     // MARK: Deadlines
 
     @Test func periodicWorkIsDueByItsDeadlines() {

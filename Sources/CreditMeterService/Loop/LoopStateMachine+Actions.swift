@@ -40,6 +40,9 @@ extension LoopStateMachine {
         /// the writer (which commits after it is durable) once its outputs are acknowledged.
         package static let snapshot = Due(rawValue: 1 << 3)
         package static let progress = Due(rawValue: 1 << 4)
+        /// The oldest capture waited `flushWait` for its outputs: settle the captures now
+        /// (`settle()`), with a flush bounded by `overdueFlushWait`.
+        package static let overdueCapture = Due(rawValue: 1 << 5)
     }
 
     /// What the oldest capture waits for.
@@ -66,9 +69,11 @@ extension LoopStateMachine {
         case none
         /// Hand the oldest to the writer: every output numbered below this is acknowledged.
         case handOverOldest(outputsBelow: UInt64)
-        /// Publish the pending balances documents of their partitions, flush the producer (drop
-        /// the partitions being lost), and hand them all to the writer, oldest first.
+        /// Publish the pending balances documents of their partitions, flush the producer, and
+        /// hand them all to the writer, oldest first.
         case flushAndHandOverAll
+        /// Remove the partitions being lost from them; they keep waiting (`losing()`).
+        case removeLost
         /// Drop them all (a failure was seen, or the consumer is closed).
         case discardAll
     }

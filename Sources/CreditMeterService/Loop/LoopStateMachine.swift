@@ -25,10 +25,16 @@ package import Kafka
 ///   writer, which commits the group offsets after it is durable. A failure discards every
 ///   capture not handed over. At most two wait: the oldest, for its outputs; the newest takes
 ///   in every capture made meanwhile until it is the oldest — so a snapshot is always on its
-///   way and at most two copies of a ledger are held.
+///   way, and at most three copies of a ledger are held: the oldest's, the newest's and the
+///   live one.
+/// - The oldest waits at most `flushWait` (as long as a flush may take): then it is overdue
+///   (`Due.overdueCapture`), and the loop settles the captures with a flush bounded by
+///   `overdueFlushWait` — whose timeout stops the service like any failed flush — so a stalled
+///   output partition cannot stop snapshots and commits silently.
 /// - Captures waiting when the assignment changes are settled first: their balances published,
-///   the producer flushed, and handed over (without the partitions lost) — or discarded after
-///   a failure.
+///   the producer flushed, and handed over — or discarded after a failure. Partitions lost
+///   (they already belong to someone else) only leave the captures (`losing()`), which go on
+///   waiting: nothing is flushed for a lost revoke.
 /// - A revoked partition is snapshotted (synchronously) unless it was lost or a failure was seen.
 /// - The assignment changes only with `WritesDrained` in hand (only `SnapshotWriter.drain()`
 ///   makes one): a partition restored now sees the newest snapshot, and no commit lands after
@@ -67,6 +73,11 @@ package struct LoopStateMachine {
     package static let firstAssignmentWait = Duration.seconds(20)
     /// How long a stop polls for the revocation of what it holds before closing anyway.
     package static let leaveWait = Duration.seconds(30)
+    /// How long a flush of the producer may take (a revoke's snapshot, settling the captures),
+    /// and how long the oldest capture waits for its outputs before it is overdue.
+    package static let flushWait = Duration.seconds(60)
+    /// The flush that settles an overdue capture: its outputs have had `flushWait` already.
+    package static let overdueFlushWait = Duration.seconds(5)
 
     // MARK: States
 
@@ -112,6 +123,9 @@ package struct LoopStateMachine {
     struct Captures: Equatable {
         var oldest: CaptureStage?
         var newest = false
+        /// When the oldest is overdue: `flushWait` after the first `due(now:)` that saw it the
+        /// oldest (the capture is taken right after a `due`, so at most one poll later).
+        var oldestDeadline: Instant?
 
         var count: Int { (oldest == nil ? 0 : 1) + (newest ? 1 : 0) }
     }
@@ -170,6 +184,9 @@ package struct LoopStateMachine {
 
     /// What the oldest capture waits for (nil: none waits).
     package var oldestCapture: CaptureStage? { captures.oldest }
+
+    /// When the oldest capture is overdue (nil: none waits, or no `due(now:)` has seen it yet).
+    package var oldestCaptureDeadline: Instant? { captures.oldestDeadline }
 
     private var captures: Captures {
         get {
@@ -249,6 +266,13 @@ package struct LoopStateMachine {
             due.insert(.progress)
             c.deadlines.progress = now + Self.progressInterval
         }
+        if c.captures.oldest != nil {
+            if let deadline = c.captures.oldestDeadline {
+                if now >= deadline { due.insert(.overdueCapture) }
+            } else {
+                c.captures.oldestDeadline = now + Self.flushWait
+            }
+        }
         state = .consuming(c)
         return due
     }
@@ -267,14 +291,15 @@ package struct LoopStateMachine {
     /// The group assigned partitions. Snapshot writes in flight are finished (`drained`).
     package mutating func assigned(_ partitions: [TopicPartition], after drained: consuming WritesDrained) -> AssignAction {
         sawAssignment = true
-        writesDrained()
+        writesDrained(capturesMayWait: false)
         return .restore(partitions)
     }
 
-    /// The group revoked partitions (`lost`: they already belong to someone else). Snapshot
-    /// writes in flight are finished (`drained`); no commit can land after the revoke.
+    /// The group revoked partitions (`lost`: they already belong to someone else, and the
+    /// captures still waiting went on without them: `losing()`). Snapshot writes in flight are
+    /// finished (`drained`); no commit can land after the revoke.
     package mutating func revoked(_ partitions: [TopicPartition], lost: Bool, after drained: consuming WritesDrained) -> RevokeAction {
-        writesDrained()
+        writesDrained(capturesMayWait: lost)
         switch state {
         case .consuming:
             return lost ? .drop(partitions, keepFinal: false) : .snapshotAndDrop(partitions, keepFinal: false)
@@ -285,8 +310,8 @@ package struct LoopStateMachine {
         }
     }
 
-    private mutating func writesDrained() {
-        precondition(captures.count == 0, "the assignment changes only once the captures are settled (`settle`)")
+    private mutating func writesDrained(capturesMayWait: Bool) {
+        precondition(capturesMayWait || captures.count == 0, "the assignment changes only once the captures are settled (`settle`)")
         switch state {
         case .consuming(var c): c.writes = .drained; state = .consuming(c)
         case .leaving(var l): l.writes = .drained; state = .leaving(l)
@@ -332,22 +357,36 @@ package struct LoopStateMachine {
         guard case .awaitingAcknowledgement(let n) = c.oldest, n <= watermark else { return .none }
         c.oldest = c.newest ? .publishingBalances : nil
         c.newest = false
+        c.oldestDeadline = nil
         captures = c
         wroteInBackground()
         return .handOverOldest(outputsBelow: n)
     }
 
-    /// Before the assignment changes (`assigned`, `revoked`) and before `finish`
-    /// (`consumerClosed`): the captures still waiting are handed over — their balances
-    /// published and the producer flushed first — unless a failure was seen, or the consumer
-    /// is closed (its final revoke settled what it held; a partition no longer held is neither
-    /// written nor committed): then they are discarded.
+    /// Before the assignment changes (`assigned`, `revoked` unless lost), before `finish`
+    /// (`consumerClosed`), and once the oldest is overdue (`Due.overdueCapture`): the captures
+    /// still waiting are handed over — their balances published and the producer flushed
+    /// first — unless a failure was seen, or the consumer is closed (its final revoke settled
+    /// what it held; a partition no longer held is neither written nor committed): then they
+    /// are discarded.
     package mutating func settle(consumerClosed: Bool = false) -> SnapshotAction {
         guard captures.count > 0 else { return .none }
         captures = Captures()
         if failure != nil || consumerClosed { return .discardAll }
         wroteInBackground()
         return .flushAndHandOverAll
+    }
+
+    /// Before a revoke of lost partitions (they already belong to someone else): the captures
+    /// still waiting go on waiting for their outputs without them — no flush in the rebalance
+    /// callback — unless a failure was seen: then they are discarded.
+    package mutating func losing() -> SnapshotAction {
+        guard captures.count > 0 else { return .none }
+        if failure != nil {
+            captures = Captures()
+            return .discardAll
+        }
+        return .removeLost
     }
 
     private mutating func wroteInBackground() {

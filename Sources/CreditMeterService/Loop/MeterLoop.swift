@@ -105,7 +105,7 @@ final class MeterLoop {
         if machine.phase == .stopping {
             do { _ = try output.flush(timeoutMs: 30_000, republish: republishBalance) } catch { _ = machine.failed(error) }
         }
-        settleSnapshots(losing: [], consumerClosed: true)
+        settleSnapshots(consumerClosed: true)
         let drained = writer.drain()
         counts.collect(assignment.states)
         counts.publish(deliveryFailures: output.deliveries.failed)
@@ -171,6 +171,11 @@ final class MeterLoop {
         let published = try cadence.publishDueBalances(assignment.states)
         balancesLeft = published == OutputCadence.balancesBudget
         if published > 0 { lap(&profile.balances) }
+        if due.contains(.overdueCapture) {
+            // Before a new capture, which then starts the next oldest.
+            settleOverdueSnapshots()
+            try checkHealth()
+        }
         if due.contains(.snapshot) {
             try captureInBackground()
             // Its balances documents are due now: the next poll does not wait.
@@ -345,17 +350,29 @@ final class MeterLoop {
             writer.writeInBackground(oldest.capture, after: acknowledged)
         case .discardAll:
             discard()
-        case .flushAndHandOverAll:
-            preconditionFailure("only `settle` flushes")
+        case .flushAndHandOverAll, .removeLost:
+            preconditionFailure("only `settle` flushes, only `losing` removes")
         }
         precondition(pending.count == machine.capturesWaiting, "the loop's captures and the state machine's disagree")
     }
 
-    /// Before the assignment changes and before the final drain (see `LoopStateMachine.settle`):
-    /// the captures still waiting are handed over, without the partitions being `losing`
-    /// (they already belong to someone else), once their balances are published and the
-    /// producer flushed — or discarded.
-    private func settleSnapshots(losing: [TopicPartition], consumerClosed: Bool = false) {
+    /// How long the oldest capture has waited for its outputs (nil: none waits).
+    private var oldestCaptureWaited: Duration? { pending.first.map { ContinuousClock.now - $0.capture.started } }
+
+    /// The oldest capture waited `LoopStateMachine.flushWait` for its outputs (an output
+    /// partition without a leader stalls the watermark): the captures are settled with a
+    /// bounded flush, whose timeout stops the service like any failed flush.
+    private func settleOverdueSnapshots() {
+        logger.warning("the oldest snapshot waited too long for its outputs; flushing the producer", metadata: [
+            "waited_ms": "\(oldestCaptureWaited?.milliseconds ?? 0)", "unacknowledged_outputs": "\(output.produced - output.watermark)",
+            "flush_timeout_ms": "\(LoopStateMachine.overdueFlushWait.milliseconds)"])
+        settleSnapshots(flushWait: LoopStateMachine.overdueFlushWait)
+    }
+
+    /// Before the assignment changes, before the final drain, and once the oldest is overdue
+    /// (see `LoopStateMachine.settle`): the captures still waiting are handed over once their
+    /// balances are published and the producer flushed (up to `flushWait`) — or discarded.
+    private func settleSnapshots(consumerClosed: Bool = false, flushWait: Duration = LoopStateMachine.flushWait) {
         defer {
             pending.removeAll()
             precondition(machine.capturesWaiting == 0, "captures left after settling")
@@ -366,11 +383,9 @@ final class MeterLoop {
         case .discardAll:
             discard()
         case .flushAndHandOverAll:
-            let lost = Set(losing)
-            for i in pending.indices { pending[i].remove(lost) }
             do {
                 try cadence.publishAll(pending.flatMap(\.states))
-                let acknowledged = try flushOutputs()
+                let acknowledged = try flushOutputs(within: flushWait)
                 for var p in pending {
                     p.seal(outputsBelow: acknowledged.below)
                     writer.writeInBackground(p.capture, after: acknowledged)
@@ -379,9 +394,29 @@ final class MeterLoop {
                 _ = machine.failed(error)
                 logger.error("could not settle the snapshots waiting for their outputs", metadata: ["error": "\(error)"])
             }
-        case .handOverOldest:
+        case .handOverOldest, .removeLost:
             preconditionFailure("settling hands over all or nothing")
         }
+    }
+
+    /// Before a revoke of lost partitions (see `LoopStateMachine.losing`): the captures still
+    /// waiting go on without them, and nothing is flushed — the partitions leave `assignment`
+    /// before any flush or repeated produce, so no balances document of theirs is produced
+    /// again after the new owner's (`republishBalance` finds nothing and the number counts as
+    /// acknowledged). Their commits are forgotten by the revoke (`drop`).
+    private func loseFromSnapshots(_ lost: [TopicPartition]) {
+        switch machine.losing() {
+        case .none:
+            return
+        case .discardAll:
+            discard()
+        case .removeLost:
+            let lost = Set(lost)
+            for i in pending.indices { pending[i].remove(lost) }
+        case .handOverOldest, .flushAndHandOverAll:
+            preconditionFailure("losing partitions hands nothing over")
+        }
+        precondition(pending.count == machine.capturesWaiting, "the loop's captures and the state machine's disagree")
     }
 
     /// The captures not handed over are dropped (a failure was seen, or the consumer closed).
@@ -410,11 +445,11 @@ final class MeterLoop {
         return writer.writeNow(capture, after: acknowledged)
     }
 
-    /// Flushes the producer: every output so far acknowledged, or the failure.
-    private func flushOutputs() throws -> OutputsAcknowledged {
+    /// Flushes the producer (up to `within`): every output so far acknowledged, or the failure.
+    private func flushOutputs(within: Duration = LoopStateMachine.flushWait) throws -> OutputsAcknowledged {
         let acknowledged: OutputsAcknowledged
         do {
-            acknowledged = try output.flush(timeoutMs: 60_000, republish: republishBalance)
+            acknowledged = try output.flush(timeoutMs: Int32(clamping: within.milliseconds), republish: republishBalance)
         } catch let failure as OutputPublisher.DeliveryFailure {
             throw deliveryFailed(failure)
         }
@@ -433,12 +468,12 @@ final class MeterLoop {
     fileprivate func rebalance(_ event: RebalanceEvent) -> [TopicPartition: Int64] {
         switch event {
         case .assigned(let tps):
-            settleSnapshots(losing: [])
+            settleSnapshots()
             switch machine.assigned(tps, after: writer.drain()) {
             case .restore(let tps): return restore(tps)
             }
         case .revoked(let tps, let lost):
-            settleSnapshots(losing: lost ? tps : [])
+            if lost { loseFromSnapshots(tps) } else { settleSnapshots() }
             switch machine.revoked(tps, lost: lost, after: writer.drain()) {
             case .snapshotAndDrop(let tps, let keepFinal):
                 do {
@@ -509,9 +544,11 @@ final class MeterLoop {
 
     private func logProgress() {
         let s = counts.published
-        logger.info("progress", metadata: ["consumed": "\(s.consumed)", "priced": "\(s.priced)", "duplicates": "\(s.duplicates)",
-                                           "dead_lettered": "\(s.deadLettered)", "alerts": "\(s.alertsPublished)",
-                                           "partitions": "\(assignment.count)"])
+        var metadata: Logger.Metadata = ["consumed": "\(s.consumed)", "priced": "\(s.priced)", "duplicates": "\(s.duplicates)",
+                                         "dead_lettered": "\(s.deadLettered)", "alerts": "\(s.alertsPublished)",
+                                         "partitions": "\(assignment.count)"]
+        if let waited = oldestCaptureWaited { metadata["snapshot_waiting_ms"] = "\(waited.milliseconds)" }
+        logger.info("progress", metadata: metadata)
     }
 }
 
