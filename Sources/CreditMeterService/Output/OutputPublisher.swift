@@ -18,9 +18,10 @@ struct OutputsAcknowledged: ~Copyable {
 
 /// Produces what the engine decides — alerts, dead letters, account documents, and the hold
 /// expiries the loop writes to the input (§15) — and keeps count of what the broker
-/// acknowledged: every record is numbered (`OutputSequence`), its delivery report carries the
-/// number back, and the acknowledged watermark says below which number everything is
-/// acknowledged. Delivery reports arrive on the consuming thread (inside `poll`/`flush`), so
+/// acknowledged: every record but a hold expiry is numbered (`OutputSequence`), its delivery
+/// report carries the number back, and the acknowledged watermark says below which number
+/// everything is acknowledged. Hold expiries go to the input, which no snapshot waits for
+/// (contract §8): they are counted apart, and their reports go to their producer. Delivery reports arrive on the consuming thread (inside `poll`/`flush`), so
 /// no locking is needed.
 ///
 /// A record counts as acknowledged only when the broker's answer to its own request gave its
@@ -36,20 +37,35 @@ final class OutputPublisher {
         var acknowledged: Int64 = 0
         var failed: Int64 = 0
         var firstFailure: KafkaError?
+        /// The first delivery report or flush that contradicted the numbering (a bug in the
+        /// service or the client): recorded like a failed delivery — the service stops without
+        /// a snapshot — instead of crashing inside librdkafka's delivery callback.
+        var contradiction: String?
         /// The numbers of the records produced, and the acknowledged watermark.
         var sequence = OutputSequence()
+        /// The hold expiries produced so far: each one's tag counts from here, not from `sequence`.
+        var expiries: UInt64 = 0
         /// Reported delivered without an offset, in report order: to produce again, under the
         /// same number (the watermark stays below it until the copy is acknowledged).
         var unconfirmed: [DeliveryReport] = []
         /// Reports of hold expiries (§15), in report order, for their producer
-        /// (`HoldExpiryPass`): none of them counts above, and any report — acknowledged,
-        /// failed, or without an offset — completes its number: such a record is produced again
-        /// by the next pass if it is lost, so its failure stops nothing.
+        /// (`HoldExpiryPass`): none of them counts above — acknowledged, failed, or without an
+        /// offset: such a record is produced again by the next pass if it is lost, so its
+        /// failure stops nothing.
         var tagged: [DeliveryReport] = []
+
+        /// Records an acknowledgement the numbering refutes (the first one is reported).
+        func contradicted(_ c: OutputSequence.Contradiction) {
+            if contradiction == nil { contradiction = "delivery reports contradict the output numbering: \(c)" }
+        }
+
+        /// No delivery failed and nothing contradicted the numbering.
+        var intact: Bool { failed == 0 && contradiction == nil }
     }
 
-    /// A record's delivery-report tag: its number (`OutputSequence`) shifted left by one, bit 0
-    /// set for a hold expiry (whose report goes to `Deliveries.tagged`).
+    /// A record's delivery-report tag: its number (`OutputSequence`, or for a hold expiry its
+    /// count in `Deliveries.expiries`) shifted left by one, bit 0 set for a hold expiry (whose
+    /// report goes to `Deliveries.tagged`).
     static func tag(_ number: UInt64, expiry: Bool = false) -> UInt64 { number << 1 | (expiry ? 1 : 0) }
     static func number(ofTag tag: UInt64) -> UInt64 { tag >> 1 }
 
@@ -72,9 +88,7 @@ final class OutputPublisher {
         self.deliveries = deliveries
         self.logger = logger
         let producer = try KafkaProducer(properties: KafkaSettings.outputProducer(kafka, bootstrap: bootstrap), logger: logger) { report in
-            let number = Self.number(ofTag: report.tag)
             if report.tag & 1 != 0 {
-                deliveries.sequence.acknowledge(number)
                 deliveries.tagged.append(report)
             } else if let error = report.error {
                 // Its number stays unacknowledged: no snapshot ever covers what caused it.
@@ -84,7 +98,7 @@ final class OutputPublisher {
                 deliveries.unconfirmed.append(report)
             } else {
                 deliveries.acknowledged += 1
-                deliveries.sequence.acknowledge(number)
+                if let c = deliveries.sequence.acknowledge(Self.number(ofTag: report.tag)) { deliveries.contradicted(c) }
             }
         }
         self.producer = producer
@@ -94,9 +108,10 @@ final class OutputPublisher {
         requests = producer.topic(kafka.requestsTopic)
     }
 
-    /// The first delivery that failed, if any.
+    /// The first delivery that failed (or the numbering contradicted), if any.
     var deliveryFailure: DeliveryFailure? {
-        deliveries.failed > 0 ? DeliveryFailure(reason: deliveries.firstFailure?.message ?? "unknown") : nil
+        if deliveries.failed > 0 { return DeliveryFailure(reason: deliveries.firstFailure?.message ?? "unknown") }
+        return deliveries.contradiction.map { DeliveryFailure(reason: $0) }
     }
 
     /// The number the next record gets: every record produced so far is numbered below it.
@@ -106,9 +121,9 @@ final class OutputPublisher {
     var watermark: UInt64 { deliveries.sequence.watermark }
 
     /// Proof that every record numbered below `n` is acknowledged; nil while one is not, or
-    /// once any delivery failed.
+    /// once any delivery failed (or the numbering was contradicted).
     func acknowledged(below n: UInt64) -> OutputsAcknowledged? {
-        guard deliveries.failed == 0, n <= deliveries.sequence.watermark else { return nil }
+        guard deliveries.intact, n <= deliveries.sequence.watermark else { return nil }
         return OutputsAcknowledged(below: n)
     }
 
@@ -123,7 +138,10 @@ final class OutputPublisher {
             if let deliveryFailure { throw deliveryFailure }
         } while try produceUnconfirmedAgain(republish: republish)
         let s = deliveries.sequence
-        precondition(s.watermark == s.next, "flushed, yet outputs \(s.watermark)..<\(s.next) are not all acknowledged")
+        if s.watermark != s.next, deliveries.contradiction == nil {
+            deliveries.contradiction = "flushed, yet outputs \(s.watermark)..<\(s.next) are not all acknowledged"
+        }
+        if let deliveryFailure { throw deliveryFailure }
         return OutputsAcknowledged(below: s.next)
     }
 
@@ -148,8 +166,9 @@ final class OutputPublisher {
         for report in reports {
             guard let record = report.unconfirmed else { continue }
             if let balances, record.topic == balances.name {
-                if try !republish(record.key ?? [], report.tag) {
-                    deliveries.sequence.acknowledge(Self.number(ofTag: report.tag))
+                if try !republish(record.key ?? [], report.tag),
+                   let c = deliveries.sequence.acknowledge(Self.number(ofTag: report.tag)) {
+                    deliveries.contradicted(c)
                 }
             } else {
                 try producer.produce(record, tag: report.tag)
@@ -168,41 +187,44 @@ final class OutputPublisher {
 
     /// A hold expiry (§15) into the input partition that holds the hold (its account's), keyed
     /// by the account, with the wall-clock time it is produced at as the record's timestamp
-    /// (`expires_at`, the event's time, is not after it). Returns its tag: its delivery report
-    /// goes to `Deliveries.tagged`.
+    /// (`expires_at`, the event's time, is not after it). Not numbered: no snapshot waits for
+    /// it. Returns its tag: its delivery report goes to `Deliveries.tagged`.
     func publish(_ expiry: HoldExpiry, to tp: TopicPartition, timestampMs: Int64) throws -> UInt64 {
+        deliveries.expiries += 1
+        let tag = Self.tag(deliveries.expiries, expiry: true)
         try produce(producer.topic(tp.topic), partition: tp.partition, key: expiry.account, value: expiry.json(),
-                    timestampMs: timestampMs, expiry: true)
+                    timestampMs: timestampMs, tag: tag)
+        return tag
     }
 
-    /// One CloudEvent keyed by its account; returns its tag.
-    @discardableResult
+    /// One CloudEvent keyed by its account, under the next number.
+    private func produce(_ topic: ProducerTopic, key: String, value: [UInt8]) throws {
+        try numbered { tag in try produce(topic, key: key, value: value, tag: tag) }
+    }
+
+    /// One CloudEvent keyed by its account, under `tag`.
     private func produce(_ topic: ProducerTopic, partition: Int32? = nil, key: String, value: [UInt8], timestampMs: Int64? = nil,
-                         expiry: Bool = false) throws -> UInt64 {
+                         tag: UInt64) throws {
         var key = Array(key.utf8)
-        return try numbered(expiry: expiry) { tag in
-            try key.withUnsafeMutableBytes { k in
-                try value.withUnsafeBytes { v in
-                    try producer.produce(topic, partition: partition, key: UnsafeRawBufferPointer(k), value: v, timestampMs: timestampMs,
-                                         tag: tag)
-                }
+        try key.withUnsafeMutableBytes { k in
+            try value.withUnsafeBytes { v in
+                try producer.produce(topic, partition: partition, key: UnsafeRawBufferPointer(k), value: v, timestampMs: timestampMs,
+                                     tag: tag)
             }
         }
     }
 
     /// Produces one record (`body`, given its tag) under the next number; a produce call that
-    /// fails takes its number back. Returns the tag.
-    @inline(__always) @discardableResult
-    private func numbered(expiry: Bool = false, _ body: (_ tag: UInt64) throws -> Void) throws -> UInt64 {
+    /// fails takes its number back.
+    @inline(__always)
+    private func numbered(_ body: (_ tag: UInt64) throws -> Void) throws {
         let n = deliveries.sequence.issue()
-        let tag = Self.tag(n, expiry: expiry)
         do {
-            try body(tag)
+            try body(Self.tag(n))
         } catch {
             deliveries.sequence.retract(n)
             throw error
         }
-        return tag
     }
 
     /// Values larger than this are dead-lettered without the value (brokers refuse records over

@@ -1,6 +1,7 @@
-/// Numbers every record the loop produces — alerts, dead letters, balances documents, top-up
-/// requests, hold expiries — in the order it produces them, and tracks the acknowledged
-/// watermark: the lowest number not yet acknowledged. Delivery reports carry the number back
+/// Numbers every record the loop produces that a snapshot waits for — alerts, dead letters,
+/// balances documents, top-up requests; not the hold expiries written to the input — in the
+/// order it produces them, and tracks the acknowledged watermark: the lowest number not yet
+/// acknowledged. Delivery reports carry the number back
 /// (`OutputPublisher.tag`) and arrive out of order across partitions; every number below the
 /// watermark is acknowledged. A snapshot captured when `next` was n may be written once the
 /// watermark reaches n (contract §8; see `LoopStateMachine.acknowledged(below:)`).
@@ -15,7 +16,8 @@ struct OutputSequence {
     /// Bit (n mod capacity) is set when record n (watermark ≤ n < next) is acknowledged.
     private var done = [UInt64](repeating: 0, count: 64)
 
-    private var capacity: UInt64 { UInt64(done.count) * 64 }
+    /// How many numbers the ring holds (a power of two, at least 4096).
+    var capacity: UInt64 { UInt64(done.count) * 64 }
 
     /// Numbers the record about to be produced.
     @inline(__always)
@@ -33,17 +35,34 @@ struct OutputSequence {
     }
 
     /// Record `n` was acknowledged (with its offset), or needs no acknowledgement any more.
-    @inline(__always)
-    mutating func acknowledge(_ n: UInt64) {
-        precondition(n >= watermark && n < next, "output \(n) acknowledged outside [\(watermark), \(next))")
+    /// Returns what contradicts the numbering — `n` was not issued, or is acknowledged
+    /// already — and then changes nothing: the caller (inside librdkafka's delivery callback)
+    /// records it as a failure rather than crashing there.
+    @inline(__always) @discardableResult
+    mutating func acknowledge(_ n: UInt64) -> Contradiction? {
+        guard n >= watermark && n < next else { return .outside(n, watermark: watermark, next: next) }
         let (word, bit) = slot(n)
-        precondition(done[word] & bit == 0, "output \(n) acknowledged twice")
+        guard done[word] & bit == 0 else { return .twice(n) }
         done[word] |= bit
         while watermark < next {
             let (w, b) = slot(watermark)
             guard done[w] & b != 0 else { break }
             done[w] &= ~b
             watermark += 1
+        }
+        return nil
+    }
+
+    /// An acknowledgement the numbering refutes (a bug in the service or the client).
+    enum Contradiction: Error, Equatable, CustomStringConvertible {
+        case outside(UInt64, watermark: UInt64, next: UInt64)
+        case twice(UInt64)
+
+        var description: String {
+            switch self {
+            case .outside(let n, let watermark, let next): "output \(n) acknowledged outside [\(watermark), \(next))"
+            case .twice(let n): "output \(n) acknowledged twice"
+            }
         }
     }
 
