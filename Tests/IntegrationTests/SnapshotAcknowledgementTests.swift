@@ -148,4 +148,46 @@ struct SnapshotAcknowledgementTests {
         // The dead letter of offset 10 failed: no snapshot of partition 0 claims more.
         #expect(try Self.newestSnapshots(h)[0] == 10)
     }
+
+    /// Partitions lost (the member expelled: a heartbeat answered UNKNOWN_MEMBER_ID) while
+    /// snapshots wait for their outputs: the lost partitions only leave the waiting captures —
+    /// the rebalance does not flush — and the service goes on: every snapshot written later
+    /// still finds its dead letters in the topic.
+    @Test func partitionsLostWhileSnapshotsWaitOnlyLeaveThem() async throws {
+        let r = try await Self.startWithTheFirstRecordsSnapshotted()
+        let (h, cluster, service, log, task) = (r.h, r.cluster, r.service, r.log, r.task)
+
+        try cluster.setRoundTripTime(broker: 2, milliseconds: 1_000)
+        let capturedBefore = log.lines("snapshot captured").count
+        for p in 0..<Self.partitions { try Self.produceBad(h, partition: p, count: 20, from: 10) }
+        try await Self.waitUntil("a snapshot waits for its outputs") {
+            log.lines("snapshot captured").dropFirst(capturedBefore).contains { Int($0.metadata["unacknowledged_outputs"] ?? "") ?? 0 > 0 }
+        }
+        cluster.pushRequestErrors(.heartbeat, [KafkaErrorCode.unknownMemberID])
+        try await Self.waitUntil("the partitions are lost") {
+            log.lines("partitions revoked").contains { $0.metadata["lost"] == "true" }
+        }
+        try cluster.setRoundTripTime(broker: 2, milliseconds: 0)
+
+        var checked: [Int32: Int64] = [0: 10, 1: 10]
+        try await Self.waitUntil("every record is snapshotted") {
+            let newest = try Self.newestSnapshots(h)
+            if newest.contains(where: { checked[$0.key] != $0.value }) {
+                let held = try Self.deadLettered(h)
+                for (p, o) in newest where checked[p] != o {
+                    let missing = (0..<o).filter { !(held[p] ?? []).contains($0) }
+                    #expect(missing.isEmpty, "partition \(p): a snapshot claims next offset \(o), but the dead letters of offsets \(missing) are not in the topic")
+                    checked[p] = o
+                }
+            }
+            return checked == [0: 30, 1: 30]
+        }
+        service.requestStop()
+        try await task.value
+        #expect(!log.lines("lost partitions removed from the snapshots waiting for their outputs").isEmpty,
+                "no snapshot waited when the partitions were lost: the test did not force what it is about")
+        #expect(log.lines("could not settle the snapshots waiting for their outputs").isEmpty)
+        #expect(log.lines("snapshots waiting for their outputs discarded").isEmpty)
+        #expect(try Self.deadLettered(h) == [0: Set(0..<30), 1: Set(0..<30)])
+    }
 }

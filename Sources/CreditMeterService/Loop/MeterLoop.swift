@@ -413,6 +413,8 @@ final class MeterLoop {
         case .removeLost:
             let lost = Set(lost)
             for i in pending.indices { pending[i].remove(lost) }
+            logger.debug("lost partitions removed from the snapshots waiting for their outputs", metadata: [
+                "partitions": "\(lost.map(\.description).sorted())", "snapshots": "\(pending.count)"])
         case .handOverOldest, .flushAndHandOverAll:
             preconditionFailure("losing partitions hands nothing over")
         }
