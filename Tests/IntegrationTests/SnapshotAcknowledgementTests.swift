@@ -87,6 +87,24 @@ struct SnapshotAcknowledgementTests {
         }
     }
 
+    /// Waits until both partitions' snapshots claim next offset 30, checking every snapshot
+    /// that appears against what the dead-letter topic holds.
+    static func checkEverySnapshotUntilAllThirty(_ h: ServiceHarness) async throws {
+        var checked: [Int32: Int64] = [0: 10, 1: 10]
+        try await waitUntil("every record is snapshotted") {
+            let newest = try newestSnapshots(h)
+            if newest.contains(where: { checked[$0.key] != $0.value }) {
+                let held = try deadLettered(h)
+                for (p, o) in newest where checked[p] != o {
+                    let missing = (0..<o).filter { !(held[p] ?? []).contains($0) }
+                    #expect(missing.isEmpty, "partition \(p): a snapshot claims next offset \(o), but the dead letters of offsets \(missing) are not in the topic")
+                    checked[p] = o
+                }
+            }
+            return checked == [0: 30, 1: 30]
+        }
+    }
+
     @Test func aSnapshotIsWrittenOnlyOnceTheOutputsBeforeItAreAcknowledged() async throws {
         let r = try await Self.startWithTheFirstRecordsSnapshotted()
         let (h, cluster, service, log, task) = (r.h, r.cluster, r.service, r.log, r.task)
@@ -101,19 +119,7 @@ struct SnapshotAcknowledgementTests {
         for p in 0..<Self.partitions { try Self.produceBad(h, partition: p, count: 20, from: 10) }
 
         // Every snapshot that appears is checked against what the dead-letter topic holds.
-        var checked: [Int32: Int64] = [0: 10, 1: 10]
-        try await Self.waitUntil("every record is snapshotted") {
-            let newest = try Self.newestSnapshots(h)
-            if newest.contains(where: { checked[$0.key] != $0.value }) {
-                let held = try Self.deadLettered(h)
-                for (p, o) in newest where checked[p] != o {
-                    let missing = (0..<o).filter { !(held[p] ?? []).contains($0) }
-                    #expect(missing.isEmpty, "partition \(p): a snapshot claims next offset \(o), but the dead letters of offsets \(missing) are not in the topic")
-                    checked[p] = o
-                }
-            }
-            return checked == [0: 30, 1: 30]
-        }
+        try await Self.checkEverySnapshotUntilAllThirty(h)
         service.requestStop()
         try await task.value
         try cluster.setRoundTripTime(broker: 2, milliseconds: 0)
@@ -169,19 +175,7 @@ struct SnapshotAcknowledgementTests {
         }
         try cluster.setRoundTripTime(broker: 2, milliseconds: 0)
 
-        var checked: [Int32: Int64] = [0: 10, 1: 10]
-        try await Self.waitUntil("every record is snapshotted") {
-            let newest = try Self.newestSnapshots(h)
-            if newest.contains(where: { checked[$0.key] != $0.value }) {
-                let held = try Self.deadLettered(h)
-                for (p, o) in newest where checked[p] != o {
-                    let missing = (0..<o).filter { !(held[p] ?? []).contains($0) }
-                    #expect(missing.isEmpty, "partition \(p): a snapshot claims next offset \(o), but the dead letters of offsets \(missing) are not in the topic")
-                    checked[p] = o
-                }
-            }
-            return checked == [0: 30, 1: 30]
-        }
+        try await Self.checkEverySnapshotUntilAllThirty(h)
         service.requestStop()
         try await task.value
         #expect(!log.lines("lost partitions removed from the snapshots waiting for their outputs").isEmpty,
