@@ -175,6 +175,183 @@ import Testing
         #expect(failed(m.finish(after: drained(), writeFailure: nil)) == "snapshot write failed")
     }
 
+    // MARK: Snapshots that do not stop the loop
+
+    @Test func aCaptureWaitsForItsBalancesDocumentsThenForItsOutputs() {
+        var m = consuming()
+        #expect(snapshotDue(&m))
+        #expect(m.captured() == .startOldest)
+        #expect(m.capturesWaiting == 1 && m.oldestCapture == .publishingBalances)
+        // Its outputs are not known while its balances documents are still being produced.
+        #expect(m.acknowledged(below: .max) == Machine.SnapshotAction.none)
+        m.capturedBalancesPublished(outputsBelow: 10)
+        #expect(m.oldestCapture == .awaitingAcknowledgement(outputsBelow: 10))
+        #expect(m.acknowledged(below: 9) == Machine.SnapshotAction.none)
+        #expect(m.acknowledged(below: 10) == .handOverOldest(outputsBelow: 10))
+        #expect(m.capturesWaiting == 0 && m.oldestCapture == nil)
+        #expect(m.snapshotInFlight)  // in the writer until a drain
+        #expect(m.acknowledged(below: 11) == Machine.SnapshotAction.none)
+        #expect(m.assigned([p0], after: drained()) == .restore([p0]))
+        #expect(!m.snapshotInFlight)
+    }
+
+    @Test func capturesTakenWhileTheOldestWaitsJoinTheNewest() {
+        var m = consuming()
+        #expect(m.captured() == .startOldest)
+        #expect(m.captured() == .startNewest)
+        #expect(m.captured() == .mergeIntoNewest)
+        #expect(m.captured() == .mergeIntoNewest)
+        #expect(m.capturesWaiting == 2)
+        m.capturedBalancesPublished(outputsBelow: 5)
+        #expect(m.acknowledged(below: 7) == .handOverOldest(outputsBelow: 5))
+        // The newest is now the oldest: it waits for its own balances documents.
+        #expect(m.capturesWaiting == 1 && m.oldestCapture == .publishingBalances)
+        #expect(m.acknowledged(below: 7) == Machine.SnapshotAction.none)
+        #expect(m.captured() == .startNewest)
+        m.capturedBalancesPublished(outputsBelow: 9)
+        #expect(m.acknowledged(below: 9) == .handOverOldest(outputsBelow: 9))
+        #expect(m.capturesWaiting == 1)
+    }
+
+    @Test func aDeliveryFailureDiscardsTheCapturesNotHandedOver() {
+        var m = consuming()
+        #expect(m.captured() == .startOldest)
+        m.capturedBalancesPublished(outputsBelow: 3)
+        #expect(m.captured() == .startNewest)
+        _ = m.deliveryFailed("Broker: Message size too large")
+        #expect(m.phase == .abandoning && m.capturesWaiting == 2)
+        // Even with every output before it acknowledged: nothing is handed over after a failure.
+        #expect(m.acknowledged(below: 100) == .discardAll)
+        #expect(m.capturesWaiting == 0)
+
+        var revoking = consuming()
+        _ = revoking.captured()
+        _ = revoking.deliveryFailed("Local: Message timed out")
+        #expect(revoking.settle() == .discardAll)
+        #expect(revoking.revoked([p0], lost: false, after: drained()) == .drop([p0], keepFinal: true))
+        #expect(failed(revoking.finish(after: drained(), writeFailure: nil))?.hasPrefix("a record could not be delivered") == true)
+    }
+
+    @Test func theAssignmentChangesOnlyOnceTheCapturesAreSettled() {
+        var m = consuming()
+        #expect(m.settle() == Machine.SnapshotAction.none)
+        _ = m.captured()
+        _ = m.captured()
+        #expect(m.snapshotInFlight)
+        // Flushed and handed over, both, before the rebalance goes on.
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.capturesWaiting == 0 && m.snapshotInFlight)
+        #expect(m.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: false))
+        #expect(!m.snapshotInFlight)
+        _ = m.captured()
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.assigned([p1], after: drained()) == .restore([p1]))
+        #expect(m.phase == .consuming)
+    }
+
+    @Test func aCleanStopSettlesItsCapturesAtTheRevokesAndDiscardsWhatTheClosedConsumerLeft() {
+        var m = consuming()
+        _ = m.captured()
+        #expect(isLeave(m.step(stopRequested: true, processed: 0)))
+        #expect(m.capturesWaiting == 1)  // carried by the stop to the revokes
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.revoked([p0], lost: false, after: drained()) == .snapshotAndDrop([p0], keepFinal: true))
+
+        var closed = consuming()
+        _ = closed.captured()
+        _ = closed.stopRequested()
+        #expect(closed.settle(consumerClosed: true) == .discardAll)
+        guard case .stoppedCleanly = closed.finish(after: drained(), writeFailure: nil) else { Issue.record("expected a clean stop"); return }
+    }
+
+    /// The oldest capture waits `flushWait` (counted from the first `due` that sees it) for
+    /// its outputs; then it is overdue, and the captures are settled with a bounded flush.
+    @Test func anOldestCaptureOverdueIsSettledWithAFlush() {
+        var m = consuming()
+        let ms = { (n: Int) in self.t0 + .milliseconds(n) }
+        #expect(m.due(now: ms(3_000)).contains(.snapshot))
+        #expect(m.captured() == .startOldest)
+        #expect(m.oldestCaptureDeadline == nil)
+        #expect(!m.due(now: ms(3_050)).contains(.overdueCapture))
+        #expect(m.oldestCaptureDeadline == ms(3_050) + Machine.flushWait)
+        m.capturedBalancesPublished(outputsBelow: 10)
+        // A stage reached does not move the deadline; a newest capture does not either.
+        #expect(m.due(now: ms(6_000)).contains(.snapshot))
+        #expect(m.captured() == .startNewest)
+        #expect(m.acknowledged(below: 9) == Machine.SnapshotAction.none)
+        #expect(m.oldestCaptureDeadline == ms(3_050) + Machine.flushWait)
+        #expect(!m.due(now: ms(3_049) + Machine.flushWait).contains(.overdueCapture))
+        #expect(m.due(now: ms(3_050) + Machine.flushWait).contains(.overdueCapture))
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.capturesWaiting == 0 && m.oldestCaptureDeadline == nil && m.snapshotInFlight)
+        #expect(!m.due(now: ms(3_060) + Machine.flushWait).contains(.overdueCapture))
+        #expect(m.phase == .consuming)
+
+        // An overdue capture whose flush fails: the failure discards it and stops the loop.
+        var failing = consuming()
+        _ = failing.captured()
+        _ = failing.due(now: ms(100))
+        #expect(failing.due(now: ms(100) + Machine.flushWait).contains(.overdueCapture))
+        #expect(abandoned(failing.failed(ServiceError("flush: Local: Timed out"))) == "flush: Local: Timed out")
+        #expect(failing.settle() == .discardAll)
+        #expect(failing.due(now: ms(200) + Machine.flushWait).isEmpty)
+    }
+
+    /// A capture handed over in time: the next oldest gets its own deadline.
+    @Test func eachOldestCaptureGetsItsOwnDeadline() {
+        var m = consuming()
+        let ms = { (n: Int) in self.t0 + .milliseconds(n) }
+        _ = m.captured()
+        _ = m.captured()
+        _ = m.due(now: ms(100))
+        m.capturedBalancesPublished(outputsBelow: 4)
+        #expect(m.acknowledged(below: 4) == .handOverOldest(outputsBelow: 4))
+        #expect(m.oldestCaptureDeadline == nil && m.oldestCapture == .publishingBalances)
+        #expect(!m.due(now: ms(100) + Machine.flushWait).contains(.overdueCapture))
+        #expect(m.oldestCaptureDeadline == ms(100) + Machine.flushWait * 2)
+        #expect(!m.due(now: ms(99) + Machine.flushWait * 2).contains(.overdueCapture))
+        #expect(m.due(now: ms(100) + Machine.flushWait * 2).contains(.overdueCapture))
+    }
+
+    /// Partitions lost while captures wait: nothing is flushed in the rebalance; the captures
+    /// (without the lost partitions) keep waiting, and are handed over once acknowledged.
+    @Test func lostPartitionsLeaveTheWaitingCapturesWithoutAFlush() {
+        var m = consuming()
+        #expect(m.losing() == Machine.SnapshotAction.none)
+        _ = m.captured()
+        m.capturedBalancesPublished(outputsBelow: 6)
+        _ = m.captured()
+        _ = m.due(now: t0)
+        let deadline = m.oldestCaptureDeadline
+        #expect(m.losing() == .removeLost)
+        #expect(m.capturesWaiting == 2)
+        #expect(m.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: false))
+        #expect(m.capturesWaiting == 2 && m.oldestCapture == .awaitingAcknowledgement(outputsBelow: 6))
+        #expect(m.oldestCaptureDeadline == deadline && m.snapshotInFlight)
+        #expect(m.acknowledged(below: 6) == .handOverOldest(outputsBelow: 6))
+        #expect(m.capturesWaiting == 1)
+        // A revoke that is not lost still settles first.
+        #expect(m.settle() == .flushAndHandOverAll)
+        #expect(m.revoked([p1], lost: false, after: drained()) == .snapshotAndDrop([p1], keepFinal: false))
+
+        // While leaving cleanly too.
+        var stopping = consuming()
+        _ = stopping.captured()
+        _ = stopping.stopRequested()
+        #expect(stopping.losing() == .removeLost)
+        #expect(stopping.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: true))
+        #expect(stopping.capturesWaiting == 1)
+        #expect(stopping.settle(consumerClosed: true) == .discardAll)
+
+        // After a failure the captures are discarded instead.
+        var failed = consuming()
+        _ = failed.captured()
+        _ = failed.deliveryFailed("Local: Message timed out")
+        #expect(failed.losing() == .discardAll)
+        #expect(failed.capturesWaiting == 0)
+        #expect(failed.revoked([p0], lost: true, after: drained()) == .drop([p0], keepFinal: true))
+    }
+
     // MARK: Deadlines
 
     @Test func periodicWorkIsDueByItsDeadlines() {

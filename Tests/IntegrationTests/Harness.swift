@@ -30,7 +30,7 @@ final class ServiceHarness: @unchecked Sendable {
 
     init(partitions: Int32 = 4, extraConfig: String = "", rateCardsDir: String? = nil, externalBootstrap: String? = nil,
          snapshotInterval: Int = 1, stateTopic: Bool = false, groupID: String = "test-group",
-         kafkaProperties: [String: String] = [:]) throws {
+         kafkaProperties: [String: String] = [:], brokers: Int32 = 1) throws {
         var logger = Logger(label: "test.service")
         logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
         self.logger = logger
@@ -39,7 +39,7 @@ final class ServiceHarness: @unchecked Sendable {
             cluster = nil
             bootstrap = externalBootstrap
         } else {
-            let cluster = try DevCluster(topics: [DevCluster.Topic("ai.usage", partitions: partitions)]
+            let cluster = try DevCluster(brokers: brokers, topics: [DevCluster.Topic("ai.usage", partitions: partitions)]
                                             + ["credit.alerts", "ai.usage.dlq", "credit.balances", "credit.requests"].map { DevCluster.Topic($0, partitions: 2) }
                                             + (stateTopic ? [DevCluster.Topic("credit.state", partitions: 2)] : []),
                                          logger: logger)

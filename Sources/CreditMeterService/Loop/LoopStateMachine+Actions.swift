@@ -35,10 +35,47 @@ extension LoopStateMachine {
         package static let balances = Due(rawValue: 1 << 1)
         /// … and those of replaying partitions too (always with `balances`).
         package static let replayBalances = Due(rawValue: 1 << 2)
-        /// Publish pending balances, flush, capture every changed partition and hand it to the
-        /// writer (which commits after it is durable).
+        /// Capture every changed partition (copy-on-write) and make its pending balances
+        /// documents due, then tell `captured()`; the loop goes on, and the capture is handed to
+        /// the writer (which commits after it is durable) once its outputs are acknowledged.
         package static let snapshot = Due(rawValue: 1 << 3)
         package static let progress = Due(rawValue: 1 << 4)
+        /// The oldest capture waited `flushWait` for its outputs: settle the captures now
+        /// (`settle()`), with a flush bounded by `overdueFlushWait`.
+        package static let overdueCapture = Due(rawValue: 1 << 5)
+    }
+
+    /// What the oldest capture waits for.
+    package enum CaptureStage: Equatable, Sendable {
+        /// The balances documents of its partitions that were pending when it was captured,
+        /// published 250 at a time between polls (`OutputCadence.balancesBudget`).
+        case publishingBalances
+        /// The acknowledgement of every output numbered below this (`OutputSequence`).
+        case awaitingAcknowledgement(outputsBelow: UInt64)
+    }
+
+    /// Where a capture goes (`captured()`).
+    package enum CaptureAction: Equatable, Sendable {
+        /// It is the oldest: it waits for its balances documents, then its outputs.
+        case startOldest
+        /// The oldest still waits: it starts the newest.
+        case startNewest
+        /// It joins the newest, replacing the parts of the partitions it captured again.
+        case mergeIntoNewest
+    }
+
+    /// What to do with the captures not yet handed to the writer.
+    package enum SnapshotAction: Equatable, Sendable {
+        case none
+        /// Hand the oldest to the writer: every output numbered below this is acknowledged.
+        case handOverOldest(outputsBelow: UInt64)
+        /// Publish the pending balances documents of their partitions, flush the producer, and
+        /// hand them all to the writer, oldest first.
+        case flushAndHandOverAll
+        /// Remove the partitions being lost from them; they keep waiting (`losing()`).
+        case removeLost
+        /// Drop them all (a failure was seen, or the consumer is closed).
+        case discardAll
     }
 
     package enum AssignAction: Equatable {

@@ -12,11 +12,29 @@ package import Kafka
 ///                         ▼                   │
 ///                     leaving (abandoning) ───┘
 ///
-/// The states carry their resources: `consuming` the deadlines of the periodic work and the
-/// snapshot writes in flight; `leaving` the stop in progress (clean or after a failure, its
-/// stage and deadlines, the failure). Rules (contract §8):
+/// The states carry their resources: `consuming` the deadlines of the periodic work, the
+/// snapshots captured and not yet handed to the writer, and the writes in flight; `leaving` the
+/// stop in progress (clean or after a failure, its stage and deadlines, the failure). Rules
+/// (contract §8):
 /// - A snapshot is taken only while no failure has been seen: after a failure the state may
 ///   be ahead of what the broker acknowledged, so it is abandoned, never recorded.
+/// - A periodic snapshot does not stop the loop: it is captured (copy-on-write ledgers, next
+///   offsets), its partitions' pending balances documents become due, and the loop goes on;
+///   once those are produced its outputs are known (every one numbered below some n, see
+///   `OutputSequence`), and once every output below n is acknowledged it is handed to the
+///   writer, which commits the group offsets after it is durable. A failure discards every
+///   capture not handed over. At most two wait: the oldest, for its outputs; the newest takes
+///   in every capture made meanwhile until it is the oldest — so a snapshot is always on its
+///   way, and at most three copies of a ledger are held: the oldest's, the newest's and the
+///   live one.
+/// - The oldest waits at most `flushWait` (as long as a flush may take): then it is overdue
+///   (`Due.overdueCapture`), and the loop settles the captures with a flush bounded by
+///   `overdueFlushWait` — whose timeout stops the service like any failed flush — so a stalled
+///   output partition cannot stop snapshots and commits silently.
+/// - Captures waiting when the assignment changes are settled first: their balances published,
+///   the producer flushed, and handed over — or discarded after a failure. Partitions lost
+///   (they already belong to someone else) only leave the captures (`losing()`), which go on
+///   waiting: nothing is flushed for a lost revoke.
 /// - A revoked partition is snapshotted (synchronously) unless it was lost or a failure was seen.
 /// - The assignment changes only with `WritesDrained` in hand (only `SnapshotWriter.drain()`
 ///   makes one): a partition restored now sees the newest snapshot, and no commit lands after
@@ -55,6 +73,11 @@ package struct LoopStateMachine {
     package static let firstAssignmentWait = Duration.seconds(20)
     /// How long a stop polls for the revocation of what it holds before closing anyway.
     package static let leaveWait = Duration.seconds(30)
+    /// How long a flush of the producer may take (a revoke's snapshot, settling the captures),
+    /// and how long the oldest capture waits for its outputs before it is overdue.
+    package static let flushWait = Duration.seconds(60)
+    /// The flush that settles an overdue capture: its outputs have had `flushWait` already.
+    package static let overdueFlushWait = Duration.seconds(5)
 
     // MARK: States
 
@@ -69,6 +92,7 @@ package struct LoopStateMachine {
     struct Consuming {
         var deadlines: Deadlines
         var writes: Writes
+        var captures = Captures()
     }
 
     /// A stop in progress: leaving the group, then closing the consumer.
@@ -78,6 +102,7 @@ package struct LoopStateMachine {
         let clean: Bool
         var failure: (any Error)?
         var writes: Writes
+        var captures = Captures()
         var stage: LeaveStage
     }
 
@@ -90,8 +115,20 @@ package struct LoopStateMachine {
         case closed
     }
 
-    /// Snapshot writes handed to the writer and perhaps not durable yet.
+    /// Snapshots taken or handed to the writer since the last drain, perhaps not durable yet.
     enum Writes { case drained, inFlight }
+
+    /// Snapshots captured and not yet handed to the writer: the oldest (with its stage) and
+    /// whether a newest one takes in the captures made while the oldest waits.
+    struct Captures: Equatable {
+        var oldest: CaptureStage?
+        var newest = false
+        /// When the oldest is overdue: `flushWait` after the first `due(now:)` that saw it the
+        /// oldest (the capture is taken right after a `due`, so at most one poll later).
+        var oldestDeadline: Instant?
+
+        var count: Int { (oldest == nil ? 0 : 1) + (newest ? 1 : 0) }
+    }
 
     /// When each periodic task is next due.
     package struct Deadlines: Equatable, Sendable {
@@ -133,12 +170,38 @@ package struct LoopStateMachine {
         }
     }
 
-    /// A snapshot was handed to the writer and may not be durable yet.
+    /// A snapshot was taken or handed to the writer and may not be durable yet.
     package var snapshotInFlight: Bool {
         switch state {
-        case .consuming(let c): c.writes == .inFlight
-        case .leaving(let l): l.writes == .inFlight
+        case .consuming(let c): c.writes == .inFlight || c.captures.count > 0
+        case .leaving(let l): l.writes == .inFlight || l.captures.count > 0
         case .idle, .closed: false
+        }
+    }
+
+    /// Snapshots captured and not yet handed to the writer (0, 1 or 2).
+    package var capturesWaiting: Int { captures.count }
+
+    /// What the oldest capture waits for (nil: none waits).
+    package var oldestCapture: CaptureStage? { captures.oldest }
+
+    /// When the oldest capture is overdue (nil: none waits, or no `due(now:)` has seen it yet).
+    package var oldestCaptureDeadline: Instant? { captures.oldestDeadline }
+
+    private var captures: Captures {
+        get {
+            switch state {
+            case .consuming(let c): c.captures
+            case .leaving(let l): l.captures
+            case .idle, .closed: Captures()
+            }
+        }
+        set {
+            switch state {
+            case .consuming(var c): c.captures = newValue; state = .consuming(c)
+            case .leaving(var l): l.captures = newValue; state = .leaving(l)
+            case .idle, .closed: precondition(newValue.count == 0, "no captures outside consuming and leaving")
+            }
         }
     }
 
@@ -203,6 +266,13 @@ package struct LoopStateMachine {
             due.insert(.progress)
             c.deadlines.progress = now + Self.progressInterval
         }
+        if c.captures.oldest != nil {
+            if let deadline = c.captures.oldestDeadline {
+                if now >= deadline { due.insert(.overdueCapture) }
+            } else {
+                c.captures.oldestDeadline = now + Self.flushWait
+            }
+        }
         state = .consuming(c)
         return due
     }
@@ -221,14 +291,15 @@ package struct LoopStateMachine {
     /// The group assigned partitions. Snapshot writes in flight are finished (`drained`).
     package mutating func assigned(_ partitions: [TopicPartition], after drained: consuming WritesDrained) -> AssignAction {
         sawAssignment = true
-        writesDrained()
+        writesDrained(capturesMayWait: false)
         return .restore(partitions)
     }
 
-    /// The group revoked partitions (`lost`: they already belong to someone else). Snapshot
-    /// writes in flight are finished (`drained`); no commit can land after the revoke.
+    /// The group revoked partitions (`lost`: they already belong to someone else, and the
+    /// captures still waiting went on without them: `losing()`). Snapshot writes in flight are
+    /// finished (`drained`); no commit can land after the revoke.
     package mutating func revoked(_ partitions: [TopicPartition], lost: Bool, after drained: consuming WritesDrained) -> RevokeAction {
-        writesDrained()
+        writesDrained(capturesMayWait: lost)
         switch state {
         case .consuming:
             return lost ? .drop(partitions, keepFinal: false) : .snapshotAndDrop(partitions, keepFinal: false)
@@ -239,10 +310,89 @@ package struct LoopStateMachine {
         }
     }
 
-    private mutating func writesDrained() {
+    private mutating func writesDrained(capturesMayWait: Bool) {
+        precondition(capturesMayWait || captures.count == 0, "the assignment changes only once the captures are settled (`settle`)")
         switch state {
         case .consuming(var c): c.writes = .drained; state = .consuming(c)
         case .leaving(var l): l.writes = .drained; state = .leaving(l)
+        case .idle, .closed: break
+        }
+    }
+
+    // MARK: Snapshots that do not stop the loop
+
+    /// The loop captured the changed partitions (`Due.snapshot`): where the capture goes.
+    package mutating func captured() -> CaptureAction {
+        guard case .consuming(var c) = state else { preconditionFailure("a snapshot is captured only while consuming") }
+        defer { state = .consuming(c) }
+        if c.captures.oldest == nil {
+            precondition(!c.captures.newest)
+            c.captures.oldest = .publishingBalances
+            return .startOldest
+        }
+        if c.captures.newest { return .mergeIntoNewest }
+        c.captures.newest = true
+        return .startNewest
+    }
+
+    /// The balances documents the oldest capture waits for are produced: every output it
+    /// covers is numbered below `n`.
+    package mutating func capturedBalancesPublished(outputsBelow n: UInt64) {
+        var c = captures
+        precondition(c.oldest == .publishingBalances, "no capture is waiting for its balances documents")
+        c.oldest = .awaitingAcknowledgement(outputsBelow: n)
+        captures = c
+    }
+
+    /// Every output numbered below `watermark` is acknowledged (and none has failed): the
+    /// oldest capture is handed over once its outputs are; after a failure every capture is
+    /// discarded.
+    package mutating func acknowledged(below watermark: UInt64) -> SnapshotAction {
+        var c = captures
+        guard c.count > 0 else { return .none }
+        if failure != nil {
+            captures = Captures()
+            return .discardAll
+        }
+        guard case .awaitingAcknowledgement(let n) = c.oldest, n <= watermark else { return .none }
+        c.oldest = c.newest ? .publishingBalances : nil
+        c.newest = false
+        c.oldestDeadline = nil
+        captures = c
+        wroteInBackground()
+        return .handOverOldest(outputsBelow: n)
+    }
+
+    /// Before the assignment changes (`assigned`, `revoked` unless lost), before `finish`
+    /// (`consumerClosed`), and once the oldest is overdue (`Due.overdueCapture`): the captures
+    /// still waiting are handed over — their balances published and the producer flushed
+    /// first — unless a failure was seen, or the consumer is closed (its final revoke settled
+    /// what it held; a partition no longer held is neither written nor committed): then they
+    /// are discarded.
+    package mutating func settle(consumerClosed: Bool = false) -> SnapshotAction {
+        guard captures.count > 0 else { return .none }
+        captures = Captures()
+        if failure != nil || consumerClosed { return .discardAll }
+        wroteInBackground()
+        return .flushAndHandOverAll
+    }
+
+    /// Before a revoke of lost partitions (they already belong to someone else): the captures
+    /// still waiting go on waiting for their outputs without them — no flush in the rebalance
+    /// callback — unless a failure was seen: then they are discarded.
+    package mutating func losing() -> SnapshotAction {
+        guard captures.count > 0 else { return .none }
+        if failure != nil {
+            captures = Captures()
+            return .discardAll
+        }
+        return .removeLost
+    }
+
+    private mutating func wroteInBackground() {
+        switch state {
+        case .consuming(var c): c.writes = .inFlight; state = .consuming(c)
+        case .leaving(var l): l.writes = .inFlight; state = .leaving(l)
         case .idle, .closed: break
         }
     }
@@ -256,7 +406,7 @@ package struct LoopStateMachine {
             state = .leaving(Leaving(clean: true, writes: .drained, stage: .starting))
             return .leaveGroup
         case .consuming(let c):
-            state = .leaving(Leaving(clean: true, writes: c.writes, stage: .starting))
+            state = .leaving(Leaving(clean: true, writes: c.writes, captures: c.captures, stage: .starting))
             return .leaveGroup
         case .leaving(let l):
             return l.clean ? .leaveGroup : .abandon(l.failure ?? ServiceError("abandoned"))
@@ -346,7 +496,8 @@ package struct LoopStateMachine {
             state = .leaving(Leaving(clean: false, failure: error, writes: .drained, stage: .starting))
             return .abandon(error)
         case .consuming(let c):
-            state = .leaving(Leaving(clean: false, failure: error, writes: c.writes, stage: .starting))
+            // The captures stay until `acknowledged` or `settle` says to discard them.
+            state = .leaving(Leaving(clean: false, failure: error, writes: c.writes, captures: c.captures, stage: .starting))
             return .abandon(error)
         case .leaving(var l):
             if l.failure == nil {
@@ -362,6 +513,7 @@ package struct LoopStateMachine {
     /// The consumer is closed, the producer flushed and the writes drained. `writeFailure`:
     /// what the snapshot writer reported, if anything.
     package mutating func finish(after drained: consuming WritesDrained, writeFailure: String?) -> FinishAction {
+        precondition(captures.count == 0, "the captures are settled before the final drain")
         finalFailure = failure
         state = .closed
         if let finalFailure { return .fail(finalFailure) }

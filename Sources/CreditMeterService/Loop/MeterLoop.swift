@@ -14,9 +14,12 @@ import Logging
 ///
 /// Durability protocol (contract §8): a snapshot records next offset `o` only after every
 /// alert, dead letter and balances record caused by records before `o` is acknowledged
-/// (`OutputsAcknowledged`); group offsets are committed only by the snapshot writer, after the
-/// snapshot is durable; the assignment changes only once the writes in flight are drained
-/// (`WritesDrained`), so no commit lands after a revoke.
+/// (`OutputsAcknowledged`): a periodic snapshot is captured without stopping the loop and
+/// handed to the writer once the acknowledged watermark of the numbered outputs
+/// (`OutputSequence`) passes every output it covers (`PendingSnapshot`); group offsets are
+/// committed only by the snapshot writer, after the snapshot is durable; the assignment changes
+/// only once the captures are settled and the writes in flight drained (`WritesDrained`), so no
+/// commit lands after a revoke.
 final class MeterLoop {
     private let config: ServiceConfiguration
     private let logger: Logger
@@ -38,6 +41,9 @@ final class MeterLoop {
     private let expiries: HoldExpiryPass
     /// Ledgers of the partitions handed over by the stop's revokes (the demo's final table, tests).
     private var finalStates: [TopicPartition: PartitionState] = [:]
+    /// Snapshots captured and not yet handed to the writer, oldest first (as many as the
+    /// state machine counts: `LoopStateMachine.capturesWaiting`).
+    private var pending: [PendingSnapshot] = []
     private var profile = LoopProfile()
     /// The last pass published a full budget of balances documents: more may be due, so the
     /// next poll does not wait.
@@ -99,6 +105,7 @@ final class MeterLoop {
         if machine.phase == .stopping {
             do { _ = try output.flush(timeoutMs: 30_000, republish: republishBalance) } catch { _ = machine.failed(error) }
         }
+        settleSnapshots(consumerClosed: true)
         let drained = writer.drain()
         counts.collect(assignment.states)
         counts.publish(deliveryFailures: output.deliveries.failed)
@@ -134,6 +141,7 @@ final class MeterLoop {
                 try checkHealth()
                 profile.outputs.add(ContinuousClock.now - applied)
                 try perform(machine.due(now: .now))
+                try advanceSnapshots()
                 counts.collect(assignment.states)
                 profile.endIteration(waitEnded: waited, now: .now)
             } catch {
@@ -163,8 +171,15 @@ final class MeterLoop {
         let published = try cadence.publishDueBalances(assignment.states)
         balancesLeft = published == OutputCadence.balancesBudget
         if published > 0 { lap(&profile.balances) }
+        if due.contains(.overdueCapture) {
+            // Before a new capture, which then starts the next oldest.
+            settleOverdueSnapshots()
+            try checkHealth()
+        }
         if due.contains(.snapshot) {
-            writer.writeInBackground(try capture(Array(assignment.states)))
+            try captureInBackground()
+            // Its balances documents are due now: the next poll does not wait.
+            balancesLeft = true
             lap(&profile.snapshot)
         }
         if due.contains(.progress) {
@@ -286,31 +301,168 @@ final class MeterLoop {
 
     // MARK: Snapshots
 
-    /// Publishes the pending views and balances of the changed partitions, flushes, then
-    /// captures them (see `SnapshotCapture`); unchanged partitions only carry their pending
-    /// commits.
-    private func capture(_ parts: [PartitionState]) throws -> SnapshotCapture {
+    /// The periodic snapshot, without stopping: captures the changed partitions (copy-on-write)
+    /// at their next offsets, with the number the next output gets, and makes their pending
+    /// balances documents due — the budgeted passes publish them between polls (see
+    /// `advanceSnapshots`), except those of replaying partitions, published now: a replay is
+    /// one burst that nobody reads yet, coalesced over 10 s, and its snapshots must not wait
+    /// for it at 250 documents per poll. Unchanged partitions only carry their pending commits.
+    private func captureInBackground() throws {
+        let started = ContinuousClock.now
+        let parts = Array(assignment.states)
+        let changed = parts.filter(\.needsSnapshot)
+        let hasBalances = output.balances != nil
+        if hasBalances { try cadence.publishAll(changed.filter(\.isReplaying)) }
+        let owed = changed.map { st in (state: st, through: hasBalances ? st.tickForCapture() : st.balancesTaken) }
+        let capture = writer.capture(changed, covering: parts.map(\.tp), outputsBelow: output.produced, pauseStarted: started,
+                                     started: started)
+        logger.debug("snapshot captured", metadata: ["partitions": "\(changed.count)",
+                                                     "unacknowledged_outputs": "\(output.produced - output.watermark)"])
+        let new = PendingSnapshot(capture, owed: owed)
+        switch machine.captured() {
+        case .startOldest, .startNewest: pending.append(new)
+        case .mergeIntoNewest: pending[pending.count - 1].merge(new)
+        }
+        precondition(pending.count == machine.capturesWaiting, "the loop's captures and the state machine's disagree")
+    }
+
+    /// After each poll's work: the oldest capture learns its outputs once the balances
+    /// documents it waits for are produced, and goes to the writer once they are acknowledged
+    /// (`LoopStateMachine.acknowledged`).
+    private func advanceSnapshots() throws {
+        guard !pending.isEmpty else { return }
+        try checkHealth()
+        if machine.oldestCapture == .publishingBalances, pending[0].balancesPublished {
+            machine.capturedBalancesPublished(outputsBelow: output.produced)
+        }
+        switch machine.acknowledged(below: output.watermark) {
+        case .none:
+            break
+        case .handOverOldest(let n):
+            guard let acknowledged = output.acknowledged(below: n) else {
+                preconditionFailure("outputs below \(n) handed over unacknowledged (watermark \(output.watermark))")
+            }
+            var oldest = pending.removeFirst()
+            oldest.seal(outputsBelow: n)
+            logger.debug("snapshot handed to the writer", metadata: [
+                "partitions": "\(oldest.capture.parts.count)", "outputs_below": "\(n)",
+                "waited_ms": "\((ContinuousClock.now - oldest.capture.started).milliseconds)"])
+            writer.writeInBackground(oldest.capture, after: acknowledged)
+        case .discardAll:
+            discard()
+        case .flushAndHandOverAll, .removeLost:
+            preconditionFailure("only `settle` flushes, only `losing` removes")
+        }
+        precondition(pending.count == machine.capturesWaiting, "the loop's captures and the state machine's disagree")
+    }
+
+    /// How long the oldest capture has waited for its outputs (nil: none waits).
+    private var oldestCaptureWaited: Duration? { pending.first.map { ContinuousClock.now - $0.capture.started } }
+
+    /// The oldest capture waited `LoopStateMachine.flushWait` for its outputs (an output
+    /// partition without a leader stalls the watermark): the captures are settled with a
+    /// bounded flush, whose timeout stops the service like any failed flush.
+    private func settleOverdueSnapshots() {
+        logger.warning("the oldest snapshot waited too long for its outputs; flushing the producer", metadata: [
+            "waited_ms": "\(oldestCaptureWaited?.milliseconds ?? 0)", "unacknowledged_outputs": "\(output.produced - output.watermark)",
+            "flush_timeout_ms": "\(LoopStateMachine.overdueFlushWait.milliseconds)"])
+        settleSnapshots(flushWait: LoopStateMachine.overdueFlushWait)
+    }
+
+    /// Before the assignment changes, before the final drain, and once the oldest is overdue
+    /// (see `LoopStateMachine.settle`): the captures still waiting are handed over once their
+    /// balances are published and the producer flushed (up to `flushWait`) — or discarded.
+    private func settleSnapshots(consumerClosed: Bool = false, flushWait: Duration = LoopStateMachine.flushWait) {
+        defer {
+            pending.removeAll()
+            precondition(machine.capturesWaiting == 0, "captures left after settling")
+        }
+        switch machine.settle(consumerClosed: consumerClosed) {
+        case .none:
+            return
+        case .discardAll:
+            discard()
+        case .flushAndHandOverAll:
+            do {
+                try cadence.publishAll(pending.flatMap(\.states))
+                let acknowledged = try flushOutputs(within: flushWait)
+                for var p in pending {
+                    p.seal(outputsBelow: acknowledged.below)
+                    writer.writeInBackground(p.capture, after: acknowledged)
+                }
+            } catch {
+                _ = machine.failed(error)
+                logger.error("could not settle the snapshots waiting for their outputs", metadata: ["error": "\(error)"])
+            }
+        case .handOverOldest, .removeLost:
+            preconditionFailure("settling hands over all or nothing")
+        }
+    }
+
+    /// Before a revoke of lost partitions (see `LoopStateMachine.losing`): the captures still
+    /// waiting go on without them, and nothing is flushed — the partitions leave `assignment`
+    /// before any flush or repeated produce, so no balances document of theirs is produced
+    /// again after the new owner's (`republishBalance` finds nothing and the number counts as
+    /// acknowledged). Their commits are forgotten by the revoke (`drop`).
+    private func loseFromSnapshots(_ lost: [TopicPartition]) {
+        switch machine.losing() {
+        case .none:
+            return
+        case .discardAll:
+            discard()
+        case .removeLost:
+            let lost = Set(lost)
+            for i in pending.indices { pending[i].remove(lost) }
+            logger.debug("lost partitions removed from the snapshots waiting for their outputs", metadata: [
+                "partitions": "\(lost.map(\.description).sorted())", "snapshots": "\(pending.count)"])
+        case .handOverOldest, .flushAndHandOverAll:
+            preconditionFailure("losing partitions hands nothing over")
+        }
+        precondition(pending.count == machine.capturesWaiting, "the loop's captures and the state machine's disagree")
+    }
+
+    /// The captures not handed over are dropped (a failure was seen, or the consumer closed).
+    private func discard() {
+        defer { pending.removeAll() }
+        // Captures of no partition (taken before any assignment) only carry commits: nothing to say.
+        guard pending.contains(where: { !$0.capture.parts.isEmpty }) else { return }
+        logger.warning("snapshots waiting for their outputs discarded", metadata: [
+            "snapshots": "\(pending.count)", "reason": "\(machine.failure.map { "\($0)" } ?? "the consumer is closed")"])
+    }
+
+    /// A revoke's snapshot, written before the partitions leave: publishes the pending views and
+    /// balances of the changed partitions, flushes, captures them (see `SnapshotCapture`) and
+    /// writes them now; unchanged partitions only carry their pending commits.
+    private func snapshotNow(_ parts: [PartitionState]) throws -> WritesDrained {
         let covering = parts.map(\.tp)
         let changed = parts.filter(\.needsSnapshot)
-        guard !changed.isEmpty else { return .nothingChanged(covering: covering) }
+        guard !changed.isEmpty else { return writer.writeNow(.nothingChanged(covering: covering), after: .nothing) }
         // The pause counts the pending balances records too (up to 10 s of them during a replay).
         let pauseStarted = ContinuousClock.now
         try cadence.publishAll(changed)
         let flushStarted = ContinuousClock.now
+        let acknowledged = try flushOutputs()
+        let capture = writer.capture(changed, covering: covering, outputsBelow: acknowledged.below, pauseStarted: pauseStarted,
+                                     started: flushStarted)
+        return writer.writeNow(capture, after: acknowledged)
+    }
+
+    /// Flushes the producer (up to `within`): every output so far acknowledged, or the failure.
+    private func flushOutputs(within: Duration = LoopStateMachine.flushWait) throws -> OutputsAcknowledged {
         let acknowledged: OutputsAcknowledged
         do {
-            acknowledged = try output.flush(timeoutMs: 60_000, republish: republishBalance)
+            acknowledged = try output.flush(timeoutMs: Int32(clamping: within.milliseconds), republish: republishBalance)
         } catch let failure as OutputPublisher.DeliveryFailure {
             throw deliveryFailed(failure)
         }
         try checkHealth()
-        return writer.capture(changed, covering: covering, after: acknowledged, pauseStarted: pauseStarted, flushStarted: flushStarted)
+        return acknowledged
     }
 
     /// A balances document reported delivered without an offset is replaced by its account's
-    /// current one (see `OutputPublisher.produceUnconfirmedAgain`).
-    private func republishBalance(_ account: [UInt8]) throws {
-        try cadence.republishBalance(account: account, in: assignment.states)
+    /// current one, under its number (see `OutputPublisher.produceUnconfirmedAgain`).
+    private func republishBalance(_ account: [UInt8], tag: UInt64) throws -> Bool {
+        try cadence.republishBalance(account: account, tag: tag, in: assignment.states)
     }
 
     // MARK: Rebalances (on the polling thread, before the change takes effect)
@@ -318,15 +470,16 @@ final class MeterLoop {
     fileprivate func rebalance(_ event: RebalanceEvent) -> [TopicPartition: Int64] {
         switch event {
         case .assigned(let tps):
+            settleSnapshots()
             switch machine.assigned(tps, after: writer.drain()) {
             case .restore(let tps): return restore(tps)
             }
         case .revoked(let tps, let lost):
+            if lost { loseFromSnapshots(tps) } else { settleSnapshots() }
             switch machine.revoked(tps, lost: lost, after: writer.drain()) {
             case .snapshotAndDrop(let tps, let keepFinal):
                 do {
-                    let capture = try capture(tps.compactMap { assignment[$0] })
-                    drop(tps, lost: lost, keepFinal: keepFinal, after: writer.writeNow(capture))
+                    drop(tps, lost: lost, keepFinal: keepFinal, after: try snapshotNow(tps.compactMap { assignment[$0] }))
                 } catch {
                     _ = machine.failed(error)
                     logger.error("could not snapshot revoked partitions", metadata: ["error": "\(error)"])
@@ -393,9 +546,11 @@ final class MeterLoop {
 
     private func logProgress() {
         let s = counts.published
-        logger.info("progress", metadata: ["consumed": "\(s.consumed)", "priced": "\(s.priced)", "duplicates": "\(s.duplicates)",
-                                           "dead_lettered": "\(s.deadLettered)", "alerts": "\(s.alertsPublished)",
-                                           "partitions": "\(assignment.count)"])
+        var metadata: Logger.Metadata = ["consumed": "\(s.consumed)", "priced": "\(s.priced)", "duplicates": "\(s.duplicates)",
+                                         "dead_lettered": "\(s.deadLettered)", "alerts": "\(s.alertsPublished)",
+                                         "partitions": "\(assignment.count)"]
+        if let waited = oldestCaptureWaited { metadata["snapshot_waiting_ms"] = "\(waited.milliseconds)" }
+        logger.info("progress", metadata: metadata)
     }
 }
 

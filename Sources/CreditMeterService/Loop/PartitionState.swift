@@ -144,14 +144,26 @@ final class PartitionState {
         return true
     }
 
+    /// Balances documents taken for publishing since the partition was restored (only grows).
+    private(set) var balancesTaken = 0
+
     /// Everything dirty so far becomes due.
     func tick() { due = dirty.count }
+
+    /// Everything dirty so far becomes due; returns the value `balancesTaken` reaches once all
+    /// of it is taken (the accounts are taken in the order they became dirty): a snapshot
+    /// captured now covers their records, so it waits for their documents (contract §8).
+    func tickForCapture() -> Int {
+        tick()
+        return balancesTaken + (due - head)
+    }
 
     /// Takes up to `limit` due accounts (all due ones when nil).
     func takeDue(limit: Int?) -> ArraySlice<Int> {
         let end = limit.map { min(due, head + $0) } ?? due
         let out = dirty[head..<end]
         for i in out { dirtyFlags[i] = false }
+        balancesTaken += out.count
         head = end
         if head == dirty.count {
             dirty.removeAll(keepingCapacity: true)

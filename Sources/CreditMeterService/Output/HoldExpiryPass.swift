@@ -26,7 +26,6 @@ final class HoldExpiryPass {
     private var produced: [TopicPartition: [String: UInt64]] = [:]
     /// Tags whose delivery report has not been read yet → the partition and expiry id.
     private var awaiting: [UInt64: (tp: TopicPartition, id: String)] = [:]
-    private var nextTag: UInt64 = 1
     /// The last produce failed: further failures are logged at debug until one succeeds.
     private var failing = false
 
@@ -59,10 +58,9 @@ final class HoldExpiryPass {
 
     /// Produces one expiry; returns its tag, nil when the produce failed (the next pass tries again).
     private func produce(_ expiry: HoldExpiry, id: String, to tp: TopicPartition, now: Int64) -> UInt64? {
-        let tag = nextTag
-        nextTag += 1
+        let tag: UInt64
         do {
-            try output.publish(expiry, to: tp, tag: tag, timestampMs: now / 1_000_000)
+            tag = try output.publish(expiry, to: tp, timestampMs: now / 1_000_000)
         } catch {
             failed(id, tp, "\(error)")
             return nil

@@ -92,23 +92,26 @@ struct OutputCadence {
         return Self.balancesBudget - left
     }
 
-    /// The current balances document of the account `key` names, now, if one of `parts` holds
-    /// it (its view first when it changed): what replaces a document reported delivered without
-    /// an offset (see `OutputPublisher`). An account no longer held is left to the partition's
-    /// next owner, which replays every record its snapshot does not cover.
-    func republishBalance<Parts: Sequence<PartitionState>>(account key: [UInt8], in parts: Parts) throws {
+    /// The current balances document of the account `key` names, now, under `tag` (the number
+    /// of the document it replaces), if one of `parts` holds it (its view first when it
+    /// changed): what replaces a document reported delivered without an offset (see
+    /// `OutputPublisher`). An account no longer held is left to the partition's next owner,
+    /// which replays every record its snapshot does not cover (false).
+    func republishBalance<Parts: Sequence<PartitionState>>(account key: [UInt8], tag: UInt64, in parts: Parts) throws -> Bool {
         let id = String(decoding: key, as: UTF8.self)
-        guard let (st, i) = parts.lazy.compactMap({ st in st.ledger.accountIndex(id).map { (st, $0) } }).first else { return }
+        guard let (st, i) = parts.lazy.compactMap({ st in st.ledger.accountIndex(id).map { (st, $0) } }).first else { return false }
         if !st.isReplaying && st.takeViewMark(i) {
             counts.viewsBuilt(1)
             model.publish(st.tp, indices: [i], views: [st.ledger.view(i)], position: nil)
         }
-        try output.publishBalance(st.ledger, i)
+        try output.publishBalance(st.ledger, i, replacing: tag)
         counts.balancePublished()
+        return true
     }
 
-    /// Every pending view and balances document of these partitions, now (before a snapshot or
-    /// a revoke, so that the last record per key is current).
+    /// Every pending view and balances document of these partitions, now (before a revoke's
+    /// snapshot, or before captures are handed over at an assignment change, so that the last
+    /// record per key is current).
     func publishAll(_ parts: [PartitionState]) throws {
         publishViews(parts)
         guard output.balances != nil else { return }

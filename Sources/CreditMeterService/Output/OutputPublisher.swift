@@ -4,16 +4,24 @@ import Foundation
 import Kafka
 import Logging
 
-/// Proof that every record produced so far was acknowledged by the broker (acks=all) with the
-/// offset it was written at, or replaced by one that was: what a snapshot capture requires
-/// (contract §8). Only `OutputPublisher.flush` makes one.
+/// Proof that every record the loop produced with a number below `below` (`OutputSequence`) was
+/// acknowledged by the broker (acks=all) with the offset it was written at, or replaced by one
+/// that was: what handing a snapshot capture to the writer requires (contract §8). Only
+/// `OutputPublisher.flush` and `OutputPublisher.acknowledged(below:)` make one.
 struct OutputsAcknowledged: ~Copyable {
-    fileprivate init() {}
+    let below: UInt64
+    fileprivate init(below: UInt64) { self.below = below }
+
+    /// About no output at all: what a snapshot that captures nothing needs.
+    static var nothing: OutputsAcknowledged { OutputsAcknowledged(below: 0) }
 }
 
 /// Produces what the engine decides — alerts, dead letters, account documents, and the hold
 /// expiries the loop writes to the input (§15) — and keeps count of what the broker
-/// acknowledged. Delivery reports arrive on the consuming thread (inside `poll`/`flush`), so
+/// acknowledged: every record but a hold expiry is numbered (`OutputSequence`), its delivery
+/// report carries the number back, and the acknowledged watermark says below which number
+/// everything is acknowledged. Hold expiries go to the input, which no snapshot waits for
+/// (contract §8): they are counted apart, and their reports go to their producer. Delivery reports arrive on the consuming thread (inside `poll`/`flush`), so
 /// no locking is needed.
 ///
 /// A record counts as acknowledged only when the broker's answer to its own request gave its
@@ -29,13 +37,37 @@ final class OutputPublisher {
         var acknowledged: Int64 = 0
         var failed: Int64 = 0
         var firstFailure: KafkaError?
-        /// Reported delivered without an offset, in report order: to produce again.
-        var unconfirmed: [ProducedRecord] = []
-        /// Reports of tagged records (hold expiries, §15), in report order, for their producer
-        /// (`HoldExpiryPass`): none of them counts above — such a record is produced again by the
-        /// next pass if it is lost, so its failure stops nothing.
+        /// The first delivery report or flush that contradicted the numbering (a bug in the
+        /// service or the client): recorded like a failed delivery — the service stops without
+        /// a snapshot — instead of crashing inside librdkafka's delivery callback.
+        var contradiction: String?
+        /// The numbers of the records produced, and the acknowledged watermark.
+        var sequence = OutputSequence()
+        /// The hold expiries produced so far: each one's tag counts from here, not from `sequence`.
+        var expiries: UInt64 = 0
+        /// Reported delivered without an offset, in report order: to produce again, under the
+        /// same number (the watermark stays below it until the copy is acknowledged).
+        var unconfirmed: [DeliveryReport] = []
+        /// Reports of hold expiries (§15), in report order, for their producer
+        /// (`HoldExpiryPass`): none of them counts above — acknowledged, failed, or without an
+        /// offset: such a record is produced again by the next pass if it is lost, so its
+        /// failure stops nothing.
         var tagged: [DeliveryReport] = []
+
+        /// Records an acknowledgement the numbering refutes (the first one is reported).
+        func contradicted(_ c: OutputSequence.Contradiction) {
+            if contradiction == nil { contradiction = "delivery reports contradict the output numbering: \(c)" }
+        }
+
+        /// No delivery failed and nothing contradicted the numbering.
+        var intact: Bool { failed == 0 && contradiction == nil }
     }
+
+    /// A record's delivery-report tag: its number (`OutputSequence`, or for a hold expiry its
+    /// count in `Deliveries.expiries`) shifted left by one, bit 0 set for a hold expiry (whose
+    /// report goes to `Deliveries.tagged`).
+    static func tag(_ number: UInt64, expiry: Bool = false) -> UInt64 { number << 1 | (expiry ? 1 : 0) }
+    static func number(ofTag tag: UInt64) -> UInt64 { tag >> 1 }
 
     /// A record the broker did not take (the first one).
     struct DeliveryFailure: Error {
@@ -56,15 +88,17 @@ final class OutputPublisher {
         self.deliveries = deliveries
         self.logger = logger
         let producer = try KafkaProducer(properties: KafkaSettings.outputProducer(kafka, bootstrap: bootstrap), logger: logger) { report in
-            if report.tag != 0 {
+            if report.tag & 1 != 0 {
                 deliveries.tagged.append(report)
             } else if let error = report.error {
+                // Its number stays unacknowledged: no snapshot ever covers what caused it.
                 deliveries.failed += 1
                 if deliveries.firstFailure == nil { deliveries.firstFailure = error }
-            } else if let copy = report.unconfirmed {
-                deliveries.unconfirmed.append(copy)
+            } else if report.unconfirmed != nil {
+                deliveries.unconfirmed.append(report)
             } else {
                 deliveries.acknowledged += 1
+                if let c = deliveries.sequence.acknowledge(Self.number(ofTag: report.tag)) { deliveries.contradicted(c) }
             }
         }
         self.producer = producer
@@ -74,40 +108,70 @@ final class OutputPublisher {
         requests = producer.topic(kafka.requestsTopic)
     }
 
-    /// The first delivery that failed, if any.
+    /// The first delivery that failed (or the numbering contradicted), if any.
     var deliveryFailure: DeliveryFailure? {
-        deliveries.failed > 0 ? DeliveryFailure(reason: deliveries.firstFailure?.message ?? "unknown") : nil
+        if deliveries.failed > 0 { return DeliveryFailure(reason: deliveries.firstFailure?.message ?? "unknown") }
+        return deliveries.contradiction.map { DeliveryFailure(reason: $0) }
+    }
+
+    /// The number the next record gets: every record produced so far is numbered below it.
+    var produced: UInt64 { deliveries.sequence.next }
+
+    /// Every record numbered below it is acknowledged.
+    var watermark: UInt64 { deliveries.sequence.watermark }
+
+    /// Proof that every record numbered below `n` is acknowledged; nil while one is not, or
+    /// once any delivery failed (or the numbering was contradicted).
+    func acknowledged(below n: UInt64) -> OutputsAcknowledged? {
+        guard deliveries.intact, n <= deliveries.sequence.watermark else { return nil }
+        return OutputsAcknowledged(below: n)
     }
 
     /// Waits until every record produced so far is acknowledged with its offset, producing
     /// again (and waiting for) what was reported delivered without one; throws when a record
-    /// was not delivered. `republish` is given the key of each such balances document.
-    func flush(timeoutMs: Int32, republish: (_ account: [UInt8]) throws -> Void) throws -> OutputsAcknowledged {
+    /// was not delivered. `republish` is given the key and tag of each such balances document.
+    func flush(timeoutMs: Int32, republish: Republish) throws -> OutputsAcknowledged {
         let deadline = ContinuousClock.now + .milliseconds(timeoutMs)
         repeat {
             let left = max(0, (deadline - ContinuousClock.now).milliseconds)
             try producer.flush(timeoutMs: Int32(clamping: left))
             if let deliveryFailure { throw deliveryFailure }
         } while try produceUnconfirmedAgain(republish: republish)
-        return OutputsAcknowledged()
+        let s = deliveries.sequence
+        if s.watermark != s.next, deliveries.contradiction == nil {
+            deliveries.contradiction = "flushed, yet outputs \(s.watermark)..<\(s.next) are not all acknowledged"
+        }
+        if let deliveryFailure { throw deliveryFailure }
+        return OutputsAcknowledged(below: s.next)
     }
 
-    /// Produces again the records reported delivered without an offset: a copy of each alert,
-    /// dead letter and request (to the same partition); for a balances document, `republish`
-    /// with its key — the account's current document replaces it, since a copy could land
-    /// after a newer one and leave the topic's last record for the account stale. Returns
-    /// whether there were any.
-    func produceUnconfirmedAgain(republish: (_ account: [UInt8]) throws -> Void) throws -> Bool {
+    /// Produces the current balances document of the account `account` names under `tag` (the
+    /// number of the document it replaces); false when the account is not held here any more.
+    typealias Republish = (_ account: [UInt8], _ tag: UInt64) throws -> Bool
+
+    /// Produces again the records reported delivered without an offset, each under its own
+    /// number: a copy of each alert, dead letter and request (to the same partition); for a
+    /// balances document, `republish` with its key — the account's current document replaces
+    /// it, since a copy could land after a newer one and leave the topic's last record for the
+    /// account stale. A document of an account no longer held needs nothing more (the
+    /// partition's next owner replays what its snapshot does not cover). Returns whether there
+    /// were any.
+    func produceUnconfirmedAgain(republish: Republish) throws -> Bool {
         guard !deliveries.unconfirmed.isEmpty else { return false }
-        let records = deliveries.unconfirmed
+        let reports = deliveries.unconfirmed
         deliveries.unconfirmed.removeAll()
+        let records = reports.compactMap(\.unconfirmed)
         logger.warning("records reported delivered without an offset (implicitly acknowledged); producing them again",
                        metadata: ["count": "\(records.count)", "topics": "\(Set(records.map(\.topic)).sorted())"])
-        for record in records {
+        for report in reports {
+            guard let record = report.unconfirmed else { continue }
             if let balances, record.topic == balances.name {
-                try republish(record.key ?? [])
+                if try !republish(record.key ?? [], report.tag),
+                   let c = deliveries.sequence.acknowledge(Self.number(ofTag: report.tag)) {
+                    deliveries.contradicted(c)
+                }
             } else {
-                try producer.produce(record)
+                try producer.produce(record, tag: report.tag)
             }
         }
         return true
@@ -123,22 +187,43 @@ final class OutputPublisher {
 
     /// A hold expiry (§15) into the input partition that holds the hold (its account's), keyed
     /// by the account, with the wall-clock time it is produced at as the record's timestamp
-    /// (`expires_at`, the event's time, is not after it). `tag` (not 0) sends its delivery
-    /// report to `Deliveries.tagged`.
-    func publish(_ expiry: HoldExpiry, to tp: TopicPartition, tag: UInt64, timestampMs: Int64) throws {
+    /// (`expires_at`, the event's time, is not after it). Not numbered: no snapshot waits for
+    /// it. Returns its tag: its delivery report goes to `Deliveries.tagged`.
+    func publish(_ expiry: HoldExpiry, to tp: TopicPartition, timestampMs: Int64) throws -> UInt64 {
+        deliveries.expiries += 1
+        let tag = Self.tag(deliveries.expiries, expiry: true)
         try produce(producer.topic(tp.topic), partition: tp.partition, key: expiry.account, value: expiry.json(),
                     timestampMs: timestampMs, tag: tag)
+        return tag
     }
 
-    /// One CloudEvent keyed by its account.
+    /// One CloudEvent keyed by its account, under the next number.
+    private func produce(_ topic: ProducerTopic, key: String, value: [UInt8]) throws {
+        try numbered { tag in try produce(topic, key: key, value: value, tag: tag) }
+    }
+
+    /// One CloudEvent keyed by its account, under `tag`.
     private func produce(_ topic: ProducerTopic, partition: Int32? = nil, key: String, value: [UInt8], timestampMs: Int64? = nil,
-                         tag: UInt64 = 0) throws {
+                         tag: UInt64) throws {
         var key = Array(key.utf8)
         try key.withUnsafeMutableBytes { k in
             try value.withUnsafeBytes { v in
                 try producer.produce(topic, partition: partition, key: UnsafeRawBufferPointer(k), value: v, timestampMs: timestampMs,
                                      tag: tag)
             }
+        }
+    }
+
+    /// Produces one record (`body`, given its tag) under the next number; a produce call that
+    /// fails takes its number back.
+    @inline(__always)
+    private func numbered(_ body: (_ tag: UInt64) throws -> Void) throws {
+        let n = deliveries.sequence.issue()
+        do {
+            try body(Self.tag(n))
+        } catch {
+            deliveries.sequence.retract(n)
+            throw error
         }
     }
 
@@ -157,20 +242,27 @@ final class OutputPublisher {
         let tooLarge = m.value.count > Self.maxDeadLetterValue
         if tooLarge { extra.append(("original-value-bytes", Array(String(m.value.count).utf8))) }
         let all = original + extra
-        try KafkaProducer.withHeaderBuffers(all) { headers in
-            try producer.produce(deadLetters, key: m.key, value: tooLarge ? nil : m.value, headers: headers, timestampMs: m.timestampMs)
+        try numbered { tag in
+            try KafkaProducer.withHeaderBuffers(all) { headers in
+                try producer.produce(deadLetters, key: m.key, value: tooLarge ? nil : m.value, headers: headers, timestampMs: m.timestampMs,
+                                     tag: tag)
+            }
         }
     }
 
     /// Reused for every balances document (no allocation per record).
     private var documentBuffer: [UInt8] = []
 
-    /// Publishes the balances document of `index`; the key is the account id.
-    func publishBalance(_ ledger: PartitionLedger, _ index: Int) throws {
+    /// Publishes the balances document of `index`; the key is the account id. `replacing`: the
+    /// tag of a document reported delivered without an offset, whose number this one takes.
+    func publishBalance(_ ledger: PartitionLedger, _ index: Int, replacing: UInt64? = nil) throws {
         guard let balances else { return }
         ledger.writeBalanceDocument(index, into: &documentBuffer)
-        try ledger.ids.withBytes(of: index) { key in
-            try documentBuffer.withUnsafeBytes { v in try producer.produce(balances, key: key, value: v) }
+        func produce(_ tag: UInt64) throws {
+            try ledger.ids.withBytes(of: index) { key in
+                try documentBuffer.withUnsafeBytes { v in try producer.produce(balances, key: key, value: v, tag: tag) }
+            }
         }
+        if let replacing { try produce(replacing) } else { try numbered(produce) }
     }
 }

@@ -58,14 +58,16 @@ package final class SnapshotWriter {
     var failure: String? { shared.withLock { $0.failure } }
 
     /// Captures `changed` (see `SnapshotCapture`), stamped with this writer's wall clock.
-    func capture(_ changed: [PartitionState], covering: [TopicPartition], after acknowledged: consuming OutputsAcknowledged,
-                 pauseStarted: ContinuousClock.Instant, flushStarted: ContinuousClock.Instant) -> SnapshotCapture {
-        SnapshotCapture(changed, covering: covering, after: acknowledged, wallMillis: destinations.wallClock() / 1_000_000,
-                        pauseStarted: pauseStarted, flushStarted: flushStarted)
+    func capture(_ changed: [PartitionState], covering: [TopicPartition], outputsBelow: UInt64,
+                 pauseStarted: ContinuousClock.Instant, started: ContinuousClock.Instant) -> SnapshotCapture {
+        SnapshotCapture(changed, covering: covering, outputsBelow: outputsBelow, wallMillis: destinations.wallClock() / 1_000_000,
+                        pauseStarted: pauseStarted, started: started)
     }
 
-    /// Writes on the worker; the consuming thread goes on.
-    func writeInBackground(_ capture: SnapshotCapture) {
+    /// Writes on the worker, once the outputs the capture covers are acknowledged; the
+    /// consuming thread goes on.
+    func writeInBackground(_ capture: SnapshotCapture, after acknowledged: borrowing OutputsAcknowledged) {
+        precondition(capture.outputsBelow <= acknowledged.below, "a snapshot handed over before its outputs were acknowledged")
         let commits = takePendingCommits(capture.covering)
         if capture.parts.isEmpty && commits.isEmpty { return }
         let (d, shared) = (destinations, shared)
@@ -74,7 +76,8 @@ package final class SnapshotWriter {
 
     /// Writes now, after everything handed over before (a revoke: done, and committed, before
     /// the partitions leave).
-    func writeNow(_ capture: SnapshotCapture) -> WritesDrained {
+    func writeNow(_ capture: SnapshotCapture, after acknowledged: consuming OutputsAcknowledged) -> WritesDrained {
+        precondition(capture.outputsBelow <= acknowledged.below, "a snapshot written before its outputs were acknowledged")
         let commits = takePendingCommits(capture.covering)
         let (d, shared) = (destinations, shared)
         worker.sync { Self.write(capture, commits: commits, to: d, shared: shared) }
@@ -158,7 +161,7 @@ package final class SnapshotWriter {
             d.board.update { $0.lastSnapshotWallMillis = durableAt }
         }
         commit(commits, d, shared)
-        let elapsed = ContinuousClock.now - c.flushStarted
+        let elapsed = ContinuousClock.now - c.started
         d.metrics.snapshotDuration.recordNanoseconds(elapsed.nanoseconds)
         d.metrics.snapshotBytes.record(bytesWritten)
         d.board.update {

@@ -28,8 +28,9 @@ public struct ServiceStatus: Sendable, Equatable {
     public var deliveryFailures: Int64 = 0
     public var snapshotsWritten: Int64 = 0
     public var lastSnapshotMillis: Int64 = 0
-    /// How long the consuming thread spent on the last snapshot: publishing the pending balances
-    /// records, the producer flush and the capture.
+    /// How long the consuming thread spent on the last snapshot: the capture (and a replaying
+    /// partition's pending balances records); for a revoke's, also publishing the pending
+    /// balances records and the producer flush.
     public var lastSnapshotPauseMicros: Int64 = 0
     /// The longest encoding of one partition's snapshot (on the snapshot writer's worker).
     public var longestEncodeMillis: Int64 = 0
