@@ -253,6 +253,7 @@ struct HoldKillTests {
         let dropped = floor.dropped.load(ordering: .relaxed)
         #expect(run == Self.kills && restoredRuns >= Self.kills, "\(run) kills, \(restoredRuns) restored runs")
         #expect(dropped >= 1, "no hold request met a dropped connection")
+        #expect(floor.unavailable.load(ordering: .relaxed) >= 1, "no hold request met a 503 (a restarted instance not ready)")
         #expect(!retried.isEmpty && floor.pending.load(ordering: .relaxed) >= 32)
         // A retry produced again whatever its first request's fate: the engine kept one hold
         // for each such hold_id and answered it with the first decision.
