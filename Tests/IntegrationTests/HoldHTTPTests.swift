@@ -5,6 +5,7 @@ import CreditMeterService
 import CreditMeterTools
 import Foundation
 import Kafka
+import KafkaMockCluster
 import Synchronization
 import Testing
 
@@ -281,6 +282,53 @@ extension HTTPEndpointTests {
         #expect(r.status == 503 && r.text == #"{"error":"produce_failed","hold_id":"big"}"#)
         #expect(try await c.request("/v1/accounts/hold-a/holds/big").status == 404)
         #expect(try Self.inputRecords(h) == before + 1)
+        try await stack.stop()
+    }
+
+    /// A request whose event the broker refused is answered 503 `produce_failed` and is not in
+    /// the log; the client's retry with the same `hold_id` and body gets the first decision, and
+    /// a retry after that the same hold (200): one hold, one request in the input topic. The
+    /// refusal is aimed at the input partition of the account alone (its own broker), so no
+    /// output of the service meets it.
+    @Test func aRetryAfterAFailedProduceGetsOneHoldAndTheFirstDecision() async throws {
+        let h = try ServiceHarness(partitions: 2, brokers: 2)
+        let cluster = try #require(h.cluster).cluster
+        let mine = KeyPartitioner.partition(account: "hold-a", count: 2)
+        for p in 0..<Int32(2) { try cluster.setPartitionLeader(topic: "ai.usage", partition: p, broker: p == mine ? 2 : 1) }
+        for t in ["credit.alerts", "ai.usage.dlq", "credit.balances", "credit.requests"] {
+            for p in 0..<Int32(2) { try cluster.setPartitionLeader(topic: t, partition: p, broker: 1) }
+        }
+        try cluster.setCoordinator(group: "test-group", broker: 1)
+        let stack = try await HTTPStack(harness: h, token: nil, fixedTime: Self.now)
+        try await stack.startService()
+        try await stack.waitReady(processed: try Self.produceAccount(h))
+        let c = stack.client
+        #expect(try await OwnershipDirectoryTests.eventually { stack.service.holds.partition(of: "hold-a") != nil })
+
+        let body = #"{"hold_id":"r1","credits":20,"workflow":"retry"}"#
+        let before = try Self.inputRecords(h)
+        #expect(h.cluster!.perform("errors Produce TOPIC_AUTHORIZATION_FAILED 2") == "ok")
+        var r = try await c.post("/v1/accounts/hold-a/holds", json: body)
+        #expect(r.status == 503 && r.text == #"{"error":"produce_failed","hold_id":"r1"}"#, "\(r.status) \(r.text)")
+        #expect(try await c.request("/v1/accounts/hold-a/holds/r1").status == 404)
+        #expect(try Self.inputRecords(h) == before)
+
+        // The idempotent producer resets itself after a refused batch: retries meanwhile are
+        // answered 503 too (their events failed with the batch, not written); the client retries
+        // until the service answers otherwise.
+        let granted = #"{"hold_id":"r1","status":"active","held_credits":20,"available_credits":477,"expires_at":"2026-11-10T13:00:00Z"}"#
+        for _ in 0..<200 {
+            r = try await c.post("/v1/accounts/hold-a/holds", json: body)
+            guard r.status == 503 else { break }
+            #expect(r.text == #"{"error":"produce_failed","hold_id":"r1"}"#)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(r.status == 201 && r.text == granted, "\(r.status) \(r.text)")
+        r = try await c.post("/v1/accounts/hold-a/holds", json: body)
+        #expect(r.status == 200 && r.text == granted, "\(r.status) \(r.text)")
+        #expect(try Self.inputRecords(h) == before + 1)
+        let list = try await c.request("/v1/accounts/hold-a/holds").json
+        #expect((list["holds"] as? [[String: Any]])?.compactMap { $0["hold_id"] as? String } == ["r1"])
         try await stack.stop()
     }
 
