@@ -125,7 +125,7 @@ extension Bench {
                 service = try serviceChild(executable: executable, scratch: scratch, name: name, bootstrap: bootstrap, config: config,
                                            properties: properties)
             } catch {
-                kill(broker.pid, SIGTERM); broker.wait()
+                broker.terminate()
                 throw error
             }
             do {
@@ -135,8 +135,8 @@ extension Bench {
                                                   bootstrap: bootstrap, logger: logger)
                 try await fundHoldAccounts(accounts, producer: producer, port: port)
             } catch {
-                kill(service.pid, SIGTERM); service.wait()
-                kill(broker.pid, SIGTERM); broker.wait()
+                service.terminate()
+                broker.terminate()
                 throw error
             }
         }
@@ -144,8 +144,8 @@ extension Bench {
         mutating func stop() {
             guard !stopped else { return }
             stopped = true
-            kill(service.pid, SIGTERM); service.wait()
-            kill(broker.pid, SIGTERM); broker.wait()
+            service.terminate()
+            broker.terminate()
         }
     }
 

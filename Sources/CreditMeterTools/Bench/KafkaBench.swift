@@ -106,8 +106,7 @@ extension Bench {
             if tps.allSatisfy({ committed[$0] == ends[$0] }) { break }
         }
         let caughtUp = ContinuousClock.now - started
-        kill(child.pid, SIGTERM)
-        child.wait()
+        child.terminate()
         guard child.exitedCleanly else { throw ServiceError("credit-meter run did not stop cleanly (status \(child.status))") }
         let perRecord = child.cpuSeconds * 1e6 / Double(expected)
         var line = "credit-meter run (separate process, start → join → all records snapshotted and committed → SIGTERM → exit 0 in \(ms(caughtUp))): "

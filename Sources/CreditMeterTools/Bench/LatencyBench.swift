@@ -93,9 +93,9 @@ extension Bench {
     static func latencySeparateProcesses(config: ServiceConfiguration, rate: Double, scratch: String, executable: String,
                                          logger: Logger, say: @escaping @Sendable (String) -> Void) async throws {
         let (broker, bootstrap) = try await brokerChild(executable: executable, scratch: scratch)
-        defer { kill(broker.pid, SIGTERM); broker.wait() }
+        defer { broker.terminate() }
         let service = try serviceChild(executable: executable, scratch: scratch, name: "latency", bootstrap: bootstrap, config: config)
-        defer { kill(service.pid, SIGTERM); service.wait() }
+        defer { service.terminate() }
         try await pacedAlerts(bootstrap: bootstrap, alertsTopic: config.kafka.alertsTopic, balancesTopic: config.kafka.balancesTopic ?? "credit.balances",
                               rate: rate, logger: logger, label: "broker and service in separate processes", say: say)
         for line in loopProfile(service) { say("  service loop, 5 s: " + line) }
@@ -114,8 +114,7 @@ extension Bench {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        kill(broker.pid, SIGTERM)
-        broker.wait()
+        broker.terminate()
         throw ServiceError("dev-broker did not start")
     }
 

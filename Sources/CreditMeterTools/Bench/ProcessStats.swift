@@ -83,6 +83,12 @@ final class MeasuredChild: @unchecked Sendable {
         return true
     }
 
+    /// Asks the child to stop (SIGTERM) and waits for its exit.
+    func terminate() {
+        kill(pid, SIGTERM)
+        wait()
+    }
+
     var cpuSeconds: Double { ProcessStats.seconds(usage) }
     var exitedCleanly: Bool { (status & 0x7f) == 0 && ((status >> 8) & 0xff) == 0 }
 }
