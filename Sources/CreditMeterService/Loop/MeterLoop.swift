@@ -323,7 +323,7 @@ final class MeterLoop {
         case .startOldest, .startNewest: pending.append(new)
         case .mergeIntoNewest: pending[pending.count - 1].merge(new)
         }
-        precondition(pending.count == machine.capturesWaiting, "the loop's captures and the state machine's disagree")
+        assertCapturesAgree()
     }
 
     /// After each poll's work: the oldest capture learns its outputs once the balances
@@ -353,6 +353,11 @@ final class MeterLoop {
         case .flushAndHandOverAll, .removeLost:
             preconditionFailure("only `settle` flushes, only `losing` removes")
         }
+        assertCapturesAgree()
+    }
+
+    /// The captures the loop holds are the ones the state machine counts.
+    private func assertCapturesAgree() {
         precondition(pending.count == machine.capturesWaiting, "the loop's captures and the state machine's disagree")
     }
 
@@ -418,7 +423,7 @@ final class MeterLoop {
         case .handOverOldest, .flushAndHandOverAll:
             preconditionFailure("losing partitions hands nothing over")
         }
-        precondition(pending.count == machine.capturesWaiting, "the loop's captures and the state machine's disagree")
+        assertCapturesAgree()
     }
 
     /// The captures not handed over are dropped (a failure was seen, or the consumer closed).
