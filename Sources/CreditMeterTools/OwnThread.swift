@@ -28,3 +28,15 @@ func onThreads(_ count: Int, name: String, _ body: @escaping @Sendable (Int) thr
     group.wait()
     if let error = failure.withLock({ $0 }) { throw error }
 }
+
+/// A thread started at once running `body`; `join()` waits until `body` has returned.
+final class JoinableThread: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () -> Void) {
+        let done = done
+        Thread { body(); done.signal() }.start()
+    }
+
+    func join() { done.wait() }
+}

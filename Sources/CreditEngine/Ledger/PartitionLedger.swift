@@ -43,6 +43,9 @@ public final class PartitionLedger {
         public var holdsExpired: Int64 = 0
         public var usageUnheld: Int64 = 0
 
+        /// Records counted: applied, duplicates and dead-lettered (every record once).
+        public var records: Int64 { applied + duplicates + rejected }
+
         /// Field by field (credits charged wrap, as they are summed for metrics only).
         public static func - (a: Counters, b: Counters) -> Counters {
             Counters(applied: a.applied - b.applied, priced: a.priced - b.priced, duplicates: a.duplicates - b.duplicates,

@@ -48,6 +48,13 @@ final class MeterLoop {
     /// The last pass published a full budget of balances documents: more may be due, so the
     /// next poll does not wait.
     private var balancesLeft = false
+    /// The partitions whose views the current views round has yet to publish (see
+    /// `OutputCadence.publishViews(round:state:budget:)`).
+    private var viewsRound: ArraySlice<TopicPartition> = []
+    /// How long one step of a views round may take before the loop polls again: at 50k events/s
+    /// a round has a few thousand changed accounts (≈ 1.7 µs a view), 10–25 ms in one pass,
+    /// which every record arriving meanwhile (and its alert) would wait for.
+    static let viewsStepBudget = Duration.milliseconds(2)
 
     /// Connects the producers and the consumer (a missing state topic stops the start, with
     /// its name).
@@ -107,7 +114,8 @@ final class MeterLoop {
         }
         settleSnapshots(consumerClosed: true)
         let drained = writer.drain()
-        counts.collect(assignment.states)
+        counts.noteProcessed(assignment.states)
+        counts.collect(assignment.states, through: .now)
         counts.publish(deliveryFailures: output.deliveries.failed)
         switch machine.finish(after: drained, writeFailure: writer.failure) {
         case .stoppedCleanly:
@@ -129,9 +137,19 @@ final class MeterLoop {
             do {
                 // The wait for a first record, then the rest of what is queued (see `LoopProfile`).
                 let started = ContinuousClock.now
-                var n = try consumer.poll(timeoutMs: balancesLeft ? 0 : 50, max: 1) { m throws in try process(m) }
+                var seenMs: Int64 = 0
+                var n = try consumer.poll(timeoutMs: balancesLeft || !viewsRound.isEmpty ? 0 : 50, max: 1) { m throws in
+                    seenMs = systemWallClock() / 1_000_000  // the producers' clock, not a test's
+                    if let ts = m.timestampMs { profile.age.add(timestampMs: ts, seenMs: seenMs) }
+                    try process(m)
+                }
                 let waited = ContinuousClock.now
-                if n > 0 { n += try consumer.poll(timeoutMs: 0, max: 2047) { m throws in try process(m) } }
+                if n > 0 {
+                    n += try consumer.poll(timeoutMs: 0, max: 2047) { m throws in
+                        if let ts = m.timestampMs { profile.age.add(timestampMs: ts, seenMs: seenMs) }
+                        try process(m)
+                    }
+                }
                 if holdAnswers.hasDue { holdAnswers.answer(cadence) }
                 let applied = ContinuousClock.now
                 profile.wait.add(waited - started)
@@ -142,7 +160,7 @@ final class MeterLoop {
                 profile.outputs.add(ContinuousClock.now - applied)
                 try perform(machine.due(now: .now))
                 try advanceSnapshots()
-                counts.collect(assignment.states)
+                counts.noteProcessed(assignment.states)
                 profile.endIteration(waitEnded: waited, now: .now)
             } catch {
                 _ = machine.failed(error)
@@ -157,10 +175,13 @@ final class MeterLoop {
             span.add(now - t)
             t = now
         }
-        if due.contains(.views) {
-            cadence.publishViews(assignment.states)
+        if due.contains(.views) && viewsRound.isEmpty {
+            viewsRound = ArraySlice(assignment.states.map(\.tp).sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) })
+        }
+        if !viewsRound.isEmpty {
+            let published = cadence.publishViews(round: &viewsRound, state: { assignment[$0] }, budget: Self.viewsStepBudget)
             // Counts after the views they count (see `RecordCounts`).
-            counts.collect(assignment.states)
+            counts.collect(published, through: .views)
             counts.publish(deliveryFailures: output.deliveries.failed)
             lap(&profile.views)
         }

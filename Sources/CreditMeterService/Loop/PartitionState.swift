@@ -16,6 +16,12 @@ final class PartitionState {
     private(set) var snapshotOffset: Int64?
     /// The ledger's counters as last folded into the service's counts (see `RecordCounts`).
     var reported: PartitionLedger.Counters
+    /// The ledger's counters when this partition's views and position were last published
+    /// (`OutputCadence.publishViews`): the counts may go this far and no further, so that
+    /// whoever sees a count sees the views of the records it counts.
+    var viewedCounters: PartitionLedger.Counters
+    /// Records (applied, duplicate or dead-lettered) as last added to `RecordCounts.processed`.
+    var processedSeen: Int64
     /// Records below `rereadUntil` were counted by this process under an earlier ownership of
     /// the partition (an assignment lost without a snapshot, then restored from older state):
     /// they are applied again but counted only as re-read. Read once per record, so a flag.
@@ -28,6 +34,8 @@ final class PartitionState {
         self.nextOffset = nextOffset
         self.snapshotOffset = nextOffset
         self.reported = ledger.counters
+        self.viewedCounters = ledger.counters
+        self.processedSeen = ledger.counters.records
     }
 
     /// The next offset to apply, when one is known (not before the first record of a partition
@@ -62,6 +70,8 @@ final class PartitionState {
         isRereading = false
         rereadUntil = nil
         reported = ledger.counters
+        viewedCounters = reported
+        processedSeen = reported.records
     }
 
     // MARK: Replay

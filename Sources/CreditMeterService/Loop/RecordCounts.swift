@@ -9,8 +9,9 @@ import Kafka
 /// already counted for that partition (`PartitionState.isRereading`), which are counted only as
 /// re-read. `countedThrough` remembers, across ownerships, how far each partition was counted.
 ///
-/// Counts are published to the status board only right after the read views and positions
-/// (see `MeterLoop.perform`), so whoever sees a count sees the views of the records it counts.
+/// A partition's counts are folded only as far as its last published views and position
+/// (`PartitionState.viewedCounters`) and published right after them (see `MeterLoop.perform`),
+/// so whoever sees a count sees the views of the records it counts.
 final class RecordCounts {
     private let board: StatusBoard
     /// Folded, not yet published.
@@ -34,23 +35,38 @@ final class RecordCounts {
 
     /// Partitions leaving: their last counts are folded, and how far they were counted is kept.
     func release(_ parts: [PartitionState]) {
-        collect(parts)
+        noteProcessed(parts)
+        collect(parts, through: .now)
         for st in parts {
             countedThrough[st.tp] = max(countedThrough[st.tp] ?? .min, st.nextOffset, st.rereadUntil ?? .min)
             remembered[st.tp] = nil
         }
     }
 
-    /// Folds what the partitions' ledgers counted since the last call.
-    func collect<Parts: Sequence<PartitionState>>(_ parts: Parts) {
+    /// Adds the records the partitions' ledgers counted since the last call to `processed`
+    /// (after every poll: the stop-after-n rule reads it).
+    func noteProcessed<Parts: Sequence<PartitionState>>(_ parts: Parts) {
+        for st in parts {
+            let records = st.ledger.counters.records
+            if !st.isRereading { processed += records - st.processedSeen }
+            st.processedSeen = records
+        }
+    }
+
+    /// How far `collect` folds: up to each partition's last published views (while consuming),
+    /// or everything (partitions leaving, the loop's end).
+    enum Through { case views, now }
+
+    /// Folds what the partitions' ledgers counted since the last call, up to `through`.
+    func collect<Parts: Sequence<PartitionState>>(_ parts: Parts, through: Through) {
         for st in parts {
             remembered[st.tp] = st.ledger.rememberedIDs
-            let now = st.ledger.counters
+            let now = through == .views ? st.viewedCounters : st.ledger.counters
             defer { st.reported = now }
             guard !st.isRereading else { continue }  // re-read records: in no count but `reread`
             let d = now - st.reported
-            let records = d.applied + d.duplicates + d.rejected
-            processed += records
+            assert(d.records >= 0, "counts folded backwards")
+            let records = d.records
             pending.consumed += records
             pending.applied += d.applied
             pending.priced += d.priced

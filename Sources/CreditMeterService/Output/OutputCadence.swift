@@ -27,15 +27,38 @@ struct OutputCadence {
     /// and `/metrics` uses positions and log ends of the same moment.
     func publishViews<Parts: Sequence<PartitionState>>(_ parts: Parts) {
         var marks: [TopicPartition: (low: Int64, high: Int64)] = [:]
-        for st in parts {
-            if let w = consumer.cachedWatermarks(st.tp) { marks[st.tp] = w }
-            guard st.hasViewsToPublish || st.viewPosition != st.nextOffset else { continue }
-            let changed = st.isReplaying ? [] : st.takeViewDirty()
-            counts.viewsBuilt(changed.count)
-            model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) }, position: st.position)
-            st.viewPosition = st.nextOffset
+        for st in parts { publishViews(st, marks: &marks) }
+        if !marks.isEmpty { model.watermarks(marks) }
+    }
+
+    /// One step of a views round (`MeterLoop`): publishes the views of the partitions at the
+    /// front of `round`, taking them off it, until `budget` is spent (at least one partition):
+    /// a round of many changed accounts is spread over several loop iterations, with polls in
+    /// between, instead of holding up incoming records for all of it. Partitions no longer
+    /// held (`state` nil) are skipped. Returns the partitions published.
+    func publishViews(round: inout ArraySlice<TopicPartition>, state: (TopicPartition) -> PartitionState?,
+                      budget: Duration) -> [PartitionState] {
+        let started = ContinuousClock.now
+        var marks: [TopicPartition: (low: Int64, high: Int64)] = [:]
+        var published: [PartitionState] = []
+        while let tp = round.popFirst() {
+            guard let st = state(tp) else { continue }
+            publishViews(st, marks: &marks)
+            published.append(st)
+            if ContinuousClock.now - started >= budget { break }
         }
         if !marks.isEmpty { model.watermarks(marks) }
+        return published
+    }
+
+    private func publishViews(_ st: PartitionState, marks: inout [TopicPartition: (low: Int64, high: Int64)]) {
+        if let w = consumer.cachedWatermarks(st.tp) { marks[st.tp] = w }
+        st.viewedCounters = st.ledger.counters
+        guard st.hasViewsToPublish || st.viewPosition != st.nextOffset else { return }
+        let changed = st.isReplaying ? [] : st.takeViewDirty()
+        counts.viewsBuilt(changed.count)
+        model.publish(st.tp, indices: changed, views: changed.map { st.ledger.view($0) }, position: st.position)
+        st.viewPosition = st.nextOffset
     }
 
     /// The views of these accounts of `st` that changed since their last publish, now rather

@@ -25,6 +25,8 @@ public struct BenchOptions: Sendable {
     public var holdFetchWaitMs = 1
     /// More librdkafka properties for the hold-latency phase's service (`key=value`).
     public var holdProperties: [String: String] = [:]
+    /// librdkafka properties for the latency phase's service, in one process and as a child.
+    public var latencyProperties: [String: String] = [:]
     /// This executable (for the `credit-meter run` child whose CPU is measured).
     public var executable: String = CommandLine.arguments[0]
     public init() {}
@@ -113,8 +115,10 @@ public enum Bench {
         }
         if options.phases.contains("latency") {
             let target = options.latencyRate ?? (fullRate > 0 ? fullRate / 2 : 50_000)
-            try await latency(config: config, bootstrap: bootstrap, rate: target, logger: logger, say: say)
-            try await latencySeparateProcesses(config: config, rate: target, scratch: scratch, executable: options.executable,
+            var serviceConfig = config
+            serviceConfig.kafka.properties.merge(options.latencyProperties) { $1 }
+            try await latency(config: serviceConfig, bootstrap: bootstrap, rate: target, logger: logger, say: say)
+            try await latencySeparateProcesses(config: serviceConfig, rate: target, scratch: scratch, executable: options.executable,
                                                logger: logger, say: say)
         }
         if options.phases.contains("restart") {

@@ -23,7 +23,8 @@ extension Bench {
 
     /// Produces plans for 20 000 trial accounts, waits until the service has published their
     /// balances (it is consuming), then 12 web_research events per account at `rate`: alerts
-    /// at the 8th, 9th and 10th. Latency = alert arrival − produce call of its triggering event.
+    /// at the 8th, 9th and 10th. Latency = alert arrival − produce call of its triggering event,
+    /// beside the broker alone: a plain consumer reading the same events at the same time.
     static func pacedAlerts(bootstrap: String, alertsTopic: String, balancesTopic: String, rate: Double, logger: Logger,
                             label: String, say: @escaping @Sendable (String) -> Void) async throws {
         let accounts = 20_000
@@ -33,48 +34,89 @@ extension Bench {
         try await load.assignPlans(producer: producer, balancesTopic: balancesTopic, bootstrap: bootstrap, logger: logger)
 
         let total = accounts * perAccount
+        // Uptime nanoseconds of each event's produce call and of its arrival at a plain
+        // consumer of the same topic (the broker alone, in the same run, under the same load).
         let sent = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: total)
+        let crossed = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: total)
         sent.initialize(repeating: 0)
-        defer { sent.deallocate() }
-        let latencies = Locked<[Double]>([])
-        let reader = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap), ("fetch.wait.max.ms", "1")], logger: logger)
-        var offsets: [TopicPartition: Int64] = [:]
-        let alertPartitions = try reader.partitionCounts([alertsTopic])[alertsTopic] ?? 1
-        for p in 0..<alertPartitions {
-            let tp = TopicPartition(alertsTopic, p)
-            offsets[tp] = try reader.watermarks(tp).high
-        }
-        try reader.assign(offsets)
-        let stopReader = StopSignal()
-        let sentBase = UInt(bitPattern: sent.baseAddress)
-        let readerThread = Thread {
+        crossed.initialize(repeating: 0)
+        defer { sent.deallocate(); crossed.deallocate() }
+        let sentBase = UInt(bitPattern: sent.baseAddress), crossedBase = UInt(bitPattern: crossed.baseAddress)
+        let crossings = Locked(0)
+        // Each alert: its event, the service's produce of it (the alert record's timestamp:
+        // librdkafka stamps the produce call's wall clock, in ms) and its arrival here.
+        let alerts = Locked<[(event: Int, producedMs: Int64?, arrived: UInt64)]>([])
+        let stopReaders = StopSignal()
+        let alertReader = try tail(alertsTopic, bootstrap: bootstrap, logger: logger, stop: stopReaders) { m, now in
             let sent = UnsafeMutablePointer<UInt64>(bitPattern: sentBase)!
-            while !stopReader.isRequested {
-                reader.poll(timeoutMs: 10) { m in
-                    guard m.error == nil else { return }
-                    let now = DispatchTime.now().uptimeNanoseconds
-                    let text = String(decoding: m.value, as: UTF8.self)
-                    guard let r = text.range(of: "\"triggered_by\":\"lat-") else { return }
-                    let n = Int(text[r.upperBound...].prefix { $0 != "\"" }) ?? -1
-                    guard n >= 0, n < total, sent[n] > 0 else { return }
-                    latencies.withLock { $0.append(Double(now - sent[n]) / 1e6) }
-                }
-            }
+            guard let n = lateIndex(m.value, after: "\"triggered_by\":\"lat-"), n < total, sent[n] > 0 else { return }
+            alerts.withLock { $0.append((n, m.timestampMs, now)) }
         }
-        readerThread.start()
+        let inputReader = try tail(PacedUsage.topic, bootstrap: bootstrap, logger: logger, stop: stopReaders) { m, now in
+            let sent = UnsafeMutablePointer<UInt64>(bitPattern: sentBase)!
+            guard let n = lateIndex(m.value, after: "\"id\":\"lat-"), n < total, sent[n] > 0 else { return }
+            UnsafeMutablePointer<UInt64>(bitPattern: crossedBase)![n] = now
+            crossings.withLock { $0 += 1 }
+        }
+        let wallMinusUptimeMs = Int64(Date().timeIntervalSince1970 * 1e3) - Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
         let elapsed = try load.produce(total: total, rate: rate, producer: producer) { i in sent[i] = DispatchTime.now().uptimeNanoseconds }
         let expectedAlerts = accounts * 3
         let deadline = ContinuousClock.now + .seconds(60)
-        while latencies.value.count < expectedAlerts && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        stopReader.request()
-        let l = latencies.value
-        guard l.count == expectedAlerts else { throw ServiceError("latency: read back \(l.count) of \(expectedAlerts) alerts") }
-        let alerts = Percentiles(l)
+        while (alerts.value.count < expectedAlerts || crossings.value < total) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        stopReaders.request()
+        alertReader.join()
+        inputReader.join()
+        let read = alerts.value
+        guard read.count == expectedAlerts else { throw ServiceError("latency: read back \(read.count) of \(expectedAlerts) alerts") }
+        guard crossings.value == total else { throw ServiceError("latency: read back \(crossings.value) of \(total) events") }
+        func ms(_ from: UInt64, _ to: UInt64) -> Double { (Double(to) - Double(from)) / 1e6 }
+        let latency = Percentiles(read.map { ms(sent[$0.event], $0.arrived) })
+        let crossing = Percentiles((0..<total).map { ms(sent[$0], crossed[$0]) })
         let echo = try echoLatency(bootstrap: bootstrap, rate: rate, total: min(total, 100_000), logger: logger)
-        say("alert latency (\(label)) at " + fmt(Int(Double(total) / elapsed)) + " events/s: p50 "
-            + String(format: "%.2f", alerts.p50) + " ms, p99 " + String(format: "%.2f", alerts.p99) + " ms, max "
-            + String(format: "%.2f", alerts.max) + " ms over \(fmt(l.count)) alerts; the broker alone (produce → consumer, same rate): p50 "
-            + String(format: "%.2f", echo.p50) + " ms, p99 " + String(format: "%.2f", echo.p99) + " ms")
+        say("alert latency (\(label)) at " + fmt(Int(Double(total) / elapsed)) + " events/s: " + latency.text + " over \(fmt(read.count)) alerts; "
+            + "the broker alone in the same run (the same events → a plain consumer): " + crossing.text
+            + "; on an idle broker afterwards (produce → consumer, same rate): " + echo.text)
+        // Where an alert's time goes, per alert, split at its record's timestamp (±1 ms):
+        // the service = the alert's produce − its event's arrival at the plain consumer (the
+        // input crossing taken out), the output crossing = the alert's arrival − its produce.
+        let stamped = read.compactMap { a in a.producedMs.map { (a, Double($0 - wallMinusUptimeMs)) } }
+        if stamped.count == read.count {
+            let service = Percentiles(stamped.map { a, producedMs in producedMs - Double(crossed[a.event]) / 1e6 })
+            let output = Percentiles(stamped.map { a, producedMs in Double(a.arrived) / 1e6 - producedMs })
+            say("  per alert (±1 ms): its event's crossing " + Percentiles(read.map { ms(sent[$0.event], crossed[$0.event]) }).text
+                + "; then the service (the plain consumer's arrival → the alert's produce) " + service.text
+                + "; the alert's crossing (produce → read) " + output.text)
+        }
+    }
+
+    /// A thread reading `topic` from its end (every partition, fetch.wait.max.ms 1) until
+    /// `stop`, handing each record and its arrival time (uptime ns) to `body`.
+    static func tail(_ topic: String, bootstrap: String, logger: Logger, stop: StopSignal,
+                     _ body: @escaping @Sendable (KafkaMessage, UInt64) -> Void) throws -> JoinableThread {
+        let reader = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap), ("fetch.wait.max.ms", "1")], logger: logger)
+        var offsets: [TopicPartition: Int64] = [:]
+        for p in 0..<(try reader.partitionCounts([topic])[topic] ?? 1) {
+            let tp = TopicPartition(topic, p)
+            offsets[tp] = try reader.watermarks(tp).high
+        }
+        try reader.assign(offsets)
+        return JoinableThread {
+            while !stop.isRequested {
+                reader.poll(timeoutMs: 10) { m in
+                    guard m.error == nil else { return }
+                    body(m, DispatchTime.now().uptimeNanoseconds)
+                }
+            }
+        }
+    }
+
+    /// The number after `marker` in a record's value (the bench's `lat-N` ids), if any.
+    static func lateIndex(_ value: UnsafeRawBufferPointer, after marker: String) -> Int? {
+        let text = String(decoding: value, as: UTF8.self)
+        guard let r = text.range(of: marker), let n = Int(text[r.upperBound...].prefix { $0 != "\"" }), n >= 0 else { return nil }
+        return n
     }
 
     /// Records ever written to a topic (sum of high watermarks: the mock's retention moves the
@@ -94,7 +136,8 @@ extension Bench {
                                          logger: Logger, say: @escaping @Sendable (String) -> Void) async throws {
         let (broker, bootstrap) = try await brokerChild(executable: executable, scratch: scratch)
         defer { broker.terminate() }
-        let service = try serviceChild(executable: executable, scratch: scratch, name: "latency", bootstrap: bootstrap, config: config)
+        let service = try serviceChild(executable: executable, scratch: scratch, name: "latency", bootstrap: bootstrap, config: config,
+                                       properties: config.kafka.properties)
         defer { service.terminate() }
         try await pacedAlerts(bootstrap: bootstrap, alertsTopic: config.kafka.alertsTopic, balancesTopic: config.kafka.balancesTopic ?? "credit.balances",
                               rate: rate, logger: logger, label: "broker and service in separate processes", say: say)

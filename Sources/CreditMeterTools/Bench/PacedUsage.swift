@@ -43,11 +43,14 @@ struct PacedUsage: Sendable {
             let t = t0 + Int64(i / accounts + 1) * EventTime.nanosPerSecond
             let json = "{\"specversion\":\"1.0\",\"id\":\"lat-\(i)\",\"source\":\"//ai.example\",\"type\":\"ai.usage\",\"subject\":\"\(Self.account(a))\",\"time\":\"\(EventTime.format(t))\",\"data\":{\"action\":\"web_research\"}}"
             willSend(i)
-            try Self.send(producer, topic, Self.account(a), json, t / 1_000_000)
+            // No record timestamp: librdkafka stamps the produce call's wall clock, which the
+            // service's loop profile reads as the record's age when polled (the events' own
+            // times are in the past either way, so the ledger sees the same watermark).
+            try Self.send(producer, topic, Self.account(a), json, nil)
         }
     }
 
-    static func send(_ producer: KafkaProducer, _ topic: ProducerTopic, _ key: String, _ json: String, _ timestampMs: Int64) throws {
+    static func send(_ producer: KafkaProducer, _ topic: ProducerTopic, _ key: String, _ json: String, _ timestampMs: Int64?) throws {
         let k = Array(key.utf8)
         let v = Array(json.utf8)
         try k.withUnsafeBytes { kb in try v.withUnsafeBytes { vb in try producer.produce(topic, key: kb, value: vb, timestampMs: timestampMs) } }

@@ -30,6 +30,8 @@ struct Bench: CreditMeterCommand {
     var holdFetchWaitMs = 1
     @Option(name: .long, parsing: .upToNextOption, help: "More librdkafka properties (key=value) for the hold-latency phase's service.")
     var holdProperty: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "More librdkafka properties (key=value) for the latency phase's service (both runs).")
+    var latencyProperty: [String] = []
     @Option(name: .long, parsing: .upToNextOption,
             help: "Phases: engine memory holds kafka cpu latency restart http move hold-latency (move, hold-latency: not in the default set).")
     var only: [String] = []
@@ -49,12 +51,19 @@ struct Bench: CreditMeterCommand {
         options.holdSeconds = holdSeconds
         options.holdConnections = holdConnections
         options.holdFetchWaitMs = holdFetchWaitMs
-        for p in holdProperty {
-            guard let eq = p.firstIndex(of: "=") else { throw ValidationError("--hold-property \(p): expected key=value") }
-            options.holdProperties[String(p[..<eq])] = String(p[p.index(after: eq)...])
-        }
+        options.holdProperties = try Self.properties(holdProperty, option: "--hold-property")
+        options.latencyProperties = try Self.properties(latencyProperty, option: "--latency-property")
         if !only.isEmpty { options.phases = Set(only) }
         options.executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
         try await CreditMeterTools.Bench.run(config: cfg, options: options, logger: logger) { writeLine($0) }
+    }
+
+    private static func properties(_ pairs: [String], option: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for p in pairs {
+            guard let eq = p.firstIndex(of: "=") else { throw ValidationError("\(option) \(p): expected key=value") }
+            out[String(p[..<eq])] = String(p[p.index(after: eq)...])
+        }
+        return out
     }
 }
