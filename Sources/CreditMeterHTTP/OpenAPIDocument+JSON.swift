@@ -2623,6 +2623,15 @@ extension OpenAPIDocument {
           },
           "HoldNotReady": {
             "description": "Not ready (`Error`: the loop is not running, the partition is restoring or replaying, or it is not held here and its owner is unknown), or the event could not be produced (`HoldError` `produce_failed`).",
+            "headers": {
+              "Retry-After": {
+                "description": "With `produce_failed`: `1` (a retry with the same `hold_id` is safe).",
+                "schema": {
+                  "type": "string",
+                  "const": "1"
+                }
+              }
+            },
             "content": {
               "application/json": {
                 "schema": {

@@ -310,6 +310,7 @@ extension HTTPEndpointTests {
         #expect(h.cluster!.perform("errors Produce TOPIC_AUTHORIZATION_FAILED 2") == "ok")
         var r = try await c.post("/v1/accounts/hold-a/holds", json: body)
         #expect(r.status == 503 && r.text == #"{"error":"produce_failed","hold_id":"r1"}"#, "\(r.status) \(r.text)")
+        #expect(r.headers["retry-after"] == "1")
         #expect(try await c.request("/v1/accounts/hold-a/holds/r1").status == 404)
         #expect(try Self.inputRecords(h) == before)
 

@@ -224,8 +224,13 @@ extension API {
         json(.conflict, bytes: holdError("hold_conflict", holdID))
     }
 
+    /// 503 with `Retry-After: 1`: the producer refused the event (a full queue, a broker
+    /// error); it resets itself within about a second, and a retry with the same `hold_id` is
+    /// safe.
     static func produceFailed(_ holdID: String) -> Response {
-        json(.serviceUnavailable, bytes: holdError("produce_failed", holdID))
+        var headers = HTTPFields()
+        headers[.retryAfter] = "1"
+        return json(.serviceUnavailable, bytes: holdError("produce_failed", holdID), extra: headers)
     }
 
     static func noSuchHold(_ holdID: String) -> Response {
