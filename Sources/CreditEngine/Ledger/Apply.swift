@@ -102,6 +102,17 @@ extension LedgerState {
                 offset += 64
             }
             cache_prefetch(start + (MemoryLayout<Account>.size - 1))
+            // The usage cells (a usage event reads and writes them in step 7): the buffer's
+            // header (its count) and first 128 bytes of cells, once the record's line with the
+            // reference is in. The reference is read as a bare address — an `Array` is one
+            // reference to its buffer — so that no retain touches the buffer before it arrives.
+            assert(MemoryLayout<[UsageCell]>.size == MemoryLayout<UInt>.size)
+            let buffer = UnsafeRawPointer(bitPattern: (start + MemoryLayout<Account>.offset(of: \Account.usage)!).load(as: UInt.self))
+            if let buffer {
+                cache_prefetch(buffer + 16)
+                cache_prefetch(buffer + 80)
+                cache_prefetch(buffer + 144)
+            }
         }
         lastIdRefs.withUnsafeBufferPointer { cache_prefetch($0.baseAddress! + i) }
     }
