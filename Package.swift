@@ -53,10 +53,14 @@ let package = Package(
             dependencies: ["Kafka", "Crdkafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
+        // ── A cache-prefetch hint (one inline C function): the ledger starts the loads of an
+        //    event's account, id slot and dedupe slot together instead of one after another.
+        .target(name: "CachePrefetch"),
         // ── The pure core: rate cards, pricing, ledger, alerts, snapshot content ──
         // No I/O, no clock, no Kafka, no Foundation.
         .target(
             name: "CreditEngine",
+            dependencies: ["CachePrefetch"],
             swiftSettings: strictSettings
         ),
         // ── Reading configuration files (YAML) into the core's types ──────────

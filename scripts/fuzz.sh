@@ -39,6 +39,8 @@ command -v swiftc >/dev/null || { echo "fuzz.sh: swiftc not found (install Swift
 out=.build/fuzz
 mkdir -p "$out/artifacts"
 engine_sources=$(find Sources/CreditEngine -name '*.swift' | sort)
+# CreditEngine's one C module (a header): its module map is found through this search path.
+engine_includes="-I Sources/CachePrefetch/include"
 
 build() {  # name, harness files…
     local name="$1"; shift
@@ -48,7 +50,7 @@ build() {  # name, harness files…
     if [ ! -x "$bin" ] || [ "$newest" -nt "$bin" ]; then
         echo "fuzz.sh: building $bin"
         # ld.gold prints harmless "Cannot export local symbol __asan_*" warnings: filtered.
-        swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$name" \
+        swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name "Fuzz_$name" $engine_includes \
             $engine_sources "$@" -o "$bin" 2>&1 | { grep -v "Cannot export local symbol" || true; }
         [ -x "$bin" ] || { echo "fuzz.sh: build of $bin failed" >&2; exit 2; }
     fi
@@ -69,7 +71,7 @@ build_config() {
     newest=$(ls -t $engine_sources "$0" | head -1)
     if [ ! -f "$mods/libCreditEngine.a" ] || [ "$newest" -nt "$mods/libCreditEngine.a" ]; then
         echo "fuzz.sh: building CreditEngine for the config target"
-        swiftc "${flags[@]}" -module-name CreditEngine -emit-module -emit-module-path "$mods/CreditEngine.swiftmodule" \
+        swiftc "${flags[@]}" $engine_includes -module-name CreditEngine -emit-module -emit-module-path "$mods/CreditEngine.swiftmodule" \
             -emit-library -static -o "$mods/libCreditEngine.a" $engine_sources 2>&1 | { grep -v "Cannot export local symbol" || true; }
     fi
     if [ ! -f "$mods/libYams.a" ] || [ "$0" -nt "$mods/libYams.a" ]; then
@@ -84,7 +86,7 @@ build_config() {
     newest=$(ls -t "$mods/libCreditEngine.a" "$mods/libYams.a" Sources/CreditConfig/*.swift Fuzz/ConfigFuzz.swift "$0" | head -1)
     if [ ! -x "$bin" ] || [ "$newest" -nt "$bin" ]; then
         echo "fuzz.sh: building $bin"
-        swiftc "${flags[@]}" -module-name Fuzz_config Sources/CreditConfig/*.swift Fuzz/ConfigFuzz.swift \
+        swiftc "${flags[@]}" $engine_includes -module-name Fuzz_config Sources/CreditConfig/*.swift Fuzz/ConfigFuzz.swift \
             "$mods/libCreditEngine.a" "$mods/libYams.a" "$mods"/cyaml-*.o -o "$bin" 2>&1 | { grep -v "Cannot export local symbol" || true; }
     fi
     [ -x "$bin" ] || { echo "fuzz.sh: build of $bin failed" >&2; exit 2; }

@@ -1,3 +1,5 @@
+internal import CachePrefetch
+
 /// The steps every record goes through, in order (stated in Engine.swift).
 extension LedgerState {
     mutating func apply(_ e: DecodedEvent, key: UnsafeRawBufferPointer?, recordTime: Int64?) -> ApplyResult {
@@ -8,10 +10,16 @@ extension LedgerState {
 
         // 2. Dedupe, on the account's own clock before this record (§14): within the window,
         // and for good for money-adding ids.
+        // The loads an event needs are started together (each `prefetch` is a hint): the id's
+        // table slot and the dedupe slot at once, then the whole account record as soon as its
+        // index is known — not one cache miss after another.
         let subjectHash = ByteHash.hash(e.subject)
-        let existing = ids.find(e.subject, hash: subjectHash)
-        if existing == nil && e.type.isHold { return holdWithoutAccount(e) }
+        ids.prefetch(hash: subjectHash)
         let fp = PartitionLedger.fingerprint(subjectHash: subjectHash, source: e.source, id: e.id)
+        dedupe.prefetch(fp)
+        let existing = ids.find(e.subject, hash: subjectHash)
+        if let i = existing { prefetchAccount(i) }
+        if existing == nil && e.type.isHold { return holdWithoutAccount(e) }
         let newWatermark = max(watermark, recordTime.map { min($0, e.time) } ?? e.time)
         let clock = existing.map { accounts[$0].clock } ?? .min
         var probe = DedupeTable.Probe()
@@ -81,6 +89,32 @@ extension LedgerState {
         if !decision.isEmpty { report(index, decision, e, version: change.version, into: &result) }
         if holds.touched { countHolds(holds, change, index, e, into: &result) }
         return result
+    }
+
+    /// Starts loading every cache line of account `i`'s record and its last-event-id ref.
+    @inline(__always)
+    func prefetchAccount(_ i: Int) {
+        accounts.withUnsafeBufferPointer { p in
+            let start = UnsafeRawPointer(p.baseAddress! + i)
+            var offset = 0
+            while offset < MemoryLayout<Account>.size {
+                cache_prefetch(start + offset)
+                offset += 64
+            }
+            cache_prefetch(start + (MemoryLayout<Account>.size - 1))
+            // The usage cells (a usage event reads and writes them in step 7): the buffer's
+            // header (its count) and first 128 bytes of cells, once the record's line with the
+            // reference is in. The reference is read as a bare address — an `Array` is one
+            // reference to its buffer — so that no retain touches the buffer before it arrives.
+            assert(MemoryLayout<[UsageCell]>.size == MemoryLayout<UInt>.size)
+            let buffer = UnsafeRawPointer(bitPattern: (start + MemoryLayout<Account>.offset(of: \Account.usage)!).load(as: UInt.self))
+            if let buffer {
+                cache_prefetch(buffer + 16)
+                cache_prefetch(buffer + 80)
+                cache_prefetch(buffer + 144)
+            }
+        }
+        lastIdRefs.withUnsafeBufferPointer { cache_prefetch($0.baseAddress! + i) }
     }
 
     /// Steps 6–8, on the account borrowed in place.

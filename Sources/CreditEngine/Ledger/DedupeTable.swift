@@ -1,3 +1,5 @@
+internal import CachePrefetch
+
 /// The idempotency window of one partition's accounts (contract §5, §14), one table per
 /// partition, each entry judged by its own account's clock.
 ///
@@ -124,6 +126,15 @@ public struct DedupeTable: Sendable {
             self.capacity = capacity
             self.found = found
         }
+    }
+
+    /// Starts loading the fingerprint and entry slots a `lookup` and `insert` of `fp` read
+    /// first (a hint, no effect).
+    @inline(__always)
+    func prefetch(_ fp: UInt64) {
+        let i = home(fp == 0 ? 1 : fp)
+        fingerprints.withUnsafeBufferPointer { cache_prefetch($0.baseAddress! + i) }
+        entries.withUnsafeBufferPointer { cache_prefetch($0.baseAddress! + i) }
     }
 
     /// True if account `owner` remembers `fp` while its clock is `clock` (the clock before the

@@ -95,6 +95,14 @@ public final class PartitionLedger {
         #endif
     }
 
+    /// Starts loading the account-id table slot of the record with this key (a hint, no
+    /// effect): called before the record is decoded, its load overlaps the decoding. The key
+    /// is the subject of every event `apply` accepts.
+    @inline(__always)
+    public func prefetch(key: UnsafeRawBufferPointer) {
+        state.ids.prefetch(hash: ByteHash.hash(key))
+    }
+
     public var accountCount: Int { accounts.count }
 
     public func accountIndex(_ id: String) -> Int? { ids.find(id) }

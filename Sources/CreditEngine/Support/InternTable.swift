@@ -1,3 +1,5 @@
+internal import CachePrefetch
+
 /// Byte strings ↔ dense integer ids, with lookups straight from a byte buffer (no String,
 /// no allocation). One structure serves account ids (id = account index), rate-card
 /// symbols, capabilities and members.
@@ -48,6 +50,12 @@ public struct InternTable: Sendable {
                 }
             }
         }
+    }
+
+    /// Starts loading the table slot a `find` with this hash reads first (a hint, no effect).
+    @inline(__always)
+    func prefetch(hash: UInt64) {
+        slots.withUnsafeBufferPointer { cache_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: hash) & mask)) }
     }
 
     /// Inserts `bytes` (must not be present) and returns its new id.

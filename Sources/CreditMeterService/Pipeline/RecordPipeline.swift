@@ -57,6 +57,7 @@ package final class RecordPipeline {
     /// Decode → ledger for one record.
     @inline(__always)
     package func process(_ m: KafkaMessage, into ledger: PartitionLedger) -> Outcome {
+        if let key = m.key { ledger.prefetch(key: key) }
         let event: DecodedEvent
         do throws(DecodeFailure) {
             event = try decode(m)

@@ -31,6 +31,8 @@ extension Bench {
             t0 = ProcessStats.threadCPUSeconds()
             records.withUnsafeBufferPointer { rs in
                 for i in rs.indices {
+                    // As `RecordPipeline.process` does: the key's id slot is prefetched before decoding.
+                    rs[i].key!.withUnsafeBytes { ledger.prefetch(key: $0) }
                     rs[i].value.withUnsafeBytes { v in
                         guard let e = try? decoder.decode(v) else { return }
                         let result = rs[i].key!.withUnsafeBytes { ledger.apply(e, key: $0, recordTime: rs[i].timestampMs &* 1_000_000) }

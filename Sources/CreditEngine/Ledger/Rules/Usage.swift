@@ -32,6 +32,9 @@ extension Rules {
             a.charged += c.price
             a.usedThisCycle += c.price
             a.costNanoUSD += e.costNanoUSD
+            // The account's first cells (its event day, cycle day, capability and member) in one
+            // allocation, of the capacity appending them one by one reaches (1 → 2 → 4).
+            if a.usage.capacity == 0 { a.usage.reserveCapacity(names.capability >= 0 || names.member >= 0 ? 4 : 2) }
             a.addDayUsage(eventTime: e.time, c.price)
             if names.capability >= 0 { a.addUsage(UsageCell.capabilityTag | UInt32(names.capability), c.price) }
             if names.member >= 0 { a.addUsage(UsageCell.memberTag | UInt32(names.member), c.price) }
