@@ -90,14 +90,20 @@ public enum EventTime {
             for k in i..<(i + len) { guard let d = digit(k) else { return nil }; r = r * 10 + d }
             return r
         }
-        guard let year = number(0, 4), b[4] == UInt8(ascii: "-"),
-              let month = number(5, 2), b[7] == UInt8(ascii: "-"),
-              let dayOfMonth = number(8, 2),
-              b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
-              let hour = number(11, 2), b[13] == UInt8(ascii: ":"),
-              let minute = number(14, 2), b[16] == UInt8(ascii: ":"),
-              let second = number(17, 2)
-        else { return nil }
+        let year, month, dayOfMonth, hour, minute, second: Int64
+        if let f = fixedFields(b) {
+            (year, month, dayOfMonth, hour, minute, second) = f
+        } else {
+            guard let y = number(0, 4), b[4] == UInt8(ascii: "-"),
+                  let mo = number(5, 2), b[7] == UInt8(ascii: "-"),
+                  let d = number(8, 2),
+                  b[10] == UInt8(ascii: "T") || b[10] == UInt8(ascii: "t") || b[10] == UInt8(ascii: " "),
+                  let h = number(11, 2), b[13] == UInt8(ascii: ":"),
+                  let mi = number(14, 2), b[16] == UInt8(ascii: ":"),
+                  let sec = number(17, 2)
+            else { return nil }
+            (year, month, dayOfMonth, hour, minute, second) = (y, mo, d, h, mi, sec)
+        }
         guard yearRange.contains(year), (1...12).contains(month),
               dayOfMonth >= 1, dayOfMonth <= daysInMonth(year: year, month: month),
               hour < 24, minute < 60, second < 60  // leap seconds are not accepted
@@ -134,6 +140,40 @@ public enum EventTime {
         let days = daysFromCivil(year: year, month: month, day: dayOfMonth)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
         return seconds * nanosPerSecond + fraction
+    }
+
+    /// The fields of `YYYY-MM-DDTHH:MM:SS` read with two 8-byte word tests (bytes 0–7 and
+    /// 11–18) and three byte tests (8, 9, 10); nil when any position does not hold what it
+    /// must, and `parse` then reads the same positions byte by byte (which gives the same
+    /// fields when they are well-formed, and refuses them otherwise). Requires `count ≥ 19`.
+    ///
+    /// Per word, `w & shape == expect` holds when each digit position's high nibble is 3 and
+    /// each separator is exact; adding 6 to a digit position then never carries out of its
+    /// byte (≤ 0x3F + 6), and keeps the high nibble at 3 exactly for '0'…'9'.
+    @inline(__always)
+    static func fixedFields(_ b: UnsafeRawBufferPointer) -> (Int64, Int64, Int64, Int64, Int64, Int64)? {
+        assert(b.count >= 19)
+        let p = b.baseAddress!
+        // "YYYY-MM-": digits at 0–3, 5, 6; '-' at 4 and 7 (little-endian: byte k at bits 8k).
+        let date = p.loadUnaligned(as: UInt64.self)
+        guard date & 0xFFF0_F0FF_F0F0_F0F0 == 0x2D30_302D_3030_3030,
+              (date &+ 0x0006_0600_0606_0606) & 0x00F0_F000_F0F0_F0F0 == 0x0030_3000_3030_3030 else { return nil }
+        // "HH:MM:SS" at 11–18: digits at 0, 1, 3, 4, 6, 7 of the word; ':' at 2 and 5.
+        let time = p.loadUnaligned(fromByteOffset: 11, as: UInt64.self)
+        guard time & 0xF0F0_FFF0_F0FF_F0F0 == 0x3030_3A30_303A_3030,
+              (time &+ 0x0606_0006_0600_0606) & 0xF0F0_00F0_F000_F0F0 == 0x3030_0030_3000_3030 else { return nil }
+        let d0 = b[8] &- 48, d1 = b[9] &- 48, t = b[10]
+        guard d0 < 10, d1 < 10, t == UInt8(ascii: "T") || t == UInt8(ascii: "t") || t == UInt8(ascii: " ") else { return nil }
+        // Digit values: each byte minus what it was matched against (no borrow: every byte ≥ it).
+        let dv = date &- 0x2D30_302D_3030_3030
+        let tv = time &- 0x3030_3A30_303A_3030
+        @inline(__always) func at(_ w: UInt64, _ k: UInt64) -> Int64 { Int64((w >> (8 * k)) & 0xFF) }
+        return (at(dv, 0) * 1000 + at(dv, 1) * 100 + at(dv, 2) * 10 + at(dv, 3),
+                at(dv, 5) * 10 + at(dv, 6),
+                Int64(d0) * 10 + Int64(d1),
+                at(tv, 0) * 10 + at(tv, 1),
+                at(tv, 3) * 10 + at(tv, 4),
+                at(tv, 6) * 10 + at(tv, 7))
     }
 
     public static func parse(_ text: String) -> Int64? {
