@@ -28,7 +28,8 @@ extension LoopStateMachine {
     package struct Due: OptionSet, Sendable {
         package let rawValue: UInt8
         package init(rawValue: UInt8) { self.rawValue = rawValue }
-        /// Publish the read views of changed accounts and every partition's position (then the counts).
+        /// Start a views round: the read views of changed accounts and every partition's
+        /// position, a few partitions per loop iteration, each step then those partitions' counts.
         package static let views = Due(rawValue: 1 << 0)
         /// The coalesced balances documents of non-replaying partitions become due, and the
         /// hold expiries of those partitions are produced (`HoldExpiryPass`): the one-second tick.

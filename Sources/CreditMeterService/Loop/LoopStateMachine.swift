@@ -244,7 +244,8 @@ package struct LoopStateMachine {
         guard case .consuming(var c) = state else { return [] }
         var due: Due = []
         let balances = now >= c.deadlines.balances
-        // Views first: a view is never older than its account's balances record.
+        // Views with balances (the balances pass also publishes each due account's changed view
+        // before its document: a view is never older than its account's balances record).
         if balances || now >= c.deadlines.views {
             due.insert(.views)
             c.deadlines.views = now + Self.viewsInterval

@@ -51,6 +51,8 @@ final class MeterLoop {
     /// The partitions whose views the current views round has yet to publish (see
     /// `OutputCadence.publishViews(round:state:budget:)`).
     private var viewsRound: ArraySlice<TopicPartition> = []
+    /// Views fell due while a round was still going: the next round starts when it ends.
+    private var viewsDueAgain = false
     /// How long one step of a views round may take before the loop polls again: at 50k events/s
     /// a round has a few thousand changed accounts (≈ 1.7 µs a view), 10–25 ms in one pass,
     /// which every record arriving meanwhile (and its alert) would wait for.
@@ -175,8 +177,13 @@ final class MeterLoop {
             span.add(now - t)
             t = now
         }
-        if due.contains(.views) && viewsRound.isEmpty {
-            viewsRound = ArraySlice(assignment.states.map(\.tp).sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) })
+        if due.contains(.views) || viewsDueAgain {
+            if viewsRound.isEmpty {
+                viewsDueAgain = false
+                viewsRound = ArraySlice(assignment.states.map(\.tp).sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) })
+            } else {
+                viewsDueAgain = true
+            }
         }
         if !viewsRound.isEmpty {
             let published = cadence.publishViews(round: &viewsRound, state: { assignment[$0] }, budget: Self.viewsStepBudget)
@@ -184,6 +191,9 @@ final class MeterLoop {
             counts.collect(published, through: .views)
             counts.publish(deliveryFailures: output.deliveries.failed)
             lap(&profile.views)
+        } else if due.contains(.views) {
+            // No partition held: what partitions leaving folded, restores, delivery failures.
+            counts.publish(deliveryFailures: output.deliveries.failed)
         }
         if due.contains(.balances) {
             cadence.makeBalancesDue(assignment.states, replaying: due.contains(.replayBalances))
@@ -286,7 +296,7 @@ final class MeterLoop {
         if offset < st.nextOffset { return }  // already applied (redelivery after a seek)
         // Its bucket is decided before it is applied (see `RecordCounts`).
         if _slowPath(st.isRereading) {
-            if let until = st.rereadUntil, offset < until { counts.reread() } else { st.resumeCounting() }
+            if let until = st.rereadUntil, offset < until { counts.reread(in: st) } else { st.resumeCounting() }
         }
         let outcome = pipeline.process(m, into: st.ledger)
         switch outcome {
@@ -299,7 +309,7 @@ final class MeterLoop {
             if result.alertCount > 0 {
                 for a in result.alerts {
                     try output.publish(a)
-                    if !st.isRereading { counts.alertPublished(a.kind.type) }
+                    if !st.isRereading { counts.alertPublished(a.kind.type, in: st) }
                 }
             }
             if result.requestCount > 0 { for r in result.requests { try output.publish(r) } }

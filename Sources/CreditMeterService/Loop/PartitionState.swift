@@ -22,6 +22,10 @@ final class PartitionState {
     var viewedCounters: PartitionLedger.Counters
     /// Records (applied, duplicate or dead-lettered) as last added to `RecordCounts.processed`.
     var processedSeen: Int64
+    /// What the service counts beside the ledger's counters (re-read records, alerts by type),
+    /// since this partition's views were last published, and up to then (see `viewedCounters`).
+    var tallySinceViews = RecordCounts.Tally()
+    var tallyViewed = RecordCounts.Tally()
     /// Records below `rereadUntil` were counted by this process under an earlier ownership of
     /// the partition (an assignment lost without a snapshot, then restored from older state):
     /// they are applied again but counted only as re-read. Read once per record, so a flag.

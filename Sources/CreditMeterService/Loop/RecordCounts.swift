@@ -53,6 +53,17 @@ final class RecordCounts {
         }
     }
 
+    /// Counts of one partition the ledger does not keep: re-read records, alerts by type.
+    struct Tally {
+        var reread: Int64 = 0
+        var alertsByType: [String: Int64] = [:]
+
+        mutating func add(_ other: Tally) {
+            reread += other.reread
+            for (type, n) in other.alertsByType { alertsByType[type, default: 0] += n }
+        }
+    }
+
     /// How far `collect` folds: up to each partition's last published views (while consuming),
     /// or everything (partitions leaving, the loop's end).
     enum Through { case views, now }
@@ -61,6 +72,10 @@ final class RecordCounts {
     func collect<Parts: Sequence<PartitionState>>(_ parts: Parts, through: Through) {
         for st in parts {
             remembered[st.tp] = st.ledger.rememberedIDs
+            if through == .now { st.tallyViewed.add(st.tallySinceViews); st.tallySinceViews = Tally() }
+            pending.reread += st.tallyViewed.reread
+            for (type, n) in st.tallyViewed.alertsByType { pending.alertsByType[type, default: 0] += n }
+            st.tallyViewed = Tally()
             let now = through == .views ? st.viewedCounters : st.ledger.counters
             defer { st.reported = now }
             guard !st.isRereading else { continue }  // re-read records: in no count but `reread`
@@ -81,8 +96,8 @@ final class RecordCounts {
 
     // MARK: Events the ledger does not count
 
-    func reread() { pending.reread += 1 }
-    func alertPublished(_ type: String) { pending.alertsByType[type, default: 0] += 1 }
+    func reread(in st: PartitionState) { st.tallySinceViews.reread += 1 }
+    func alertPublished(_ type: String, in st: PartitionState) { st.tallySinceViews.alertsByType[type, default: 0] += 1 }
     func viewsBuilt(_ n: Int) { pending.viewsBuilt += Int64(n) }
     func balancePublished() { pending.balancesPublished += 1 }
     func holdExpiryProduced() { pending.holdExpiriesProduced += 1 }

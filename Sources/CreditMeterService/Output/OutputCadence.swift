@@ -54,6 +54,8 @@ struct OutputCadence {
     private func publishViews(_ st: PartitionState, marks: inout [TopicPartition: (low: Int64, high: Int64)]) {
         if let w = consumer.cachedWatermarks(st.tp) { marks[st.tp] = w }
         st.viewedCounters = st.ledger.counters
+        st.tallyViewed.add(st.tallySinceViews)
+        st.tallySinceViews = RecordCounts.Tally()
         guard st.hasViewsToPublish || st.viewPosition != st.nextOffset else { return }
         let changed = st.isReplaying ? [] : st.takeViewDirty()
         counts.viewsBuilt(changed.count)

@@ -54,8 +54,9 @@ extension Bench {
         }
         let inputReader = try tail(PacedUsage.topic, bootstrap: bootstrap, logger: logger, stop: stopReaders) { m, now in
             let sent = UnsafeMutablePointer<UInt64>(bitPattern: sentBase)!
-            guard let n = lateIndex(m.value, after: "\"id\":\"lat-"), n < total, sent[n] > 0 else { return }
-            UnsafeMutablePointer<UInt64>(bitPattern: crossedBase)![n] = now
+            let crossed = UnsafeMutablePointer<UInt64>(bitPattern: crossedBase)!
+            guard let n = lateIndex(m.value, after: "\"id\":\"lat-"), n < total, sent[n] > 0, crossed[n] == 0 else { return }
+            crossed[n] = now
             crossings.withLock { $0 += 1 }
         }
         let wallMinusUptimeMs = Int64(Date().timeIntervalSince1970 * 1e3) - Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000)
