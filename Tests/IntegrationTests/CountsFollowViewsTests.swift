@@ -13,9 +13,9 @@ import Testing
         let running = Task { try await service.run() }
         defer { service.requestStop() }
         // Every partition assigned and published (empty: no replay) before the first record.
-        let assigned = ContinuousClock.now + .seconds(30)
+        let assigned = ContinuousClock.now + .seconds(120)
         while service.status.positions.count < 16 {
-            guard ContinuousClock.now < assigned else { Issue.record("partitions not assigned"); return }
+            guard ContinuousClock.now < assigned else { Issue.record("\(service.status.positions.count) of 16 partitions assigned"); return }
             try await Task.sleep(for: .milliseconds(20))
         }
         // trial: 100 credits; 10 × web_research (10 credits) each, over 2,000 accounts: alerts at
@@ -39,7 +39,7 @@ import Testing
         // Records go in 1,000 at a time; until the service has counted each batch, its status
         // is read every millisecond.
         var samples = 0, ahead = 0
-        let deadline = ContinuousClock.now + .seconds(90)
+        let deadline = ContinuousClock.now + .seconds(180)
         for chunk in stride(from: 0, to: records.count, by: 1_000) {
             let batch = Array(records[chunk..<min(chunk + 1_000, records.count)])
             try await onOwnThread { try h.produce(batch) }
