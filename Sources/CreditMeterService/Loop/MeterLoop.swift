@@ -140,18 +140,16 @@ final class MeterLoop {
                 // The wait for a first record, then the rest of what is queued (see `LoopProfile`).
                 let started = ContinuousClock.now
                 var seenMs: Int64 = 0
-                var n = try consumer.poll(timeoutMs: balancesLeft || !viewsRound.isEmpty ? 0 : 50, max: 1) { m throws in
-                    seenMs = systemWallClock() / 1_000_000  // the producers' clock, not a test's
+                func take(_ m: KafkaMessage) throws {
                     if let ts = m.timestampMs { profile.age.add(timestampMs: ts, seenMs: seenMs) }
                     try process(m)
                 }
-                let waited = ContinuousClock.now
-                if n > 0 {
-                    n += try consumer.poll(timeoutMs: 0, max: 2047) { m throws in
-                        if let ts = m.timestampMs { profile.age.add(timestampMs: ts, seenMs: seenMs) }
-                        try process(m)
-                    }
+                var n = try consumer.poll(timeoutMs: balancesLeft || !viewsRound.isEmpty ? 0 : 50, max: 1) { m throws in
+                    seenMs = systemWallClock() / 1_000_000  // the producers' clock, not a test's
+                    try take(m)
                 }
+                let waited = ContinuousClock.now
+                if n > 0 { n += try consumer.poll(timeoutMs: 0, max: 2047) { m throws in try take(m) } }
                 if holdAnswers.hasDue { holdAnswers.answer(cadence) }
                 let applied = ContinuousClock.now
                 profile.wait.add(waited - started)

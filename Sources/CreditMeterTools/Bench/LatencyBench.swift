@@ -196,23 +196,13 @@ extension Bench {
     static func echoLatency(bootstrap: String, rate: Double, total: Int, logger: Logger) throws -> Percentiles {
         let topic = "bench.echo"
         let producer = try KafkaProducer(properties: [("bootstrap.servers", bootstrap), ("linger.ms", "0")], logger: logger) { _ in }
-        let reader = try KafkaConsumer(properties: [("bootstrap.servers", bootstrap), ("fetch.wait.max.ms", "1")], logger: logger)
-        let n = try reader.partitionCounts([topic])[topic] ?? 1
-        var offsets: [TopicPartition: Int64] = [:]
-        for p in 0..<n { offsets[TopicPartition(topic, p)] = try reader.watermarks(TopicPartition(topic, p)).high }
-        try reader.assign(offsets)
         let stop = StopSignal()
         let latencies = Locked<[Double]>([])
-        let thread = Thread {
-            while !stop.isRequested {
-                reader.poll(timeoutMs: 10) { m in
-                    guard m.error == nil, m.value.count == 8 else { return }
-                    let sent = m.value.loadUnaligned(as: UInt64.self)
-                    latencies.withLock { $0.append(Double(DispatchTime.now().uptimeNanoseconds - sent) / 1e6) }
-                }
-            }
+        let reader = try tail(topic, bootstrap: bootstrap, logger: logger, stop: stop) { m, now in
+            guard m.value.count == 8 else { return }
+            let sent = m.value.loadUnaligned(as: UInt64.self)
+            latencies.withLock { $0.append(Double(now - sent) / 1e6) }
         }
-        thread.start()
         let t = producer.topic(topic)
         _ = try paced(total: total, rate: rate, producer: producer) { i in
             var stamp = DispatchTime.now().uptimeNanoseconds
@@ -222,6 +212,7 @@ extension Bench {
         let deadline = ContinuousClock.now + .seconds(30)
         while latencies.value.count < total && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
         stop.request()
+        reader.join()
         let l = latencies.value
         guard l.count == total else { throw ServiceError("echo: read back \(l.count) of \(total) records") }
         return Percentiles(l)
